@@ -1,0 +1,59 @@
+# smartrouter build, test and run targets. `make help` lists them.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
+FUZZTIME ?= 5s
+PKGS := ./...
+
+.PHONY: help test fmt-check vet staticcheck unit fuzz run bench build clean
+
+help:
+	@echo "make run    - start the mock upstream and routerd with the demo snapshot"
+	@echo "make test   - gofmt check, go vet, staticcheck, go test -race, short fuzz runs"
+	@echo "make bench  - run the benchmark suite and rewrite docs/benchmarks.md"
+	@echo "make build  - build routerc, routerd and mockllm into bin/"
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+test: fmt-check vet staticcheck unit fuzz
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+$(STATICCHECK):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN)/tmp-staticcheck $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(BIN)/tmp-staticcheck/staticcheck $(STATICCHECK) && rmdir $(BIN)/tmp-staticcheck
+
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) $(PKGS)
+
+unit:
+	$(GO) test -race -count=1 $(PKGS)
+
+# Every fuzz target of the module, each for FUZZTIME.
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		dir=$$(dirname $$f); \
+		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
+			echo "fuzz $$dir $$t"; \
+			$(GO) test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) ./$$dir >/dev/null || \
+				{ $(GO) test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) ./$$dir; exit 1; }; \
+		done; \
+	done
+
+run:
+	@echo "make run: not yet (routerd lands with the server)"
+
+bench:
+	@echo "make bench: not yet"
+
+clean:
+	rm -rf $(BIN)
