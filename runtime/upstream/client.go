@@ -1,0 +1,399 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"slices"
+	"sync"
+	"time"
+
+	"smartrouter/format"
+)
+
+// Defaults of Config's zero fields.
+const (
+	DefaultConnectTimeout   = 10 * time.Second
+	DefaultReadTimeout      = 60 * time.Second
+	DefaultRequestTimeout   = 300 * time.Second
+	DefaultIdleConnsPerHost = 256
+	DefaultMaxErrorBody     = 64 << 10
+	DefaultMaxResponse      = 64 << 20
+	DefaultMaxLine          = 16 << 20
+	DefaultReferer          = "http://localhost:7601"
+	DefaultTitle            = "smartrouter"
+	DefaultUserAgent        = "smartrouter"
+)
+
+// DefaultForwardHeaders returns the client headers copied upstream when
+// Config.ForwardHeaders is nil.
+func DefaultForwardHeaders() []string { return []string{"OpenAI-Beta"} }
+
+// Config tunes a Client. Zero fields take the defaults above.
+type Config struct {
+	ConnectTimeout time.Duration // dial and TLS handshake
+	// ReadTimeout bounds the wait for the response headers and every wait
+	// for more of the body (the gap between two stream chunks).
+	ReadTimeout time.Duration
+	// RequestTimeout bounds a whole attempt, a streamed body included.
+	RequestTimeout time.Duration
+
+	MaxIdleConnsPerHost int   // keep-alive connections kept per upstream host
+	MaxErrorBody        int   // bytes of an error answer kept for classification and Error.Body
+	MaxResponseSize     int64 // limit of Response.ReadAll
+	MaxLine             int   // longest SSE line a Stream accepts
+
+	// ForwardHeaders is the allow-list of client headers copied upstream;
+	// nil means DefaultForwardHeaders, an empty non-nil list forwards none.
+	// Credentials and the headers the client sets itself (Authorization,
+	// Cookie, Content-Type, Host, ...) are never copied, even when listed.
+	ForwardHeaders []string
+	Referer        string // HTTP-Referer sent to OpenRouter
+	Title          string // X-Title sent to OpenRouter
+	UserAgent      string
+}
+
+// ConfigFromSettings takes the timeouts of a snapshot's settings.
+func ConfigFromSettings(s *format.Settings) Config {
+	ms := func(v uint32) time.Duration { return time.Duration(v) * time.Millisecond }
+	return Config{
+		ConnectTimeout: ms(s.ConnectTimeoutMs),
+		ReadTimeout:    ms(s.ReadTimeoutMs),
+		RequestTimeout: ms(s.RequestTimeoutMs),
+	}
+}
+
+func (c *Config) fill() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.ConnectTimeout, DefaultConnectTimeout)
+	def(&c.ReadTimeout, DefaultReadTimeout)
+	def(&c.RequestTimeout, DefaultRequestTimeout)
+	if c.MaxIdleConnsPerHost <= 0 {
+		c.MaxIdleConnsPerHost = DefaultIdleConnsPerHost
+	}
+	if c.MaxErrorBody <= 0 {
+		c.MaxErrorBody = DefaultMaxErrorBody
+	}
+	if c.MaxResponseSize <= 0 {
+		c.MaxResponseSize = DefaultMaxResponse
+	}
+	if c.MaxLine <= 0 {
+		c.MaxLine = DefaultMaxLine
+	}
+	if c.ForwardHeaders == nil {
+		c.ForwardHeaders = DefaultForwardHeaders()
+	}
+	if c.Referer == "" {
+		c.Referer = DefaultReferer
+	}
+	if c.Title == "" {
+		c.Title = DefaultTitle
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = DefaultUserAgent
+	}
+}
+
+// Client calls provider channels over pooled keep-alive connections. It is
+// safe for concurrent use; make one per process (or per snapshot settings).
+type Client struct {
+	cfg Config
+	tr  *http.Transport
+	fwd []string // canonical names
+
+	// Shared read-only header values.
+	ctJSON, acceptJSON, acceptSSE, ua, referer, title []string
+	lines                                             sync.Pool // *bufio.Reader for streams
+}
+
+// New returns a Client.
+func New(cfg Config) *Client {
+	cfg.fill()
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   cfg.ConnectTimeout,
+		ResponseHeaderTimeout: cfg.ReadTimeout,
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConns:          0, // no global limit; per host below
+		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
+		IdleConnTimeout:       90 * time.Second,
+		DisableCompression:    true, // relay bytes as sent; streams flush promptly
+		ReadBufferSize:        32 << 10,
+		WriteBufferSize:       16 << 10,
+	}
+	c := &Client{
+		cfg:        cfg,
+		tr:         tr,
+		ctJSON:     []string{"application/json"},
+		acceptJSON: []string{"application/json"},
+		acceptSSE:  []string{"text/event-stream"},
+		ua:         []string{cfg.UserAgent},
+		referer:    []string{cfg.Referer},
+		title:      []string{cfg.Title},
+	}
+	for _, h := range cfg.ForwardHeaders {
+		h = textproto.CanonicalMIMEHeaderKey(h)
+		if !neverForwarded(h) {
+			c.fwd = append(c.fwd, h)
+		}
+	}
+	return c
+}
+
+// neverForwarded reports headers an allow-list cannot copy: credentials of
+// the client, and what the client itself sets for the upstream request.
+func neverForwarded(canonical string) bool {
+	switch canonical {
+	case "Authorization", "X-Api-Key", "Api-Key", "Cookie", "Proxy-Authorization", "Host",
+		"Content-Length", "Content-Type", "Transfer-Encoding", "Connection", "Accept",
+		"Accept-Encoding", "User-Agent", "Http-Referer", "X-Title", "Te", "Upgrade":
+		return true
+	}
+	return false
+}
+
+// Close drops the idle pooled connections.
+func (c *Client) Close() { c.tr.CloseIdleConnections() }
+
+// Request is one chat completion attempt.
+type Request struct {
+	Endpoint *Endpoint
+	// Body is the JSON to send, already passed through RewriteModel (and
+	// RequestUsage for streams). It is not modified.
+	Body   []byte
+	Stream bool // ask for text/event-stream
+	// ClientHeader returns a header of the client's request by name (case
+	// does not matter), or "". Only the allow-listed headers are asked for.
+	// May be nil.
+	ClientHeader func(name string) string
+}
+
+// Do sends one attempt. On a 2xx answer it returns a Response whose body the
+// caller reads (ReadAll, or Stream for SSE) and must Close. Any other outcome
+// returns an *Error carrying the Class for routing; the connection is already
+// released then. ctx is the client's request context: its cancellation ends
+// the attempt as Canceled. Timeouts come from Config.
+func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
+	ep := r.Endpoint
+	if ep == nil {
+		return nil, errors.New("upstream request without an endpoint; build one with NewEndpoint")
+	}
+	method, accept := http.MethodPost, c.acceptJSON
+	if r.Stream {
+		accept = c.acceptSSE
+	}
+	return c.send(ctx, ep, method, ep.ChatURL, r.Body, accept, r.ClientHeader)
+}
+
+// Probe checks a channel with GET /models (never a paid call): nil on 2xx,
+// else an *Error whose Class tells whether the key is still refused.
+func (c *Client) Probe(ctx context.Context, ep *Endpoint) error {
+	resp, err := c.send(ctx, ep, http.MethodGet, ep.ModelsURL, nil, c.acceptJSON, nil)
+	if err != nil {
+		return err
+	}
+	_, err = resp.discard(c.cfg.MaxResponseSize, c.cfg.ReadTimeout)
+	resp.Close()
+	return err
+}
+
+func (c *Client) send(ctx context.Context, ep *Endpoint, method, url string, body []byte,
+	accept []string, clientHeader func(string) string) (*Response, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	overall := time.AfterFunc(c.cfg.RequestTimeout, func() { cancel(errRequestTimeout) })
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil { // only a malformed URL, which NewEndpoint rules out
+		overall.Stop()
+		cancel(nil)
+		return nil, &Error{Class: Class{Kind: Other, Cooldown: OtherCooldown, Failover: true},
+			Host: ep.host, Message: "cannot build the request", err: err}
+	}
+	h := req.Header
+	if body != nil {
+		h["Content-Type"] = c.ctJSON
+	}
+	h["Accept"] = accept
+	h["User-Agent"] = c.ua
+	if ep.authName != "" {
+		h[ep.authName] = ep.authValue
+	}
+	if ep.openRouter {
+		h["HTTP-Referer"] = c.referer
+		h["X-Title"] = c.title
+	}
+	if clientHeader != nil {
+		for _, name := range c.fwd {
+			if v := clientHeader(name); v != "" && validHeaderValue(v) {
+				h[name] = []string{v}
+			}
+		}
+	}
+	res, err := c.tr.RoundTrip(req)
+	if err != nil {
+		overall.Stop()
+		err = causeOf(ctx, err)
+		cancel(nil)
+		return nil, transportError(ep, err, false)
+	}
+	resp := &Response{Status: res.StatusCode, Header: res.Header, c: c, ep: ep, body: res.Body,
+		ctx: ctx, cancel: cancel, overall: overall}
+	if res.StatusCode >= 200 && res.StatusCode < 300 {
+		return resp, nil
+	}
+	// A failed read of the error body still leaves the status to judge by.
+	b, _ := resp.readLimited(nil, int64(c.cfg.MaxErrorBody))
+	resp.Close()
+	return nil, statusError(ep, res.StatusCode, res.Header, b)
+}
+
+// causeOf prefers the client's own timer causes over the bare "context
+// canceled" the transport reports.
+func causeOf(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil {
+		var te timeoutError
+		if errors.As(cause, &te) || errors.Is(cause, context.Canceled) || errors.Is(cause, context.DeadlineExceeded) {
+			return cause
+		}
+	}
+	return err
+}
+
+// drainTimeout bounds the wait for the end of a body after [DONE].
+const drainTimeout = 250 * time.Millisecond
+
+// Response is a 2xx answer whose body has not been read yet.
+type Response struct {
+	Status int
+	Header http.Header
+
+	c       *Client
+	ep      *Endpoint
+	body    io.ReadCloser
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	overall *time.Timer
+	idle    *time.Timer
+	stream  *Stream
+	done    bool // the stream saw [DONE]: drain before closing to keep the connection
+	closed  bool
+}
+
+// Read reads the raw body, bounded by the read timeout between calls. Errors
+// other than io.EOF are *Error values.
+func (r *Response) Read(p []byte) (int, error) { return r.readWithin(p, r.c.cfg.ReadTimeout) }
+
+func (r *Response) readWithin(p []byte, d time.Duration) (int, error) {
+	if r.closed {
+		return 0, errors.New("upstream response read after Close")
+	}
+	if r.idle == nil {
+		r.idle = time.AfterFunc(d, r.readTimedOut)
+	} else {
+		r.idle.Reset(d)
+	}
+	n, err := r.body.Read(p)
+	r.idle.Stop()
+	if err != nil && err != io.EOF {
+		err = transportError(r.ep, causeOf(r.ctx, err), n > 0)
+	}
+	return n, err
+}
+
+func (r *Response) readTimedOut() { r.cancel(errReadTimeout) }
+
+// ReadAll appends the whole body to dst (a non-stream answer). A body over
+// Config.MaxResponseSize, a transport failure, or a JSON answer carrying an
+// "error" object gives an *Error.
+func (r *Response) ReadAll(dst []byte) ([]byte, error) {
+	start := len(dst)
+	b, err := r.readLimited(dst, r.c.cfg.MaxResponseSize)
+	if err != nil {
+		return b, err
+	}
+	if int64(len(b)-start) >= r.c.cfg.MaxResponseSize {
+		return b, &Error{Class: Class{Kind: Server, Cooldown: ServerCooldown, Failover: true}, Status: r.Status,
+			Host: r.ep.host, Message: fmt.Sprintf("answer larger than %d bytes; raise the response size limit", r.c.cfg.MaxResponseSize)}
+	}
+	if ci := inspectChunk(b[start:]); ci.errVal != nil {
+		return b, inBodyError(r.ep, ci.errVal, false)
+	}
+	return b, nil
+}
+
+// readLimited appends up to limit bytes of the body to dst.
+func (r *Response) readLimited(dst []byte, limit int64) ([]byte, error) {
+	start := len(dst)
+	for int64(len(dst)-start) < limit {
+		if cap(dst)-len(dst) < 512 {
+			dst = slices.Grow(dst, max(4096, len(dst)-start))
+		}
+		room := min(int64(cap(dst)-len(dst)), limit-int64(len(dst)-start))
+		n, err := r.Read(dst[len(dst) : len(dst)+int(room)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
+}
+
+// discard reads and drops up to limit bytes, each read bounded by d.
+func (r *Response) discard(limit int64, d time.Duration) (int64, error) {
+	var buf [4096]byte
+	var total int64
+	for total < limit {
+		n, err := r.readWithin(buf[:], d)
+		total += int64(n)
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// Close releases the connection (back to the pool when the body was read to
+// its end) and the timers. It is safe to call more than once.
+func (r *Response) Close() error {
+	if r.closed {
+		return nil
+	}
+	if r.done {
+		// The terminating chunk normally follows [DONE] at once; reading it
+		// lets the transport keep the connection alive. An upstream that
+		// lingers after [DONE] only costs its connection.
+		_, _ = r.discard(64<<10, min(r.c.cfg.ReadTimeout, drainTimeout))
+	}
+	r.closed = true
+	if r.stream != nil {
+		r.stream.close()
+	}
+	r.overall.Stop()
+	if r.idle != nil {
+		r.idle.Stop()
+	}
+	err := r.body.Close()
+	r.cancel(nil)
+	return err
+}

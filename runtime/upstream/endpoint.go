@@ -1,0 +1,166 @@
+package upstream
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"smartrouter/format"
+)
+
+// Endpoint is one channel base URL with its credentials, prepared once (at
+// snapshot load) so that a call only copies precomputed strings.
+type Endpoint struct {
+	// The URLs keep any query string of the base URL, which may hold a
+	// credential: log Host(), not these.
+	ChatURL   string // <base>[/v1]/chat/completions
+	ModelsURL string // <base>[/v1]/models
+
+	host       string   // for error messages; never carries credentials
+	authName   string   // header name, empty when there is no key
+	authValue  []string // shared, read-only
+	openRouter bool
+	key        string // to scrub from upstream error text
+}
+
+// NewEndpoint prepares calls to baseURL with the provider's auth type
+// (format.AuthBearer, AuthXAPIKey or AuthAPIKey) and the resolved API key (an
+// empty key sends no auth header, as local servers need). openRouter adds the
+// HTTP-Referer and X-Title headers; see IsOpenRouter. Errors never contain
+// the key.
+func NewEndpoint(baseURL string, authType uint8, apiKey string, openRouter bool) (*Endpoint, error) {
+	chat, err := ChatURL(baseURL)
+	if err != nil {
+		return nil, err
+	}
+	models, _ := ModelsURL(baseURL)
+	u, _ := url.Parse(chat)
+	ep := &Endpoint{ChatURL: chat, ModelsURL: models, host: u.Host, openRouter: openRouter, key: apiKey}
+	if apiKey != "" {
+		switch authType {
+		case format.AuthBearer:
+			ep.authName, ep.authValue = "Authorization", []string{"Bearer " + apiKey}
+		case format.AuthXAPIKey:
+			ep.authName, ep.authValue = "X-Api-Key", []string{apiKey}
+		case format.AuthAPIKey:
+			ep.authName, ep.authValue = "Api-Key", []string{apiKey}
+		default:
+			return nil, fmt.Errorf("channel at %s: unknown auth type %d; use bearer, x-api-key or api-key", u.Host, authType)
+		}
+		if !validHeaderValue(apiKey) {
+			return nil, fmt.Errorf("channel at %s: the API key holds a control character or newline; fix the key", u.Host)
+		}
+	}
+	return ep, nil
+}
+
+// Host returns the host[:port] of the endpoint, safe to log.
+func (e *Endpoint) Host() string { return e.host }
+
+// String, GoString and LogValue show only the host, so that printing or
+// logging an Endpoint never reveals its key.
+func (e Endpoint) String() string { return "endpoint(" + e.host + ")" }
+
+// GoString implements fmt.GoStringer like String.
+func (e Endpoint) GoString() string { return e.String() }
+
+// LogValue implements slog.LogValuer.
+func (e Endpoint) LogValue() slog.Value { return slog.StringValue(e.host) }
+
+// IsOpenRouter reports whether a provider needs OpenRouter's attribution
+// headers: its adapter is OpenRouterAdapter or its key is openrouter.
+func IsOpenRouter(adapter, providerKey string) bool {
+	return adapter == "OpenRouterAdapter" || strings.EqualFold(providerKey, "openrouter")
+}
+
+// ChatURL builds the chat completions URL of a base URL: trailing slashes
+// dropped, /v1 appended unless the last path segment already is a version
+// (v1, v3, v1beta, ...), then /chat/completions. A query string is kept.
+func ChatURL(baseURL string) (string, error) { return apiURL(baseURL, "/chat/completions") }
+
+// ModelsURL builds the model list URL of a base URL, like ChatURL.
+func ModelsURL(baseURL string) (string, error) { return apiURL(baseURL, "/models") }
+
+func apiURL(baseURL, suffix string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(baseURL))
+	if err != nil {
+		return "", fmt.Errorf("base URL %q: %w; write it as https://host[/path]", redactURL(baseURL), errBadURL(err))
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return "", fmt.Errorf("base URL %q: need an http:// or https:// URL with a host", redactURL(baseURL))
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("base URL %q holds a user name or password; remove it and put the key in api_key", redactURL(baseURL))
+	}
+	u.Fragment, u.RawFragment = "", ""
+	p := strings.TrimRight(u.EscapedPath(), "/")
+	if !isVersionSegment(p[strings.LastIndexByte(p, '/')+1:]) {
+		p += "/v1"
+	}
+	p += suffix
+	u.Path, u.RawPath = "", ""
+	if pp, err := url.PathUnescape(p); err == nil {
+		u.Path, u.RawPath = pp, p
+	}
+	return u.String(), nil
+}
+
+// errBadURL keeps url.Parse's reason without repeating the URL, which may
+// hold credentials.
+func errBadURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// redactURL hides userinfo and the query of a URL for messages.
+func redactURL(s string) string {
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i] + "?…"
+	}
+	if i := strings.Index(s, "://"); i >= 0 {
+		if at := strings.LastIndexByte(s[i+3:], '@'); at >= 0 {
+			s = s[:i+3] + "…@" + s[i+3+at+1:]
+		}
+	}
+	return s
+}
+
+// isVersionSegment matches v\d+ with an optional alpha/beta suffix (v1beta).
+func isVersionSegment(s string) bool {
+	if len(s) < 2 || s[0] != 'v' {
+		return false
+	}
+	i := 1
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == 1 {
+		return false
+	}
+	rest := s[i:]
+	for _, w := range [...]string{"alpha", "beta"} {
+		if strings.HasPrefix(rest, w) {
+			rest = rest[len(w):]
+			for len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9' {
+				rest = rest[1:]
+			}
+			break
+		}
+	}
+	return rest == ""
+}
+
+// validHeaderValue rejects bytes a request header must not carry.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,187 @@
+package upstream
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// Chunk is one `data:` payload of an upstream SSE stream.
+type Chunk struct {
+	// Data is the payload exactly as sent, without "data:" and the one
+	// optional space after it. It is valid until the next call to Next.
+	Data []byte
+	// Done reports the final "[DONE]" payload.
+	Done bool
+	// Usage is the raw "usage" object of the chunk when it has one (not null).
+	Usage []byte
+	// UsageOnly reports a chunk with an empty "choices" and a usage object:
+	// the one RequestUsage asked for, dropped by the relay when the client
+	// did not ask for it.
+	UsageOnly bool
+}
+
+// Stream reads an upstream SSE answer one data payload at a time, without
+// buffering more than one line. It is not safe for concurrent use; read and
+// Close from the goroutine that relays.
+type Stream struct {
+	r       *bufio.Reader
+	ep      *Endpoint
+	maxLine int
+	long    []byte // a line longer than the bufio buffer
+	yielded int
+	done    bool
+	err     error
+	resp    *Response
+	pool    *sync.Pool // where r goes back on Close, for streams of a Response
+}
+
+const streamBuf = 32 << 10
+
+// Stream returns a reader of the response's SSE events. Close the Response
+// when done with it.
+func (r *Response) Stream() *Stream {
+	br, _ := r.c.lines.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(r, streamBuf)
+	} else {
+		br.Reset(r)
+	}
+	s := &Stream{r: br, ep: r.ep, maxLine: r.c.cfg.MaxLine, resp: r, pool: &r.c.lines}
+	r.stream = s
+	return s
+}
+
+// NewStream reads SSE events from any reader (a recorded answer, a test
+// fixture). Lines longer than maxLine bytes (DefaultMaxLine when <= 0) fail.
+func NewStream(r io.Reader, maxLine int) *Stream {
+	if maxLine <= 0 {
+		maxLine = DefaultMaxLine
+	}
+	return &Stream{r: bufio.NewReaderSize(r, streamBuf), ep: &Endpoint{host: "stream"}, maxLine: maxLine}
+}
+
+// Started reports whether Next has returned at least one data payload.
+func (s *Stream) Started() bool { return s.yielded > 0 }
+
+// Next returns the next data payload. After the [DONE] chunk, or at the end
+// of a stream that delivered data but no [DONE], it returns io.EOF. Failures
+// are *Error values: a transport failure (a dropped connection is
+// Connection, a stall is Timeout), an "error" object sent inside the stream
+// (classified by its code and text), or a stream that ended without any
+// data (Server). Error.Started tells whether data had been returned before.
+// Comments, event:/id:/retry: lines and blank lines are skipped.
+func (s *Stream) Next() (Chunk, error) {
+	if s.err != nil {
+		return Chunk{}, s.err
+	}
+	if s.done {
+		return Chunk{}, io.EOF
+	}
+	for {
+		line, err := s.readLine()
+		if err != nil && (err != io.EOF || len(line) == 0) {
+			return Chunk{}, s.fail(err)
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if len(line) == 0 || line[0] == ':' {
+			continue
+		}
+		if bytes.HasPrefix(line, []byte("data:")) {
+			p := line[5:]
+			if len(p) > 0 && p[0] == ' ' {
+				p = p[1:]
+			}
+			if string(p) == "[DONE]" {
+				s.done = true
+				if s.resp != nil {
+					s.resp.done = true
+				}
+				return Chunk{Data: p, Done: true}, nil
+			}
+			ci := inspectChunk(p)
+			if ci.errVal != nil {
+				s.err = inBodyError(s.ep, ci.errVal, s.yielded > 0)
+				return Chunk{}, s.err
+			}
+			s.yielded++
+			return Chunk{Data: p, Usage: ci.usage, UsageOnly: ci.usageOnly}, nil
+		}
+		if line[0] == '{' { // a JSON error answered without SSE framing
+			if ci := inspectChunk(line); ci.errVal != nil {
+				s.err = inBodyError(s.ep, ci.errVal, s.yielded > 0)
+				return Chunk{}, s.err
+			}
+		}
+	}
+}
+
+func (s *Stream) fail(err error) error {
+	switch {
+	case err == io.EOF && s.yielded > 0:
+		s.done = true // tolerated: some servers omit [DONE]
+		return io.EOF
+	case err == io.EOF:
+		s.err = &Error{Class: Class{Kind: Server, Cooldown: ServerCooldown, Failover: true},
+			Host: s.ep.host, Message: "the stream ended without any data"}
+	default:
+		var ue *Error
+		if errors.As(err, &ue) {
+			e := *ue
+			e.Started = s.yielded > 0
+			s.err = &e
+		} else {
+			s.err = transportError(s.ep, err, s.yielded > 0)
+		}
+	}
+	return s.err
+}
+
+// readLine returns the next line without its '\n'. At the end of input it
+// returns the last unterminated line (if any) with io.EOF.
+func (s *Stream) readLine() ([]byte, error) {
+	line, err := s.r.ReadSlice('\n')
+	if len(line) > s.maxLine+1 {
+		return nil, s.tooLong()
+	}
+	if err == nil {
+		return line[:len(line)-1], nil
+	}
+	if err != bufio.ErrBufferFull {
+		return line, err
+	}
+	s.long = append(s.long[:0], line...)
+	for {
+		line, err = s.r.ReadSlice('\n')
+		if len(s.long)+len(line) > s.maxLine+1 {
+			return nil, s.tooLong()
+		}
+		s.long = append(s.long, line...)
+		switch err {
+		case nil:
+			return s.long[:len(s.long)-1], nil
+		case bufio.ErrBufferFull:
+			continue
+		default:
+			return s.long, err
+		}
+	}
+}
+
+func (s *Stream) tooLong() error {
+	return &Error{Class: Class{Kind: Server, Cooldown: ServerCooldown, Failover: true},
+		Host: s.ep.host, Message: fmt.Sprintf("stream line longer than %d bytes; raise the line limit", s.maxLine)}
+}
+
+// close hands the line buffer back to the client's pool.
+func (s *Stream) close() {
+	if s.pool != nil && s.r != nil {
+		s.r.Reset(nil)
+		s.pool.Put(s.r)
+		s.r = nil
+		s.err = errors.New("upstream stream read after Close")
+	}
+}
