@@ -10,7 +10,6 @@ import (
 	"math/bits"
 	"slices"
 
-	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/cespare/xxhash/v2"
 )
 
@@ -430,11 +429,7 @@ func (w *writer) tags(names []string, postingsOf map[string][]uint32) (dict, pos
 	e := w.fixed(len(names), tagRecSize)
 	for _, t := range names {
 		ords := postingsOf[t]
-		bm := roaring.BitmapOf(ords...) // never run-optimised: the reader accepts arrays and bitmaps only
-		bb, err := bm.ToBytes()
-		if err != nil {
-			return nil, nil, fmt.Errorf("format: serialise postings of tag %q: %w", t, err)
-		}
+		bb := encodePostings(ords)
 		off := len(post)
 		if uint64(off)+uint64(len(bb)) > math.MaxUint32 {
 			return nil, nil, errors.New("format: tag postings exceed 4 GiB; the snapshot cannot hold this model")
@@ -489,4 +484,67 @@ func (w *writer) keyStates() []byte {
 		e.b = append(e.b, 0, 0, 0, 0, 0)
 	}
 	return e.b
+}
+
+// encodePostings writes ascending, distinct pair ordinals in roaring's
+// portable serialisation without run containers (the reader accepts arrays
+// and bitmaps only). The roaring package itself turns a full 65,536-value
+// block into a run container, so the bytes are written here, by hand: the
+// no-run cookie, the container count, each container's key and cardinality-1,
+// the offset table, then each container (a sorted uint16 array up to 4,096
+// values, a 1,024-word bitmap above).
+func encodePostings(ords []uint32) []byte {
+	type span struct{ key, from, to int } // ords[from:to] share key
+	var spans []span
+	for i := 0; i < len(ords); {
+		k := int(ords[i] >> 16)
+		j := i
+		for j < len(ords) && int(ords[j]>>16) == k {
+			j++
+		}
+		spans = append(spans, span{k, i, j})
+		i = j
+	}
+	n := len(spans)
+	size := 8 + 8*n
+	for _, sp := range spans {
+		if sp.to-sp.from > roaringArrayMax {
+			size += roaringBitmapBytes
+		} else {
+			size += 2 * (sp.to - sp.from)
+		}
+	}
+	b := make([]byte, 8+8*n, size)
+	le.PutUint32(b, roaringNoRunCookie)
+	le.PutUint32(b[4:], uint32(n))
+	pos := 8 + 8*n
+	for k, sp := range spans {
+		c := sp.to - sp.from
+		le.PutUint16(b[8+4*k:], uint16(sp.key))
+		le.PutUint16(b[10+4*k:], uint16(c-1))
+		le.PutUint32(b[8+4*n+4*k:], uint32(pos))
+		if c > roaringArrayMax {
+			pos += roaringBitmapBytes
+		} else {
+			pos += 2 * c
+		}
+	}
+	for _, sp := range spans {
+		vals := ords[sp.from:sp.to]
+		if len(vals) > roaringArrayMax {
+			var words [roaringBitmapBytes / 8]uint64
+			for _, v := range vals {
+				lo := v & 0xffff
+				words[lo>>6] |= 1 << (lo & 63)
+			}
+			for _, w := range words {
+				b = le.AppendUint64(b, w)
+			}
+			continue
+		}
+		for _, v := range vals {
+			b = le.AppendUint16(b, uint16(v))
+		}
+	}
+	return b
 }
