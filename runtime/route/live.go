@@ -1,0 +1,443 @@
+package route
+
+import (
+	"math"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"smartrouter/format"
+)
+
+// FailureKind classifies an upstream failure; the caller decides the kind from
+// the status code and text (routing rules "Failures").
+type FailureKind uint8
+
+// Failure kinds and what they cool.
+const (
+	FailAuth      FailureKind = iota + 1 // 401/403: the whole channel, until a reload or a recovery probe
+	FailQuota                            // 402, quota/balance 429: the pair, 1800 s
+	FailRateLimit                        // 429: the pair, Retry-After or a hint (the caller caps it at 300 s), else 10 s
+	FailNotFound                         // 404: the pair, 300 s
+	FailServer                           // 5xx: the pair, 60 s
+	FailTimeout                          // timeout or connection error: the pair, 30 s
+)
+
+func (k FailureKind) String() string {
+	switch k {
+	case FailAuth:
+		return "auth"
+	case FailQuota:
+		return "quota"
+	case FailRateLimit:
+		return "rate_limit"
+	case FailNotFound:
+		return "not_found"
+	case FailServer:
+		return "server"
+	case FailTimeout:
+		return "timeout"
+	}
+	return "none"
+}
+
+// MarshalText makes a FailureKind print as its name in JSON.
+func (k FailureKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// DefaultPeriod is the cooldown of a first failure of this kind when the
+// caller has no better figure (auth has none: it lasts until a reload).
+func (k FailureKind) DefaultPeriod() time.Duration {
+	switch k {
+	case FailQuota:
+		return 1800 * time.Second
+	case FailRateLimit:
+		return 10 * time.Second
+	case FailNotFound:
+		return 300 * time.Second
+	case FailServer:
+		return 60 * time.Second
+	case FailTimeout:
+		return 30 * time.Second
+	}
+	return 0
+}
+
+// Limits of the live state (routing rules "Failures" and "Filters").
+const (
+	MaxCooldown         = 3600 * time.Second // a repeated failure doubles its period up to this
+	MinHealth           = 0.3                // a channel below this health is skipped
+	ChannelFailureLimit = 5                  // consecutive failures that cool the whole channel
+	ChannelCoolingPairs = 3                  // cooling pairs that cool the whole channel
+	LatencyAlpha        = 0.2                // weight of a new sample in the latency average
+)
+
+// forever is the end of a cooldown that only a reload or a recovery ends.
+const forever = math.MaxInt64
+
+// Live is the state that routing learns while serving: channel health,
+// latency, cooldowns and last-use times. It is keyed by channel id and
+// (channel id, model id), never by snapshot ordinals, so it survives a snapshot
+// swap. It is safe for concurrent use; routing reads it with atomics and, only
+// for channels that have cooling pairs, a read lock.
+type Live struct {
+	now   func() time.Time
+	mu    sync.RWMutex
+	chans map[string]*chanState
+}
+
+// NewLive returns an empty live state. now is the clock (nil: time.Now); tests
+// pass a fake one.
+func NewLive(now func() time.Time) *Live {
+	if now == nil {
+		now = time.Now
+	}
+	return &Live{now: now, chans: make(map[string]*chanState)}
+}
+
+func (l *Live) nowNs() int64 { return l.now().UnixNano() }
+
+// coolRec is one cooldown: its kind, its period (for doubling) and its end.
+type coolRec struct {
+	kind   FailureKind
+	period time.Duration
+	until  int64 // Unix ns
+}
+
+type chanState struct {
+	id        string
+	health    atomic.Uint64 // float64 bits
+	latency   atomic.Uint64 // float64 bits of the latency average in ms; 0 = no traffic yet
+	lastUse   atomic.Int64  // Unix ns of the last use; 0 = never
+	coolUntil atomic.Int64  // Unix ns; 0 = not cooling; forever = until reload/recovery
+	consec    atomic.Int32  // consecutive failures
+	npairs    atomic.Int32  // len(pairs), read without the lock
+
+	mu     sync.RWMutex
+	chRec  coolRec
+	pairs  map[string]*coolRec // model id → last failure since the pair's last success
+	seeded int64               // timestamp+1 of the key state last seeded from; 0 = none
+}
+
+func newChanState(id string) *chanState {
+	cs := &chanState{id: id, pairs: make(map[string]*coolRec)}
+	cs.health.Store(math.Float64bits(1))
+	return cs
+}
+
+func (cs *chanState) healthValue() float64 { return math.Float64frombits(cs.health.Load()) }
+
+func (cs *chanState) latencyMs() float64 { return math.Float64frombits(cs.latency.Load()) }
+
+// channelCooling reports whether the whole channel cools at now.
+func (cs *chanState) channelCooling(now int64) bool { return cs.coolUntil.Load() > now }
+
+// pairCooling reports whether the pair (this channel, model) cools at now.
+func (cs *chanState) pairCooling(model string, now int64) bool {
+	if cs.npairs.Load() == 0 {
+		return false
+	}
+	cs.mu.RLock()
+	rec := cs.pairs[model]
+	cooling := rec != nil && rec.until > now
+	cs.mu.RUnlock()
+	return cooling
+}
+
+func updateFloat(a *atomic.Uint64, f func(float64) float64) {
+	for {
+		old := a.Load()
+		nv := math.Float64bits(f(math.Float64frombits(old)))
+		if a.CompareAndSwap(old, nv) {
+			return
+		}
+	}
+}
+
+// state returns the state of a channel, creating it (health 1.0) if needed.
+func (l *Live) state(id string) *chanState {
+	l.mu.RLock()
+	cs := l.chans[id]
+	l.mu.RUnlock()
+	if cs != nil {
+		return cs
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if cs = l.chans[id]; cs == nil {
+		cs = newChanState(id)
+		l.chans[id] = cs
+	}
+	return cs
+}
+
+// Success records a successful call of (channel, model) that took latency (0:
+// unknown): health h = min(1, 1.01h + 0.01), the latency average moves, the
+// failure streak, the pair's failure record and any channel cooldown end.
+func (l *Live) Success(channel, model string, latency time.Duration) {
+	l.state(channel).success(model, latency)
+}
+
+func (cs *chanState) success(model string, latency time.Duration) {
+	updateFloat(&cs.health, func(h float64) float64 { return math.Min(1, 1.01*h+0.01) })
+	if latency > 0 {
+		ms := float64(latency) / float64(time.Millisecond)
+		updateFloat(&cs.latency, func(avg float64) float64 {
+			if avg == 0 {
+				return ms
+			}
+			return avg + LatencyAlpha*(ms-avg)
+		})
+	}
+	if cs.consec.Load() != 0 {
+		cs.consec.Store(0)
+	}
+	if cs.npairs.Load() == 0 && cs.coolUntil.Load() == 0 {
+		return
+	}
+	cs.mu.Lock()
+	if _, ok := cs.pairs[model]; ok {
+		delete(cs.pairs, model)
+		cs.npairs.Store(int32(len(cs.pairs)))
+	}
+	cs.chRec = coolRec{}
+	cs.coolUntil.Store(0)
+	cs.mu.Unlock()
+}
+
+// Failure records a failed call of (channel, model): health h = max(0, 0.9h −
+// 0.1); auth failures cool the channel until a reload or Recover; the others
+// cool the pair for period (0: kind.DefaultPeriod()), doubled (up to
+// MaxCooldown) when the pair's previous failure since its last success was of
+// the same kind. The channel cools as a whole, for the same period, after
+// ChannelFailureLimit consecutive failures or with ChannelCoolingPairs pairs
+// cooling. It returns how long the pair (or, for auth, the channel) cools;
+// -1 means until a reload.
+func (l *Live) Failure(channel, model string, kind FailureKind, period time.Duration) time.Duration {
+	return l.state(channel).failure(model, kind, period, l.nowNs())
+}
+
+func doubled(prev coolRec, kind FailureKind, p time.Duration) time.Duration {
+	if prev.kind == kind && prev.period > 0 {
+		p = max(p, min(2*prev.period, MaxCooldown))
+	}
+	return p
+}
+
+func (cs *chanState) failure(model string, kind FailureKind, period time.Duration, now int64) time.Duration {
+	updateFloat(&cs.health, func(h float64) float64 { return math.Max(0, 0.9*h-0.1) })
+	consec := cs.consec.Add(1)
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if kind == FailAuth {
+		cs.chRec = coolRec{kind: FailAuth, until: forever}
+		cs.coolUntil.Store(forever)
+		return -1
+	}
+	if period <= 0 {
+		period = kind.DefaultPeriod()
+	}
+	if period <= 0 {
+		period = FailServer.DefaultPeriod()
+	}
+	rec := cs.pairs[model]
+	if rec == nil {
+		rec = &coolRec{}
+		cs.pairs[model] = rec
+		cs.npairs.Store(int32(len(cs.pairs)))
+	}
+	p := doubled(*rec, kind, period)
+	*rec = coolRec{kind: kind, period: p, until: now + int64(p)}
+	cooling := 0
+	for _, r := range cs.pairs {
+		if r.until > now {
+			cooling++
+		}
+	}
+	if consec >= ChannelFailureLimit || cooling >= ChannelCoolingPairs {
+		cp := doubled(cs.chRec, kind, p)
+		if until := now + int64(cp); until > cs.chRec.until || cs.chRec.until <= now {
+			cs.chRec = coolRec{kind: kind, period: cp, until: until}
+			cs.coolUntil.Store(until)
+		}
+	}
+	return p
+}
+
+// Used records that a channel was just used, for min_request_interval.
+func (l *Live) Used(channel string) { l.state(channel).lastUse.Store(l.nowNs()) }
+
+// Recover ends a channel's cooldown early (a successful recovery probe of its
+// /models); pair cooldowns stay.
+func (l *Live) Recover(channel string) {
+	cs := l.state(channel)
+	cs.mu.Lock()
+	cs.chRec = coolRec{}
+	cs.coolUntil.Store(0)
+	cs.consec.Store(0)
+	cs.mu.Unlock()
+}
+
+// Prune drops the state of channels that snap does not have, and the pair
+// records of models their channel no longer serves.
+func (l *Live) Prune(snap *format.Snapshot) {
+	chans := snap.Channels()
+	ord := make(map[string]uint32, len(chans))
+	for i, c := range chans {
+		ord[c.ID] = uint32(i)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id, cs := range l.chans {
+		ci, ok := ord[id]
+		if !ok {
+			delete(l.chans, id)
+			continue
+		}
+		cs.mu.Lock()
+		for model := range cs.pairs {
+			if _, ok := findPair(snap, ci, model); !ok {
+				delete(cs.pairs, model)
+			}
+		}
+		cs.npairs.Store(int32(len(cs.pairs)))
+		cs.mu.Unlock()
+	}
+}
+
+// findPair returns the ordinal of the pair (channel ci, model name).
+func findPair(snap *format.Snapshot, ci uint32, model string) (uint32, bool) {
+	m, ok := snap.LookupModel(model)
+	if !ok {
+		return 0, false
+	}
+	first, n := snap.ModelPairs(m)
+	// Pairs of one model are sorted by channel ordinal.
+	j := sort.Search(int(n), func(k int) bool { return snap.Pair(first+uint32(k)).Channel >= ci })
+	if j < int(n) && snap.Pair(first+uint32(j)).Channel == ci {
+		return first + uint32(j), true
+	}
+	return 0, false
+}
+
+// Load makes snap the current snapshot of the live state: it prunes vanished
+// channels, ends auth cooldowns (they last until a reload), creates the state
+// of new channels (health 1.0) and seeds from every key-validation verdict not
+// seen before: its health score, and for an invalid key a channel cooldown by
+// error type (invalid_key → auth, quota_exceeded → 1800 s, rate_limit → 10 s,
+// others → 60 s).
+func (l *Live) Load(snap *format.Snapshot) {
+	l.Prune(snap)
+	chans := snap.Channels()
+	for _, c := range chans {
+		cs := l.state(c.ID)
+		cs.mu.Lock()
+		if cs.chRec.kind == FailAuth {
+			cs.chRec = coolRec{}
+			cs.coolUntil.Store(0)
+		}
+		cs.mu.Unlock()
+	}
+	now := l.nowNs()
+	for _, ks := range snap.KeyStates() {
+		if int(ks.Channel) >= len(chans) {
+			continue
+		}
+		l.state(chans[ks.Channel].ID).seed(ks, now)
+	}
+}
+
+func (cs *chanState) seed(ks format.KeyState, now int64) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.seeded == ks.Timestamp+1 {
+		return
+	}
+	cs.seeded = ks.Timestamp + 1
+	if ks.HealthScore >= 0 && !math.IsNaN(float64(ks.HealthScore)) {
+		cs.health.Store(math.Float64bits(math.Min(1, float64(ks.HealthScore))))
+	}
+	if ks.Valid {
+		return
+	}
+	var rec coolRec
+	switch ks.ErrorType {
+	case "invalid_key":
+		rec = coolRec{kind: FailAuth, until: forever}
+	case "quota_exceeded":
+		rec = coolRec{kind: FailQuota, period: FailQuota.DefaultPeriod()}
+	case "rate_limit":
+		rec = coolRec{kind: FailRateLimit, period: FailRateLimit.DefaultPeriod()}
+	default:
+		rec = coolRec{kind: FailServer, period: FailServer.DefaultPeriod()}
+	}
+	if rec.until == 0 {
+		rec.until = now + int64(rec.period)
+	}
+	cs.chRec = rec
+	cs.coolUntil.Store(rec.until)
+}
+
+// ChannelState is a read-out of one channel's live state (admin, explain).
+type ChannelState struct {
+	Channel             string        `json:"channel"`
+	Health              float64       `json:"health"`
+	LatencyMs           float64       `json:"latency_ms,omitempty"` // 0 = no traffic yet
+	ConsecutiveFailures int           `json:"consecutive_failures"`
+	Cooling             *Cooldown     `json:"cooling,omitempty"`
+	LastUse             time.Time     `json:"last_use,omitzero"`
+	Pairs               []PairCooling `json:"pairs,omitempty"` // pair failure records, by model id
+}
+
+// Cooldown is one cooldown; a zero Until means until a reload or a recovery.
+type Cooldown struct {
+	Kind   FailureKind   `json:"kind"`
+	Period time.Duration `json:"period_ns"`
+	Until  time.Time     `json:"until,omitzero"`
+}
+
+// PairCooling is the failure record of one pair.
+type PairCooling struct {
+	Model   string `json:"model"`
+	Cooling bool   `json:"cooling"`
+	Cooldown
+}
+
+func cooldownOf(r coolRec) *Cooldown {
+	c := &Cooldown{Kind: r.kind, Period: r.period}
+	if r.until != forever {
+		c.Until = time.Unix(0, r.until)
+	}
+	return c
+}
+
+// Channel returns the live state of a channel (a fresh channel reads as
+// health 1.0 and nothing else).
+func (l *Live) Channel(id string) ChannelState {
+	l.mu.RLock()
+	cs := l.chans[id]
+	l.mu.RUnlock()
+	if cs == nil {
+		return ChannelState{Channel: id, Health: 1}
+	}
+	now := l.nowNs()
+	st := ChannelState{
+		Channel:             id,
+		Health:              cs.healthValue(),
+		LatencyMs:           cs.latencyMs(),
+		ConsecutiveFailures: int(cs.consec.Load()),
+	}
+	if lu := cs.lastUse.Load(); lu != 0 {
+		st.LastUse = time.Unix(0, lu)
+	}
+	cs.mu.RLock()
+	if cs.chRec.until > now {
+		st.Cooling = cooldownOf(cs.chRec)
+	}
+	for model, r := range cs.pairs {
+		st.Pairs = append(st.Pairs, PairCooling{Model: model, Cooling: r.until > now, Cooldown: *cooldownOf(*r)})
+	}
+	cs.mu.RUnlock()
+	sort.Slice(st.Pairs, func(i, j int) bool { return st.Pairs[i].Model < st.Pairs[j].Model })
+	return st
+}

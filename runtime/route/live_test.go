@@ -1,0 +1,292 @@
+package route
+
+import (
+	"testing"
+	"time"
+
+	"smartrouter/format"
+)
+
+func TestHealthFormulas(t *testing.T) {
+	l := NewLive(newClock().Now)
+	h := 1.0
+	steps := []bool{false, false, false, true, true, false, true}
+	for i, ok := range steps {
+		if ok {
+			l.Success("c", "m", 0)
+			h = min(1, 1.01*h+0.01)
+		} else {
+			l.Failure("c", "m", FailServer, time.Second)
+			h = max(0, 0.9*h-0.1)
+		}
+		if got := l.Channel("c").Health; !near(got, h) {
+			t.Fatalf("step %d: health %v, want %v", i, got, h)
+		}
+	}
+	// Floors at 0, caps at 1.
+	for i := 0; i < 30; i++ {
+		l.Failure("c", "m", FailServer, time.Second)
+	}
+	if got := l.Channel("c").Health; got != 0 {
+		t.Fatalf("health floor: %v", got)
+	}
+	for i := 0; i < 1000; i++ {
+		l.Success("c", "m", 0)
+	}
+	if got := l.Channel("c").Health; got != 1 {
+		t.Fatalf("health cap: %v", got)
+	}
+}
+
+func TestCooldownPeriods(t *testing.T) {
+	tests := []struct {
+		kind   FailureKind
+		period time.Duration
+		want   time.Duration
+	}{
+		{FailQuota, 0, 1800 * time.Second},
+		{FailRateLimit, 0, 10 * time.Second},
+		{FailRateLimit, 42 * time.Second, 42 * time.Second}, // Retry-After from the caller
+		{FailNotFound, 0, 300 * time.Second},
+		{FailServer, 0, 60 * time.Second},
+		{FailTimeout, 0, 30 * time.Second},
+	}
+	for _, tt := range tests {
+		clk := newClock()
+		l := NewLive(clk.Now)
+		cs := l.state("c")
+		if got := l.Failure("c", "m", tt.kind, tt.period); got != tt.want {
+			t.Errorf("%v: period %v, want %v", tt.kind, got, tt.want)
+		}
+		now := clk.Now().UnixNano()
+		if !cs.pairCooling("m", now+int64(tt.want)-1) || cs.pairCooling("m", now+int64(tt.want)) {
+			t.Errorf("%v: pair should cool exactly %v", tt.kind, tt.want)
+		}
+		if cs.pairCooling("other", now) || cs.channelCooling(now) {
+			t.Errorf("%v: only the pair cools", tt.kind)
+		}
+	}
+}
+
+func TestCooldownDoubling(t *testing.T) {
+	clk := newClock()
+	l := NewLive(clk.Now)
+	want := []time.Duration{60, 120, 240, 480, 960, 1920, 3600, 3600}
+	for i, w := range want {
+		got := l.Failure("c", "m", FailServer, 0)
+		if got != w*time.Second {
+			t.Fatalf("repeat %d: %v, want %v", i, got, w*time.Second)
+		}
+		clk.Advance(got) // let it recover before the next try
+		l.Recover("c")   // keep the whole-channel rule out of this test
+	}
+	// Another kind starts from its own base period.
+	if got := l.Failure("c", "m", FailTimeout, 0); got != 30*time.Second {
+		t.Fatalf("other kind: %v", got)
+	}
+	if got := l.Failure("c", "m", FailTimeout, 0); got != 60*time.Second {
+		t.Fatalf("repeat of the other kind: %v", got)
+	}
+	// A success forgets the streak.
+	l.Success("c", "m", 0)
+	if got := l.Failure("c", "m", FailTimeout, 0); got != 30*time.Second {
+		t.Fatalf("after a success: %v", got)
+	}
+	// Quota doubles once to the cap.
+	if l.Failure("c", "q", FailQuota, 0) != 1800*time.Second || l.Failure("c", "q", FailQuota, 0) != 3600*time.Second {
+		t.Fatal("quota doubling")
+	}
+}
+
+func TestWholeChannelCooling(t *testing.T) {
+	t.Run("five consecutive failures", func(t *testing.T) {
+		clk := newClock()
+		l := NewLive(clk.Now)
+		for i := 1; i <= 5; i++ {
+			l.Failure("c", "m", FailTimeout, time.Second)
+			clk.Advance(2 * time.Second) // the pair cooldown has ended each time
+			cooling := l.Channel("c").Cooling != nil
+			if cooling != (i == 5) {
+				t.Fatalf("after %d failures channel cooling = %v", i, cooling)
+			}
+		}
+		// A success ends it and resets the streak.
+		l.Success("c", "m", 0)
+		if l.Channel("c").Cooling != nil || l.Channel("c").ConsecutiveFailures != 0 {
+			t.Fatal("success did not end the channel cooldown")
+		}
+	})
+	t.Run("three cooling pairs", func(t *testing.T) {
+		clk := newClock()
+		l := NewLive(clk.Now)
+		l.Failure("c", "m1", FailServer, 0)
+		l.Failure("c", "m2", FailServer, 0)
+		if l.Channel("c").Cooling != nil {
+			t.Fatal("two cooling pairs cooled the channel")
+		}
+		l.Failure("c", "m3", FailServer, 0)
+		st := l.Channel("c")
+		if st.Cooling == nil || st.Cooling.Kind != FailServer || st.Cooling.Period != 60*time.Second {
+			t.Fatalf("three cooling pairs: %+v", st.Cooling)
+		}
+		clk.Advance(60 * time.Second)
+		if l.Channel("c").Cooling != nil {
+			t.Fatal("channel still cooling after the period")
+		}
+	})
+	t.Run("expired pairs do not count", func(t *testing.T) {
+		clk := newClock()
+		l := NewLive(clk.Now)
+		l.Failure("c", "m1", FailTimeout, time.Second)
+		l.Success("c", "x", 0) // breaks the consecutive streak
+		clk.Advance(2 * time.Second)
+		l.Failure("c", "m2", FailTimeout, time.Second)
+		l.Failure("c", "m3", FailTimeout, time.Second)
+		if l.Channel("c").Cooling != nil {
+			t.Fatal("an expired pair cooldown was counted")
+		}
+	})
+}
+
+func TestAuthCooldown(t *testing.T) {
+	f := &fixture{chans: []tch{{id: "c"}, {id: "d"}}, pairs: []tpair{{ch: "c", id: "m"}, {ch: "d", id: "m"}}}
+	clk := newClock()
+	l := NewLive(clk.Now)
+	snap := f.snapshot(t)
+	l.Load(snap)
+	if got := l.Failure("c", "m", FailAuth, 0); got != -1 {
+		t.Fatalf("auth period %v", got)
+	}
+	clk.Advance(100 * time.Hour)
+	if st := l.Channel("c"); st.Cooling == nil || st.Cooling.Kind != FailAuth || !st.Cooling.Until.IsZero() {
+		t.Fatalf("auth cooldown should last until reload: %+v", st.Cooling)
+	}
+	l.Load(snap) // a reload ends it
+	if l.Channel("c").Cooling != nil {
+		t.Fatal("reload did not end the auth cooldown")
+	}
+	l.Failure("c", "m", FailAuth, 0)
+	l.Recover("c") // a successful recovery probe ends it too
+	if l.Channel("c").Cooling != nil {
+		t.Fatal("recovery did not end the auth cooldown")
+	}
+}
+
+func TestKeyValidationSeeding(t *testing.T) {
+	f := &fixture{
+		chans: []tch{{id: "inv"}, {id: "quota"}, {id: "rate"}, {id: "other"}, {id: "good"}, {id: "plain"}},
+		keys: []format.KeyState{
+			{Channel: 0, Valid: false, ErrorType: "invalid_key", HealthScore: -1, Timestamp: 10},
+			{Channel: 1, Valid: false, ErrorType: "quota_exceeded", HealthScore: 0.5, Timestamp: 10},
+			{Channel: 2, Valid: false, ErrorType: "rate_limit", HealthScore: -1, Timestamp: 10},
+			{Channel: 3, Valid: false, ErrorType: "network_error", HealthScore: -1, Timestamp: 10},
+			{Channel: 4, Valid: true, HealthScore: 0.75, Timestamp: 10},
+		},
+	}
+	for _, c := range f.chans {
+		f.pairs = append(f.pairs, tpair{ch: c.id, id: "m"})
+	}
+	clk := newClock()
+	l := NewLive(clk.Now)
+	snap := f.snapshot(t)
+	l.Load(snap)
+	tests := []struct {
+		ch     string
+		kind   FailureKind
+		period time.Duration
+		health float64
+	}{
+		{"inv", FailAuth, 0, 1},
+		{"quota", FailQuota, 1800 * time.Second, 0.5},
+		{"rate", FailRateLimit, 10 * time.Second, 1},
+		{"other", FailServer, 60 * time.Second, 1},
+		{"good", 0, 0, 0.75},
+		{"plain", 0, 0, 1},
+	}
+	for _, tt := range tests {
+		st := l.Channel(tt.ch)
+		if !near(st.Health, tt.health) {
+			t.Errorf("%s: health %v, want %v", tt.ch, st.Health, tt.health)
+		}
+		if tt.kind == 0 {
+			if st.Cooling != nil {
+				t.Errorf("%s: cooling %+v", tt.ch, st.Cooling)
+			}
+			continue
+		}
+		if st.Cooling == nil || st.Cooling.Kind != tt.kind || st.Cooling.Period != tt.period {
+			t.Errorf("%s: cooling %+v, want %v %v", tt.ch, st.Cooling, tt.kind, tt.period)
+		}
+	}
+	// The router sees it.
+	r := New(snap, l, Options{Logger: quiet})
+	var d Decision
+	if err := r.Route(Request{Model: "m"}, &d); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(r, d.Pairs); len(got) != 2 {
+		t.Fatalf("routed %q, want good and plain", got)
+	}
+	// A reload with the same verdicts does not re-seed: the rate limit that
+	// ended stays ended, the live health stays.
+	clk.Advance(11 * time.Second)
+	l.Success("good", "m", 0)
+	l.Load(snap)
+	if l.Channel("rate").Cooling != nil || near(l.Channel("good").Health, 0.75) {
+		t.Fatalf("reload re-seeded: %+v health %v", l.Channel("rate").Cooling, l.Channel("good").Health)
+	}
+	// The quota cooldown keeps running; the auth one ends with the reload.
+	if l.Channel("quota").Cooling == nil || l.Channel("inv").Cooling != nil {
+		t.Fatal("reload: quota should still cool, auth should not")
+	}
+}
+
+func TestPrune(t *testing.T) {
+	f := &fixture{chans: []tch{{id: "keep"}, {id: "gone"}}, pairs: []tpair{{ch: "keep", id: "m"}, {ch: "gone", id: "m"}}}
+	l := NewLive(newClock().Now)
+	l.Load(f.snapshot(t))
+	l.Failure("gone", "m", FailServer, 0)
+	l.Failure("keep", "m", FailServer, 0)
+	l.Failure("keep", "vanished-model", FailServer, 0)
+	f2 := &fixture{chans: []tch{{id: "keep"}}, pairs: []tpair{{ch: "keep", id: "m"}}}
+	l.Prune(f2.snapshot(t))
+	l.mu.RLock()
+	_, gone := l.chans["gone"]
+	_, keep := l.chans["keep"]
+	l.mu.RUnlock()
+	if gone || !keep {
+		t.Fatalf("prune: gone=%v keep=%v", gone, keep)
+	}
+	st := l.Channel("keep")
+	if len(st.Pairs) != 1 || st.Pairs[0].Model != "m" || !st.Pairs[0].Cooling {
+		t.Fatalf("pair records after prune: %+v", st.Pairs)
+	}
+	if st.Health >= 1 {
+		t.Fatal("state of a kept channel was reset")
+	}
+}
+
+func TestUsedAndRouterReports(t *testing.T) {
+	f := &fixture{chans: []tch{{id: "c", minIntervalMs: 500}}, pairs: []tpair{{ch: "c", id: "m"}}}
+	r, live, clk := setup(t, f)
+	var d Decision
+	if err := r.Route(Request{Model: "m"}, &d); err != nil {
+		t.Fatal(err)
+	}
+	p := d.Pairs[0]
+	r.Used(p)
+	if err := r.Route(Request{Model: "m"}, &d); err == nil {
+		t.Fatal("min_request_interval not applied after Used")
+	}
+	clk.Advance(500 * time.Millisecond)
+	if got := r.Failure(p, FailNotFound, 0); got != 300*time.Second {
+		t.Fatalf("Router.Failure period %v", got)
+	}
+	if st := live.Channel("c"); len(st.Pairs) != 1 || !st.Pairs[0].Cooling {
+		t.Fatalf("Router.Failure did not reach the live state: %+v", st)
+	}
+	r.Success(p, 100*time.Millisecond)
+	if st := live.Channel("c"); len(st.Pairs) != 0 || st.LatencyMs != 100 {
+		t.Fatalf("Router.Success: %+v", st)
+	}
+}
