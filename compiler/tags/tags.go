@@ -9,12 +9,12 @@
 package tags
 
 import (
-	"net"
-	"net/url"
 	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"smartrouter/compiler/config"
 )
 
 // providerPrefixes are the segments that name a vendor rather than a model; they
@@ -229,25 +229,14 @@ func IsFreeID(id string) bool {
 
 // IsLoopbackHost reports whether the host of baseURL is a loopback address:
 // localhost, 127.0.0.0/8, ::1, or the unspecified 0.0.0.0 (and ::). A URL
-// without a scheme ("localhost:11434") is read as http.
+// without a scheme ("localhost:11434") is read as http. The rule itself is
+// config.IsLoopbackURL's, so the compiler and the router agree.
 func IsLoopbackHost(baseURL string) bool {
 	s := strings.TrimSpace(baseURL)
-	if s == "" {
-		return false
-	}
-	if !strings.Contains(s, "://") {
+	if s != "" && !strings.Contains(s, "://") {
 		s = "http://" + s
 	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return false
-	}
-	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified())
+	return config.IsLoopbackURL(s)
 }
 
 // chatExcluded are substrings of ids that are not chat models.

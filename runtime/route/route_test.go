@@ -35,6 +35,10 @@ func TestFilters(t *testing.T) {
 			{id: "chcool"},
 			{id: "sick"},
 			{id: "interval", minIntervalMs: 1000},
+			// Local servers take no key: a loopback or local-tagged channel stays usable.
+			{id: "ollama", key: format.Secret{Literal: "YOUR_KEY_HERE"}, baseURL: "http://127.0.0.1:11434"},
+			{id: "lan", key: format.Secret{Env: "MISSING_KEY"}, tags: []string{"local"}},
+			{id: "remote", key: format.Secret{Literal: "YOUR_KEY_HERE"}, baseURL: "https://api.example.com"},
 		},
 		keys: []format.KeyState{{Channel: 9, Valid: true, HealthScore: 0.2, Timestamp: 1}},
 	}
@@ -54,7 +58,7 @@ func TestFilters(t *testing.T) {
 	if err := r.Route(Request{Model: "m-8b", Explain: true}, &d); err != nil {
 		t.Fatal(err)
 	}
-	if got := names(r, d.Pairs); !slices.Equal(set(got...), set("ok|m-8b", "envok|m-8b")) {
+	if got := names(r, d.Pairs); !slices.Equal(set(got...), set("ok|m-8b", "envok|m-8b", "ollama|m-8b", "lan|m-8b")) {
 		t.Fatalf("routed %q", got)
 	}
 	want := map[string]string{
@@ -67,6 +71,7 @@ func TestFilters(t *testing.T) {
 		"chcool|m-8b":      "channel_cooling",
 		"sick|m-8b":        "low_health",
 		"interval|m-8b":    "min_request_interval",
+		"remote|m-8b":      "no_api_key",
 	}
 	if got := explainReasons(r, d.Explain); !mapsEqual(got, want) {
 		t.Fatalf("filtered = %v\nwant %v", got, want)

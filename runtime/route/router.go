@@ -13,6 +13,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"smartrouter/compiler/config"
 	"smartrouter/compiler/tags"
 	"smartrouter/format"
 )
@@ -263,7 +264,7 @@ func New(snap *format.Snapshot, live *Live, opts Options) *Router {
 		switch {
 		case !c.Enabled:
 			ci.unusable = ReasonChannelDisabled
-		case !HasKey(c.APIKey, opts.LookupEnv):
+		case !HasKey(c.APIKey, opts.LookupEnv) && !localChannel(c):
 			ci.unusable = ReasonNoAPIKey
 		}
 		for _, a := range c.Aliases {
@@ -338,18 +339,32 @@ func HasKey(s format.Secret, lookupEnv func(string) (string, bool)) bool {
 	return !IsPlaceholderKey(v)
 }
 
-// IsPlaceholderKey reports whether a key is empty or a placeholder such as
-// YOUR_OPENAI_API_KEY_HERE or an unresolved ${VAR}.
+// IsPlaceholderKey reports whether a key is empty, a placeholder such as
+// YOUR_OPENAI_API_KEY_HERE (the compiler's rule, config.IsPlaceholder), or an
+// unresolved ${VAR}.
 func IsPlaceholderKey(k string) bool {
 	k = strings.TrimSpace(k)
-	if k == "" {
-		return true
+	return config.IsPlaceholder(k) || strings.HasPrefix(k, "${") && strings.HasSuffix(k, "}")
+}
+
+// localChannel reports whether a channel serves from this machine (tagged
+// local, or every base URL on a loopback host). Local servers such as Ollama
+// or LM Studio take no key, so such a channel stays usable without one.
+func localChannel(c *format.Channel) bool {
+	for _, t := range c.Tags {
+		if t == "local" {
+			return true
+		}
 	}
-	u := strings.ToUpper(k)
-	if strings.HasPrefix(u, "YOUR") && strings.HasSuffix(u, "HERE") {
-		return true
+	if len(c.BaseURLs) == 0 {
+		return false
 	}
-	return strings.HasPrefix(k, "${") && strings.HasSuffix(k, "}")
+	for _, u := range c.BaseURLs {
+		if !tags.IsLoopbackHost(u) {
+			return false
+		}
+	}
+	return true
 }
 
 // Snapshot returns the snapshot the router reads.
