@@ -244,9 +244,10 @@ var chatExcluded = [...]string{"embedding", "embed", "rerank", "search", "vision
 
 // IsChatExcluded reports whether an id is unfit for chat: it contains
 // embedding, embed, rerank, search or vision-only, or ends in -vision
-// (case-insensitive).
+// (case-insensitive). "research" is not "search": the NousResearch models
+// (nousresearch/hermes-3-...) are chat models.
 func IsChatExcluded(id string) bool {
-	l := strings.ToLower(id)
+	l := strings.ReplaceAll(strings.ToLower(id), "research", "")
 	for _, s := range chatExcluded {
 		if strings.Contains(l, s) {
 			return true

@@ -217,6 +217,8 @@ func TestIDClassification(t *testing.T) {
 		{"BAAI/bge-embed", false, true, true, false},
 		{"jina-reranker-v2", false, true, false, false},
 		{"perplexity/sonar-search", false, true, false, false},
+		{"nousresearch/hermes-3-llama-3.1-405b", false, false, false, false},
+		{"research-search-v1", false, true, false, false},
 		{"some-vision-only-1", false, true, false, true},
 		{"llama-3.2-11b-vision", false, true, false, true},
 		{"llama-3.2-11b-vision-instruct", false, false, false, false},
