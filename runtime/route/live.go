@@ -3,6 +3,7 @@ package route
 import (
 	"math"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -165,6 +166,9 @@ func (l *Live) state(id string) *chanState {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if cs = l.chans[id]; cs == nil {
+		// Ids often point into a mapped snapshot that a swap unmaps while
+		// the live state lives on: keep a heap copy.
+		id = strings.Clone(id)
 		cs = newChanState(id)
 		l.chans[id] = cs
 	}
@@ -243,7 +247,7 @@ func (cs *chanState) failure(model string, kind FailureKind, period time.Duratio
 	rec := cs.pairs[model]
 	if rec == nil {
 		rec = &coolRec{}
-		cs.pairs[model] = rec
+		cs.pairs[strings.Clone(model)] = rec // outlives the snapshot model points into
 		cs.npairs.Store(int32(len(cs.pairs)))
 	}
 	p := doubled(*rec, kind, period)

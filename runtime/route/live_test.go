@@ -290,3 +290,33 @@ func TestUsedAndRouterReports(t *testing.T) {
 		t.Fatalf("Router.Success: %+v", st)
 	}
 }
+
+// The live state outlives the snapshot whose strings it was given: after the
+// snapshot's bytes are gone (a swap unmaps them), its records must still be
+// found under the right ids.
+func TestLiveOutlivesSnapshotBytes(t *testing.T) {
+	f := &fixture{chans: []tch{{id: "chan-a"}}, pairs: []tpair{{ch: "chan-a", id: "model-x", in: 1, out: 1}}}
+	b, err := format.Encode(f.model(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := format.Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := NewLive(newClock().Now)
+	live.Load(snap)
+	r := New(snap, live, Options{Logger: quiet})
+	var d Decision
+	if err := r.Route(Request{Model: "model-x"}, &d); err != nil || len(d.Pairs) != 1 {
+		t.Fatalf("route: %v %v", d.Pairs, err)
+	}
+	r.Failure(d.Pairs[0], FailServer, 0)
+	for i := range b {
+		b[i] = 'z'
+	}
+	st := live.Channel("chan-a")
+	if st.Channel != "chan-a" || st.ConsecutiveFailures != 1 || len(st.Pairs) != 1 || st.Pairs[0].Model != "model-x" {
+		t.Fatalf("live state lost its records when the snapshot bytes changed: %+v", st)
+	}
+}
