@@ -1,0 +1,202 @@
+// Command routerd serves OpenAI-compatible chat completions, routing each
+// request across provider channels with the snapshot that routerc compiled.
+//
+// It maps the snapshot file (or serves the demo snapshot built into the
+// binary), listens on 127.0.0.1:7601 unless told otherwise, reloads the
+// snapshot on SIGHUP and drains in-flight requests on SIGTERM or SIGINT
+// before exiting 0. See runtime/server/README.md for the HTTP surface.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"smartrouter/runtime/server"
+	"smartrouter/runtime/snapshot"
+)
+
+// version is shown by GET / and -version.
+const version = "0.1.0"
+
+// defaultSnapshot is used when -snapshot is not given and it exists.
+const defaultSnapshot = "router.snap"
+
+type flags struct {
+	snapshot     string
+	configDir    string
+	cacheDir     string
+	addr         string
+	writeBack    bool
+	drainTimeout time.Duration
+	logLevel     string
+	logFormat    string
+	version      bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (*flags, error) {
+	f := &flags{}
+	fs := flag.NewFlagSet("routerd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.snapshot, "snapshot", "", "snapshot `file` written by routerc (default: "+defaultSnapshot+" when it exists, else the built-in demo)")
+	fs.StringVar(&f.configDir, "config", "", "config `dir` the snapshot was compiled from (staleness check and JSON fallback)")
+	fs.StringVar(&f.cacheDir, "cache", "", "cache `dir` the snapshot was compiled from (default: the cache folder beside -config, when it exists)")
+	fs.StringVar(&f.addr, "addr", "", "listen `address` host:port (default: server.host/server.port of the snapshot, with 0.0.0.0 read as 127.0.0.1; else 127.0.0.1:7601)")
+	fs.BoolVar(&f.writeBack, "write-back", false, "write a JSON-fallback build to the -snapshot file so the next start maps it")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", 15*time.Second, "how long SIGTERM/SIGINT waits for in-flight requests")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q; routerd takes only flags (see -h)", fs.Arg(0))
+	}
+	return f, nil
+}
+
+func newLogger(f *flags, w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: use debug, info, warn or error: %w", f.logLevel, err)
+	}
+	o := &slog.HandlerOptions{Level: lvl}
+	switch strings.ToLower(f.logFormat) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, fmt.Errorf("-log-format %q: use text or json", f.logFormat)
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the exit, for tests: it returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	f, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "routerd:", err)
+		return 2
+	}
+	if f.version {
+		fmt.Fprintln(stdout, "routerd", version)
+		return 0
+	}
+	log, err := newLogger(f, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "routerd:", err)
+		return 2
+	}
+
+	so, err := snapshotOptions(f, log)
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		return 1
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	ctx := context.Background()
+	srv, err := server.New(ctx, server.Options{Snapshot: so, Logger: log, Version: version})
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		return 1
+	}
+	addr, mapped := srv.ListenAddr(f.addr)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Error("cannot listen; pick another address with -addr", "addr", addr, "error", err)
+		_ = srv.Shutdown(ctx)
+		return 1
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	info := srv.Manager().Info()
+	args2 := []any{"addr", ln.Addr().String(), "version", version, "generation", info.Generation, "mode", info.Mode}
+	if mapped {
+		args2 = append(args2, "note", "server.host 0.0.0.0 is served on 127.0.0.1; use -addr 0.0.0.0:PORT to listen on all interfaces")
+	}
+	log.Info("routerd listening", args2...)
+
+	for {
+		select {
+		case err := <-served:
+			if err != nil {
+				log.Error("server stopped", "error", err)
+				_ = srv.Shutdown(ctx)
+				return 1
+			}
+			return 0
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				// The snapshot manager writes the one line saying what
+				// happened (reloaded, or failed with the old one serving).
+				go func() { _, _ = srv.Reload(ctx) }()
+				continue
+			}
+			log.Info("shutting down: draining in-flight requests", "signal", sig.String(), "timeout", f.drainTimeout)
+			dctx, cancel := context.WithTimeout(ctx, f.drainTimeout)
+			err := srv.Shutdown(dctx)
+			cancel()
+			if err != nil {
+				log.Warn("drain timeout reached; remaining requests were cut", "error", err)
+			}
+			<-served
+			log.Info("stopped")
+			return 0
+		}
+	}
+}
+
+// snapshotOptions turns the flags into the snapshot manager's options.
+func snapshotOptions(f *flags, log *slog.Logger) (snapshot.Options, error) {
+	cacheDir := f.cacheDir
+	if cacheDir == "" && f.configDir != "" {
+		// An installation keeps config/ and cache/ side by side.
+		if d := filepath.Join(filepath.Dir(filepath.Clean(f.configDir)), "cache"); isDir(d) {
+			cacheDir = d
+		}
+	}
+	so := snapshot.Options{
+		Path:      f.snapshot,
+		ConfigDir: f.configDir,
+		CacheDir:  cacheDir,
+		WriteBack: f.writeBack,
+		Logger:    log,
+	}
+	if so.Path == "" {
+		if st, err := os.Stat(defaultSnapshot); err == nil && st.Mode().IsRegular() {
+			so.Path = defaultSnapshot
+		} else {
+			so.Embedded = demoSnapshot()
+		}
+	}
+	so.Fallback = newFallback(f.configDir, cacheDir, log)
+	if so.Path == "" && len(so.Embedded) == 0 && so.Fallback == nil {
+		return so, errors.New("no snapshot: pass -snapshot FILE (compile one with routerc), or run from a folder holding " + defaultSnapshot)
+	}
+	return so, nil
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}

@@ -1,0 +1,143 @@
+package server
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"smartrouter/runtime/route"
+	"smartrouter/runtime/upstream"
+)
+
+// inProcess calls the server's fasthttp handler directly, without a socket
+// on the client side, reusing one request context.
+type inProcess struct {
+	h   fasthttp.RequestHandler
+	ctx fasthttp.RequestCtx
+	req fasthttp.Request
+}
+
+func newInProcess(h *harness, method, path, body string) *inProcess {
+	p := &inProcess{h: h.srv.App().Handler()}
+	p.req.Header.SetMethod(method)
+	p.req.SetRequestURI(path)
+	p.req.Header.SetContentType("application/json")
+	p.req.SetBodyString(body)
+	p.ctx.Init(&p.req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, nil)
+	return p
+}
+
+func (p *inProcess) do() int {
+	p.ctx.Response.Reset()
+	p.req.CopyTo(&p.ctx.Request)
+	p.h(&p.ctx)
+	return p.ctx.Response.StatusCode()
+}
+
+func TestAllocsPerRequest(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under -race")
+	}
+	h := start(t, harnessOpt{})
+	cases := []struct {
+		name   string
+		body   string
+		status int
+		max    float64
+	}{
+		// Requests that never leave the router: the features' model string
+		// and the error message (measured: 4).
+		{"model not found", `{"model":"no-such-model","messages":[{"role":"user","content":"hi"}]}`, 404, 6},
+		{"bad body", `{"model":`, 400, 6},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newInProcess(h, "POST", PathChat, tc.body)
+			for range 5 {
+				if st := p.do(); st != tc.status {
+					t.Fatalf("status %d: %s", st, p.ctx.Response.Body())
+				}
+			}
+			n := testing.AllocsPerRun(50, func() { p.do() })
+			t.Logf("%s: %.0f allocations per request", tc.name, n)
+			if n > tc.max {
+				t.Errorf("%.0f allocations per request, want at most %.0f", n, tc.max)
+			}
+		})
+	}
+}
+
+// TestRouterAllocsPerProxiedRequest counts what the router adds to one
+// proxied request: the allocations of the whole request (handler, upstream
+// client and the in-process mock) minus those of the same upstream call made
+// directly with the upstream client.
+func TestRouterAllocsPerProxiedRequest(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under -race")
+	}
+	h := start(t, harnessOpt{})
+	p := newInProcess(h, "POST", PathChat, hello)
+	for range 5 {
+		if st := p.do(); st != 200 {
+			t.Fatalf("status %d: %s", st, p.ctx.Response.Body())
+		}
+	}
+	proxied := testing.AllocsPerRun(100, func() { p.do() })
+
+	hd := h.srv.Manager().Acquire()
+	st := hd.Value.(*state)
+	req := upstream.Request{Endpoint: st.chans[0].ep, Body: []byte(hello)}
+	client := st.client
+	hd.Release()
+	var buf []byte
+	call := func() {
+		resp, err := client.Do(context.Background(), &req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf, err = resp.ReadAll(buf[:0])
+		resp.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		call()
+	}
+	direct := testing.AllocsPerRun(100, call)
+	t.Logf("proxied %.0f, direct upstream call %.0f: the router adds %.0f allocations", proxied, direct, proxied-direct)
+	if proxied-direct > 4 { // measured: 1 (the model string)
+		t.Errorf("the router adds %.0f allocations per proxied request, want at most 4", proxied-direct)
+	}
+}
+
+func TestMetadataDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under -race")
+	}
+	h := start(t, harnessOpt{})
+	hd := h.srv.Manager().Acquire()
+	defer hd.Release()
+	st := hd.Value.(*state)
+	w := newWork(h.srv)
+	if err := st.router.Route(route.Request{Model: "gpt-4o-mini"}, &w.dec); err != nil {
+		t.Fatal(err)
+	}
+	w.rid = append(w.rid, "req-0123456789ab-1"...)
+	f := route.Features{Model: "gpt-4o-mini", InputTokens: 12}
+	u := upstream.Usage{PromptTokens: 10, CompletionTokens: 20, TotalTokens: 30}
+	body := []byte(`{"choices":[{"message":{"content":"<think>x</think> y"}}],"usage":{"prompt_tokens":10}}`)
+	w.meta = w.appendMetadata(w.meta[:0], st, 0, &f, &u, time.Millisecond, time.Microsecond, true)
+	w.cut = reasoningSpans(w.cut[:0], body)
+	n := testing.AllocsPerRun(100, func() {
+		w.meta = w.appendMetadata(w.meta[:0], st, 0, &f, &u, time.Millisecond, time.Microsecond, true)
+		w.cut = reasoningSpans(w.cut[:0], body)
+		spliceEnd(body)
+	})
+	if n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}

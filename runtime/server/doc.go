@@ -1,0 +1,19 @@
+// Package server is routerd's HTTP server (fiber v2 over fasthttp): the
+// OpenAI-compatible chat completions endpoint (stream and non-stream) that
+// routes every request through runtime/route and proxies it with
+// runtime/upstream, failing over between (channel, model) pairs before the
+// first byte reaches the client; the model list; health, root and Prometheus
+// metrics; and the admin endpoints (snapshot info, reload, route explain).
+//
+// A Server owns the snapshot manager (runtime/snapshot). Every snapshot
+// published gets a per-snapshot state built once in OnPublish: resolved
+// client and admin tokens, one upstream.Endpoint per channel with its
+// resolved API key, the router, and the lazily built /v1/models answer.
+// Each request acquires the snapshot at its start and releases it only when
+// its response is completely written: at the end of the handler for answers
+// that are copied into fasthttp's buffers, and at the end of the body stream
+// writer for streams.
+//
+// README.md in this directory lists the endpoints, headers, errors and the
+// lifecycle, and the known bugs.
+package server
