@@ -49,8 +49,13 @@ fuzz:
 		done; \
 	done
 
-run:
-	@echo "make run: not yet (routerd lands with the server)"
+# The mock upstream on 127.0.0.1:7700 and routerd on 127.0.0.1:7601 serving the
+# demo snapshot built into the binary; Ctrl-C stops both.
+run: build
+	@$(BIN)/mockllm -addr 127.0.0.1:7700 & mock=$$!; \
+	trap 'kill $$mock 2>/dev/null; wait $$mock 2>/dev/null' EXIT; \
+	trap 'exit 0' INT TERM; \
+	$(BIN)/routerd -snapshot fixtures/demo/router.snap -config fixtures/demo/config -cache fixtures/demo/cache -addr 127.0.0.1:7601
 
 bench:
 	@echo "make bench: not yet"
