@@ -4,7 +4,8 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"unicode/utf8"
+
+	"smartrouter/runtime/jsonstr"
 )
 
 // answer writes one successful (or deliberately cut) completion.
@@ -25,7 +26,7 @@ func (a *answer) appendHead(b []byte, object string) []byte {
 	b = append(b, `","created":`...)
 	b = strconv.AppendInt(b, created, 10)
 	b = append(b, `,"model":`...)
-	b = appendJSONString(b, a.model)
+	b = jsonstr.Append(b, a.model)
 	return append(b, `,"system_fingerprint":"fp_mock"`...)
 }
 
@@ -162,42 +163,4 @@ func (s *Server) abort(w http.ResponseWriter) {
 		return // not hijackable (HTTP/2, a test recorder): the body just ends early
 	}
 	_ = conn.Close()
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			start = i + 1
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"smartrouter/runtime/jsonstr"
 )
 
 // Defaults of Config's zero fields.
@@ -396,14 +398,14 @@ func (s *Server) writeError(w http.ResponseWriter, status int, msg, typ, code, r
 	bp := s.getBuf()
 	defer s.putBuf(bp)
 	b := append((*bp)[:0], `{"error":{"message":`...)
-	b = appendJSONString(b, msg)
+	b = jsonstr.Append(b, msg)
 	b = append(b, `,"type":`...)
-	b = appendJSONString(b, typ)
+	b = jsonstr.Append(b, typ)
 	b = append(b, `,"param":null,"code":`...)
 	if code == "" {
 		b = append(b, "null"...)
 	} else {
-		b = appendJSONString(b, code)
+		b = jsonstr.Append(b, code)
 	}
 	b = append(b, "}}\n"...)
 	*bp = b

@@ -13,6 +13,8 @@ import (
 	"smartrouter/runtime/metrics"
 	"smartrouter/runtime/route"
 	"smartrouter/runtime/snapshot"
+
+	"smartrouter/runtime/jsonstr"
 )
 
 // rootInfo is the answer of GET /.
@@ -151,7 +153,7 @@ func (s *Server) adminReload(c *fiber.Ctx) error {
 		reason := snapshot.ReasonOf(err)
 		b := appendErrorOpen(nil, typeServer, codeReload, "", "reload failed, the previous snapshot keeps serving: "+err.Error())
 		b = append(b, `,"reason":`...)
-		b = appendJSONString(b, string(reason))
+		b = jsonstr.Append(b, string(reason))
 		b = append(b, `,"generation":`...)
 		b = strconv.AppendUint(b, gen, 10)
 		b = append(b, "}}"...)

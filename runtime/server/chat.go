@@ -15,6 +15,8 @@ import (
 	"smartrouter/runtime/route"
 	"smartrouter/runtime/snapshot"
 	"smartrouter/runtime/upstream"
+
+	"smartrouter/runtime/jsonstr"
 )
 
 // work is the per-request scratch of a chat completion, pooled so that a
@@ -382,15 +384,15 @@ func (s *Server) allFailed(w *work, st *state, t0 time.Time, upDur time.Duration
 			b = append(b, ',')
 		}
 		b = append(b, `{"channel":`...)
-		b = appendJSONString(b, a.channel)
+		b = jsonstr.Append(b, a.channel)
 		b = append(b, `,"model":`...)
-		b = appendJSONString(b, a.model)
+		b = jsonstr.Append(b, a.model)
 		b = append(b, `,"status":`...)
 		b = strconv.AppendInt(b, int64(a.status), 10)
 		b = append(b, `,"kind":`...)
-		b = appendJSONString(b, a.kind.String())
+		b = jsonstr.Append(b, a.kind.String())
 		b = append(b, `,"message":`...)
-		b = appendJSONString(b, a.msg)
+		b = jsonstr.Append(b, a.msg)
 		b = append(b, '}')
 	}
 	b = append(b, "]}}"...)
@@ -466,19 +468,19 @@ func (w *work) appendMetadata(b []byte, st *state, i int, f *route.Features, u *
 		b = append(b, ',')
 	}
 	b = append(b, `"smart_ai_router":{"request_id":`...)
-	b = appendJSONString(b, string(w.rid)) // string(bytes) in a call argument does not allocate when it does not escape
+	b = jsonstr.Append(b, string(w.rid)) // string(bytes) in a call argument does not allocate when it does not escape
 	b = append(b, `,"routing":{"model_requested":`...)
-	b = appendJSONString(b, f.Model)
+	b = jsonstr.Append(b, f.Model)
 	b = append(b, `,"model_used":`...)
-	b = appendJSONString(b, st.snap.Model(pr.Model).Name)
+	b = jsonstr.Append(b, st.snap.Model(pr.Model).Name)
 	b = append(b, `,"channel":{"id":`...)
-	b = appendJSONString(b, ch.ID)
+	b = jsonstr.Append(b, ch.ID)
 	b = append(b, `,"name":`...)
-	b = appendJSONString(b, ch.Name)
+	b = jsonstr.Append(b, ch.Name)
 	b = append(b, `,"provider":`...)
-	b = appendJSONString(b, st.chans[pr.Channel].provider)
+	b = jsonstr.Append(b, st.chans[pr.Channel].provider)
 	b = append(b, `},"strategy":`...)
-	b = appendJSONString(b, w.dec.Strategy)
+	b = jsonstr.Append(b, w.dec.Strategy)
 	b = append(b, `,"score":`...)
 	b = appendFloat(b, w.dec.Totals[i], 6)
 	b = append(b, `,"attempts":`...)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"smartrouter/runtime/jsonstr"
 )
 
 func cutAll(body string) string {
@@ -63,7 +65,7 @@ func TestSpliceEnd(t *testing.T) {
 
 func TestAppendJSONString(t *testing.T) {
 	for _, s := range []string{"", "plain", `q"b\s`, "ctl\x00\x1f\n\r\t", "<a&b>", "é中😀", "bad\xffutf8", "\u2028\u2029"} {
-		b := appendJSONString(nil, s)
+		b := jsonstr.Append(nil, s)
 		var got string
 		if err := json.Unmarshal(b, &got); err != nil {
 			t.Errorf("%q -> %s: %v", s, b, err)

@@ -6,6 +6,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"smartrouter/format"
+
+	"smartrouter/runtime/jsonstr"
 )
 
 // models serves GET /v1/models. The answer is built once per snapshot, on
@@ -86,18 +88,18 @@ func buildModels(st *state) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"id":`...)
-		b = appendJSONString(b, info.Name)
+		b = jsonstr.Append(b, info.Name)
 		b = append(b, `,"object":"model","created":`...)
 		b = strconv.AppendInt(b, info.Created, 10)
 		b = append(b, `,"owned_by":`...)
-		b = appendJSONString(b, owner)
+		b = jsonstr.Append(b, owner)
 		b = append(b, `,"tags":[`...)
 		for k, t := range tagsOf[m] {
 			if k > 0 {
 				b = append(b, ',')
 			}
 			name, _ := snap.Tag(t)
-			b = appendJSONString(b, name)
+			b = jsonstr.Append(b, name)
 		}
 		b = append(b, `],"context_length":`...)
 		b = appendUintOrNull(b, ctx)
@@ -119,7 +121,7 @@ func buildModels(st *state) []byte {
 			if sep {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, c.name)
+			b = jsonstr.Append(b, c.name)
 			sep = true
 		}
 		b = append(b, `],"channel_count":`...)

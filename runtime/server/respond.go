@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"smartrouter/runtime/jsonstr"
 )
 
 // Error types and codes of the OpenAI-style error bodies.
@@ -53,16 +55,16 @@ const (
 // can add members (see closeErrorBody).
 func appendErrorOpen(dst []byte, typ, code, param, msg string) []byte {
 	dst = append(dst, `{"error":{"message":`...)
-	dst = appendJSONString(dst, msg)
+	dst = jsonstr.Append(dst, msg)
 	dst = append(dst, `,"type":`...)
-	dst = appendJSONString(dst, typ)
+	dst = jsonstr.Append(dst, typ)
 	dst = append(dst, `,"code":`...)
-	dst = appendJSONString(dst, code)
+	dst = jsonstr.Append(dst, code)
 	dst = append(dst, `,"param":`...)
 	if param == "" {
 		dst = append(dst, "null"...)
 	} else {
-		dst = appendJSONString(dst, param)
+		dst = jsonstr.Append(dst, param)
 	}
 	return dst
 }

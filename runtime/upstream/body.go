@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"smartrouter/runtime/jsonstr"
 )
 
 // ErrNoModel is returned by RewriteModel for a body without a top-level
@@ -31,7 +33,7 @@ func RewriteModel(dst, body []byte, model string) ([]byte, error) {
 		if m.key(body, "model") {
 			found = true
 			dst = append(dst, body[last:m.valStart]...)
-			dst = appendJSONString(dst, model)
+			dst = jsonstr.Append(dst, model)
 			last = m.valEnd
 		}
 	}
