@@ -271,8 +271,15 @@ func (cs *chanState) failure(model string, kind FailureKind, period time.Duratio
 // Used records that a channel was just used, for min_request_interval.
 func (l *Live) Used(channel string) { l.state(channel).lastUse.Store(l.nowNs()) }
 
-// Recover ends a channel's cooldown early (a successful recovery probe of its
-// /models); pair cooldowns stay.
+// RecoveredHealth is the health a successful recovery probe lifts a channel
+// to at least: above MinHealth, so the channel is routed again, and low
+// enough that two more failures in a row take it out once more.
+const RecoveredHealth = 0.5
+
+// Recover ends a channel's cooldown early after a successful recovery probe
+// of its /models, and lifts its health to at least RecoveredHealth (a channel
+// below MinHealth gets no traffic, so it could never earn its way back by
+// successes alone); pair cooldowns stay.
 func (l *Live) Recover(channel string) {
 	cs := l.state(channel)
 	cs.mu.Lock()
@@ -280,6 +287,25 @@ func (l *Live) Recover(channel string) {
 	cs.coolUntil.Store(0)
 	cs.consec.Store(0)
 	cs.mu.Unlock()
+	updateFloat(&cs.health, func(h float64) float64 { return math.Max(h, RecoveredHealth) })
+}
+
+// NeedsProbe reports whether a channel should be probed for recovery: it is
+// cooling down for an auth failure (which has no end of its own), or its
+// health is below MinHealth.
+func (l *Live) NeedsProbe(channel string) bool {
+	l.mu.RLock()
+	cs := l.chans[channel]
+	l.mu.RUnlock()
+	if cs == nil {
+		return false
+	}
+	if cs.healthValue() < MinHealth {
+		return true
+	}
+	cs.mu.RLock()
+	defer cs.mu.RUnlock()
+	return cs.chRec.kind == FailAuth && cs.chRec.until > l.nowNs()
 }
 
 // Prune drops the state of channels that snap does not have, and the pair

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -318,5 +319,46 @@ func TestLiveOutlivesSnapshotBytes(t *testing.T) {
 	st := live.Channel("chan-a")
 	if st.Channel != "chan-a" || st.ConsecutiveFailures != 1 || len(st.Pairs) != 1 || st.Pairs[0].Model != "model-x" {
 		t.Fatalf("live state lost its records when the snapshot bytes changed: %+v", st)
+	}
+}
+
+// A channel that an auth failure cooled, or whose health fell below
+// MinHealth, gets no traffic and so cannot heal by itself: it needs a
+// recovery probe, and a successful one makes it routable again.
+func TestRecoveryProbe(t *testing.T) {
+	clk := newClock()
+	l := NewLive(clk.Now)
+	if l.NeedsProbe("c") {
+		t.Fatal("an unknown channel needs no probe")
+	}
+	l.Success("c", "m", 0)
+	if l.NeedsProbe("c") {
+		t.Fatal("a healthy channel needs no probe")
+	}
+	l.Failure("c", "m", FailAuth, 0)
+	if !l.NeedsProbe("c") {
+		t.Fatal("an auth-cooled channel needs a probe")
+	}
+	l.Recover("c")
+	if l.NeedsProbe("c") || l.Channel("c").Cooling != nil {
+		t.Fatal("recovery did not end the auth cooldown")
+	}
+	for i := 0; i < 4; i++ { // 1 → 0.8 → 0.62 → 0.458 → 0.312 … then below 0.3
+		l.Failure("d", "m"+strconv.Itoa(i), FailServer, time.Second)
+	}
+	l.Failure("d", "m9", FailServer, time.Second)
+	clk.Advance(time.Hour) // every cooldown over; only the health keeps it out
+	if h := l.Channel("d").Health; h >= MinHealth {
+		t.Fatalf("health %v, want below %v", h, MinHealth)
+	}
+	if !l.NeedsProbe("d") {
+		t.Fatal("a channel below MinHealth needs a probe")
+	}
+	l.Recover("d")
+	if h := l.Channel("d").Health; h != RecoveredHealth {
+		t.Fatalf("health after recovery %v, want %v", h, RecoveredHealth)
+	}
+	if l.NeedsProbe("d") {
+		t.Fatal("a recovered channel still needs a probe")
 	}
 }

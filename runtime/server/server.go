@@ -53,6 +53,12 @@ type Options struct {
 	// Metrics receives the server's metrics; nil: a new registry with the Go
 	// and process collectors.
 	Metrics *metrics.Metrics
+	// ProbeTick is how often the recovery prober looks for auth-cooled and
+	// unhealthy channels (see probe.go); 0: DefaultProbeTick, < 0: off.
+	ProbeTick time.Duration
+	// ProbeSpacing is the least time between two probes of one channel;
+	// 0: DefaultProbeSpacing.
+	ProbeSpacing time.Duration
 }
 
 // Server is routerd's HTTP server: the fiber app, the snapshot manager, the
@@ -84,6 +90,7 @@ type Server struct {
 	lnMu    sync.Mutex
 	lns     []net.Listener
 	started time.Time
+	probes  prober
 }
 
 // New loads the first snapshot (see snapshot.Load) and builds the server.
@@ -168,6 +175,13 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		}
 	}
 	s.app = s.newApp()
+	s.probes.last = make(map[string]time.Time)
+	if tick := opts.ProbeTick; tick >= 0 {
+		if tick == 0 {
+			tick = DefaultProbeTick
+		}
+		go s.probeLoop(s.baseCtx, tick)
+	}
 	return s, nil
 }
 
@@ -250,10 +264,7 @@ func (s *Server) activeCooldowns() float64 {
 	}
 	defer h.Release()
 	n := 0
-	now := time.Now()
-	if s.opts.Clock != nil {
-		now = s.opts.Clock()
-	}
+	now := s.now()
 	for _, c := range h.Snapshot().Channels() {
 		cs := s.live.Channel(c.ID)
 		if cs.Cooling != nil && (cs.Cooling.Until.IsZero() || cs.Cooling.Until.After(now)) {
