@@ -33,6 +33,7 @@ func (s *Server) newApp() *fiber.App {
 		DisablePreParseMultipartForm: true,
 	})
 	app.Use(s.recoverer)
+	app.Use(s.cors)
 	app.Get(PathRoot, s.root)
 	app.Get(PathHealth, s.health)
 	app.Get(PathMetrics, s.metrics)

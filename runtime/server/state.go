@@ -40,6 +40,7 @@ type state struct {
 	defOut   float64
 
 	enabled int // enabled channels
+	cors    corsPolicy
 
 	modelsOnce sync.Once
 	models     []byte // GET /v1/models answer, heap memory (outlives the handle safely)
@@ -92,6 +93,7 @@ func (s *Server) publish(h *snapshot.Handle) error {
 		meta:     set.ResponseMetadata,
 		defIn:    priceOr(set.DefaultInputPrice, route.DefaultInputPrice),
 		defOut:   priceOr(set.DefaultOutputPrice, route.DefaultOutputPrice),
+		cors:     newCORSPolicy(set.CORSOrigins),
 	}
 	if st.maxRetry <= 0 {
 		st.maxRetry = DefaultMaxRetryAttempts
