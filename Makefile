@@ -57,8 +57,13 @@ run: build
 	trap 'exit 0' INT TERM; \
 	$(BIN)/routerd -snapshot fixtures/demo/router.snap -config fixtures/demo/config -cache fixtures/demo/cache -addr 127.0.0.1:7601
 
+# Builds routerd, routerc and mockllm, measures start, open, route, overhead
+# under load, swap under load and compile (a few minutes, loopback only) and
+# rewrites the routerbench section of docs/benchmarks.md.
+# BENCHFLAGS=-quick for a smoke run.
+BENCHFLAGS ?= -profile
 bench:
-	@echo "make bench: not yet"
+	$(GO) run ./cmd/routerbench $(BENCHFLAGS) -out docs/benchmarks.md
 
 clean:
 	rm -rf $(BIN)

@@ -1,0 +1,467 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// loadResult is one fixed-rate attack.
+type loadResult struct {
+	Target     string // "mock", "routerd", "nginx"
+	Stream     bool
+	Rate       int
+	Dur        time.Duration
+	Requests   int
+	Errors     int
+	ErrSamples []string
+	Lat        dist
+	CPU        time.Duration // CPU time of the process under test during the attack
+	CPUPerReq  time.Duration
+	Err        string
+	lat        []time.Duration // every latency, for merging rounds
+}
+
+// merge combines rounds of the same load into one result: durations,
+// requests, errors and CPU add up; percentiles are over all latencies.
+func merge(rounds []loadResult) loadResult {
+	if len(rounds) == 0 {
+		return loadResult{}
+	}
+	out := rounds[0]
+	out.lat = append([]time.Duration(nil), rounds[0].lat...)
+	out.ErrSamples = append([]string(nil), rounds[0].ErrSamples...)
+	for _, r := range rounds[1:] {
+		out.Dur += r.Dur
+		out.Requests += r.Requests
+		out.Errors += r.Errors
+		out.CPU += r.CPU
+		out.lat = append(out.lat, r.lat...)
+		for _, e := range r.ErrSamples {
+			if len(out.ErrSamples) < 3 && !slices.Contains(out.ErrSamples, e) {
+				out.ErrSamples = append(out.ErrSamples, e)
+			}
+		}
+		if out.Err == "" {
+			out.Err = r.Err
+		}
+	}
+	out.CPUPerReq = 0
+	if out.Requests > 0 {
+		out.CPUPerReq = out.CPU / time.Duration(out.Requests)
+	}
+	out.Lat = summarize(out.lat)
+	return out
+}
+
+// attack runs a constant-rate attack on tgt for dur and checks every answer
+// in full. When pid > 0 the CPU time of that process is measured around the
+// attack. during, when set, runs concurrently until the attack ends.
+func attack(ctx context.Context, name string, tgt vegeta.Target, rate int, dur time.Duration, stream bool, pid int, during func(stop <-chan struct{})) loadResult {
+	r := loadResult{Target: name, Stream: stream, Rate: rate, Dur: dur}
+	atk := vegeta.NewAttacker(vegeta.Timeout(30*time.Second), vegeta.KeepAlive(true), vegeta.Workers(32))
+	var cpu0 time.Duration
+	if pid > 0 {
+		var err error
+		if cpu0, err = procCPU(pid); err != nil {
+			r.Err = err.Error()
+			return r
+		}
+	}
+	stop := make(chan struct{})
+	duringDone := make(chan struct{})
+	if during != nil {
+		go func() { during(stop); close(duringDone) }()
+	} else {
+		close(duringDone)
+	}
+	pacer := vegeta.ConstantPacer{Freq: rate, Per: time.Second}
+	lat := make([]time.Duration, 0, int(float64(rate)*dur.Seconds())+16)
+	seen := map[string]bool{}
+	results := atk.Attack(vegeta.NewStaticTargeter(tgt), pacer, dur, name)
+	for res := range results {
+		if ctx.Err() != nil {
+			atk.Stop()
+		}
+		r.Requests++
+		lat = append(lat, res.Latency)
+		if why := checkAnswer(int(res.Code), res.Error, res.Body, stream); why != "" {
+			r.Errors++
+			if key := tail(why, 160); !seen[key] && len(r.ErrSamples) < 3 {
+				seen[key] = true
+				r.ErrSamples = append(r.ErrSamples, key)
+			}
+		}
+	}
+	close(stop)
+	<-duringDone
+	if pid > 0 {
+		cpu1, err := procCPU(pid)
+		if err != nil {
+			r.Err = err.Error()
+		} else if r.Requests > 0 {
+			r.CPU = cpu1 - cpu0
+			r.CPUPerReq = r.CPU / time.Duration(r.Requests)
+		}
+	}
+	r.Lat, r.lat = summarize(lat), lat
+	if ctx.Err() != nil {
+		r.Err = "interrupted"
+	}
+	return r
+}
+
+// chatTargetFor builds the vegeta target of a chat request.
+func chatTargetFor(url, token string, body []byte) vegeta.Target {
+	hdr := http.Header{"Content-Type": []string{"application/json"}}
+	if token != "" {
+		hdr.Set("Authorization", "Bearer "+token)
+	}
+	return vegeta.Target{Method: http.MethodPost, URL: url, Body: body, Header: hdr}
+}
+
+// overheadPair is the same load straight to the mock and through routerd.
+type overheadPair struct {
+	Stream  bool
+	Mock    loadResult // all rounds merged
+	Routerd loadResult
+	// Added is the latency routerd adds: the median over the paired
+	// rounds of (routerd's percentile - the mock's percentile in the round
+	// just before), so that one noisy round does not decide the figure.
+	Added  addedLatency
+	Rounds int
+}
+
+// addedLatency is the median per-round difference of two percentiles.
+type addedLatency struct {
+	P50, P99 time.Duration
+}
+
+// pairedAdded computes the added latency from rounds run in pairs.
+func pairedAdded(mock, router []loadResult) addedLatency {
+	n := min(len(mock), len(router))
+	var d50, d99 []time.Duration
+	for i := 0; i < n; i++ {
+		if mock[i].Requests == 0 || router[i].Requests == 0 {
+			continue
+		}
+		d50 = append(d50, router[i].Lat.P50-mock[i].Lat.P50)
+		d99 = append(d99, router[i].Lat.P99-mock[i].Lat.P99)
+	}
+	return addedLatency{P50: summarize(d50).Median, P99: summarize(d99).Median}
+}
+
+// stepResult is one step of the rate search.
+type stepResult struct {
+	Rate     int
+	Requests int
+	Errors   int
+	P99      time.Duration
+	Held     bool
+	Why      string
+}
+
+// rateResult is the highest rate a target held.
+type rateResult struct {
+	Target string
+	Held   int
+	Steps  []stepResult
+	Err    string
+}
+
+// searchRates are the steps of the rate search, requests per second.
+func searchRates() []int {
+	return []int{1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 15000, 20000}
+}
+
+// holds judges one step: no error, p99 under 50 ms, and the generator
+// delivered at least 95 % of the requests the rate asks for.
+func holds(r loadResult) (bool, string) {
+	want := float64(r.Rate) * r.Dur.Seconds()
+	switch {
+	case r.Errors > 0:
+		return false, fmt.Sprintf("%d errors", r.Errors)
+	case r.Lat.P99 >= 50*time.Millisecond:
+		return false, "p99 " + fmtDur(r.Lat.P99)
+	case float64(r.Requests) < 0.95*want:
+		return false, fmt.Sprintf("only %d of %.0f requests sent", r.Requests, want)
+	}
+	return true, ""
+}
+
+// rateSearch raises the rate step by step until a step fails, then tries
+// the midpoint between the last held and the first failed rate.
+func rateSearch(ctx context.Context, name string, tgt vegeta.Target, dur time.Duration) rateResult {
+	rr := rateResult{Target: name}
+	step := func(rate int) bool {
+		r := attack(ctx, name, tgt, rate, dur, false, 0, nil)
+		ok, why := holds(r)
+		rr.Steps = append(rr.Steps, stepResult{Rate: rate, Requests: r.Requests, Errors: r.Errors, P99: r.Lat.P99, Held: ok, Why: why})
+		if ok {
+			rr.Held = max(rr.Held, rate)
+		}
+		// Let queues drain before the next step.
+		time.Sleep(time.Second)
+		return ok
+	}
+	failed := 0
+	for _, rate := range searchRates() {
+		if ctx.Err() != nil {
+			rr.Err = "interrupted"
+			return rr
+		}
+		if !step(rate) {
+			failed = rate
+			break
+		}
+	}
+	if failed > 0 && rr.Held > 0 {
+		if mid := (rr.Held + failed) / 2; mid > rr.Held && mid < failed {
+			step(mid)
+		}
+	}
+	return rr
+}
+
+// swapResult is the SIGHUP-under-load measurement.
+type swapResult struct {
+	Load      loadResult
+	Signals   int
+	SeqBefore float64
+	SeqAfter  float64
+	Swaps     int
+	Source    string // where the swap count came from
+	Err       string
+}
+
+// adminNumber reads a number named key from /v1/admin/snapshot.
+func adminNumber(ctx context.Context, base, token, key string) (float64, error) {
+	c := newClient(5 * time.Second)
+	defer c.CloseIdleConnections()
+	code, b, err := get(ctx, c, base+"/v1/admin/snapshot", token)
+	if err != nil {
+		return 0, err
+	}
+	if code != http.StatusOK {
+		return 0, fmt.Errorf("/v1/admin/snapshot: status %d", code)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return 0, fmt.Errorf("/v1/admin/snapshot: %w", err)
+	}
+	x, ok := findKey(v, key)
+	if !ok {
+		return 0, fmt.Errorf("/v1/admin/snapshot has no %q", key)
+	}
+	f, ok := x.(float64)
+	if !ok {
+		return 0, fmt.Errorf("/v1/admin/snapshot %q is not a number", key)
+	}
+	return f, nil
+}
+
+// metricSum adds the samples of metric name in Prometheus text whose labels
+// contain every one of want (e.g. `result="success"`).
+func metricSum(text, name string, want ...string) (float64, bool) {
+	var sum float64
+	found := false
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(line, name) {
+			continue
+		}
+		rest := line[len(name):]
+		labels := ""
+		switch {
+		case strings.HasPrefix(rest, "{"):
+			end := strings.IndexByte(rest, '}')
+			if end < 0 {
+				continue
+			}
+			labels, rest = rest[1:end], rest[end+1:]
+		case strings.HasPrefix(rest, " "):
+		default:
+			continue // a longer metric name
+		}
+		ok := true
+		for _, w := range want {
+			if !strings.Contains(labels, w) {
+				ok = false
+			}
+		}
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(f[0], &v); err != nil {
+			continue
+		}
+		sum += v
+		found = true
+	}
+	return sum, found
+}
+
+// reloadCount reads the number of successful reloads: the seq of
+// /v1/admin/snapshot (one per publish), else the reload counter of
+// /metrics.
+func reloadCount(ctx context.Context, base, adminToken string) (float64, string, error) {
+	if v, err := adminNumber(ctx, base, adminToken, "seq"); err == nil {
+		return v, "seq of /v1/admin/snapshot", nil
+	}
+	c := newClient(5 * time.Second)
+	defer c.CloseIdleConnections()
+	code, b, err := get(ctx, c, base+"/metrics", "")
+	if err != nil || code != http.StatusOK {
+		return 0, "", fmt.Errorf("neither /v1/admin/snapshot nor /metrics told the reload count (status %d, %v)", code, err)
+	}
+	v, ok := metricSum(string(b), "smartrouter_snapshot_reloads_total", `result="success"`)
+	if !ok {
+		return 0, "", fmt.Errorf("/metrics has no smartrouter_snapshot_reloads_total{result=\"success\"}")
+	}
+	return v, "smartrouter_snapshot_reloads_total{result=\"success\"}", nil
+}
+
+// swapUnderLoad sends SIGHUP to routerd every 100 ms while a fixed-rate load
+// runs through it. Before each signal the snapshot path is replaced (by
+// rename) with one of two copies of the file in turn, so every reload maps a
+// different inode, as a deploy does.
+func (h *harness) swapUnderLoad(ctx context.Context, p *proc, base string, snapPath string, tok authTokens, tgt vegeta.Target) swapResult {
+	var sr swapResult
+	copies := [2]string{snapPath + ".a", snapPath + ".b"}
+	for _, c := range copies {
+		if err := copyFile(snapPath, c); err != nil {
+			sr.Err = err.Error()
+			return sr
+		}
+	}
+	before, src, err := reloadCount(ctx, base, tok.Admin)
+	if err != nil {
+		sr.Err = err.Error()
+		return sr
+	}
+	sr.SeqBefore, sr.Source = before, src
+	var swapErr error
+	sr.Load = attack(ctx, "routerd", tgt, h.opt.rate, h.opt.loadDur, false, p.Pid(), func(stop <-chan struct{}) {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			link := snapPath + ".link"
+			_ = os.Remove(link)
+			if err := os.Link(copies[i%2], link); err != nil {
+				swapErr = fmt.Errorf("link the snapshot copy: %w", err)
+				return
+			}
+			if err := os.Rename(link, snapPath); err != nil {
+				swapErr = fmt.Errorf("replace the snapshot: %w", err)
+				return
+			}
+			if err := sendSignal(p, syscall.SIGHUP); err != nil {
+				swapErr = err
+				return
+			}
+			sr.Signals++
+		}
+	})
+	time.Sleep(500 * time.Millisecond) // the last reload finishes
+	after, _, err := reloadCount(ctx, base, tok.Admin)
+	switch {
+	case swapErr != nil:
+		sr.Err = swapErr.Error()
+	case err != nil:
+		sr.Err = err.Error()
+	}
+	sr.SeqAfter = after
+	sr.Swaps = int(after - before)
+	return sr
+}
+
+// nginxPath returns the nginx binary on PATH, or "".
+func nginxPath() string {
+	p, err := exec.LookPath("nginx")
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+// nginxConf is a plain reverse proxy to the mock with keep-alive upstream
+// connections and no logging or buffering.
+func nginxConf(prefix, listen, upstream string) string {
+	return fmt.Sprintf(`worker_processes auto;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  upstream mock { server %[3]s; keepalive 256; }
+  server {
+    listen %[2]s;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+`, prefix, listen, upstream)
+}
+
+// startNginx runs nginx in front of the mock and waits until it proxies.
+func (h *harness) startNginx(ctx context.Context, bin, mockAddr string) (*proc, string, error) {
+	prefix := filepath.Join(h.tmp, "nginx")
+	if err := os.MkdirAll(prefix, 0o755); err != nil {
+		return nil, "", err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	conf := filepath.Join(prefix, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(nginxConf(prefix, addr, mockAddr)), 0o600); err != nil {
+		return nil, "", err
+	}
+	p, t0, err := h.ps.start("nginx", filepath.Join(h.tmp, "logs", "nginx.log"), nil, bin, "-p", prefix, "-c", conf)
+	if err != nil {
+		return nil, "", err
+	}
+	base := "http://" + addr
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c := newClient(2 * time.Second)
+	defer c.CloseIdleConnections()
+	_, err = pollUntil(wctx, p, t0, func(ctx context.Context) (bool, error) {
+		code, _, err := get(ctx, c, base+"/v1/models", "")
+		return err == nil && code == http.StatusOK, err
+	})
+	if err != nil {
+		h.ps.stop(p, 3*time.Second)
+		return nil, "", err
+	}
+	return p, base, nil
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParseStatus(t *testing.T) {
+	status := "Name:\trouterd\nUmask:\t0022\nState:\tS (sleeping)\nVmPeak:\t 1263968 kB\nVmSize:\t 1263968 kB\nVmHWM:\t   21440 kB\nVmRSS:\t   19876 kB\nThreads:\t7\n"
+	got, err := parseStatus(status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != (memKB{HWM: 21440, RSS: 19876}) {
+		t.Errorf("parseStatus = %+v", got)
+	}
+	for _, bad := range []string{
+		"Name:\tx\n",                       // neither line
+		"VmHWM:\t 10 kB\n",                 // no VmRSS
+		"VmHWM:\t 10 MB\nVmRSS:\t 9 kB\n",  // wrong unit
+		"VmHWM:\t ten kB\nVmRSS:\t 9 kB\n", // not a number
+	} {
+		if _, err := parseStatus(bad); err == nil {
+			t.Errorf("parseStatus(%q): no error", bad)
+		}
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	tests := []struct {
+		name string
+		stat string
+		want time.Duration
+		ok   bool
+	}{
+		{"plain", "4242 (routerd) S 1 4242 4242 0 -1 4194560 1234 0 0 0 150 25 0 0 20 0 7 0 1000 123456 789 18446744073709551615", 1750 * time.Millisecond, true},
+		{"name with spaces and parentheses", "77 (a) b (c) R 1 77 77 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 5 6 7", 70 * time.Millisecond, true},
+		{"no closing parenthesis", "77 (abc R 1 2", 0, false},
+		{"too few fields", "77 (x) R 1 2 3", 0, false},
+		{"not a number", "77 (x) R 1 2 3 4 5 6 7 8 9 10 x 4 0 0", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := parseStatCPU(tt.stat)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("%s: parseStatCPU = %v, %v; want %v, ok %v", tt.name, got, err, tt.want, tt.ok)
+		}
+	}
+}

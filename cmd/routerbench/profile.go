@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"smartrouter/runtime/server"
+	"smartrouter/runtime/snapshot"
+)
+
+// serveProfiledCmd is the hidden subcommand that serves a snapshot with the
+// runtime/server package, as routerd does, while writing a CPU profile. The
+// harness uses it when routerd itself has no -cpuprofile flag.
+const serveProfiledCmd = "serve-profiled"
+
+// serveProfiled runs server.New + Serve on -snapshot until SIGTERM or
+// SIGINT, with the CPU profile written to -cpuprofile.
+func serveProfiled(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet(serveProfiledCmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	snap := fs.String("snapshot", "", "snapshot file")
+	cfg := fs.String("config", "", "config folder of the snapshot")
+	cache := fs.String("cache", "", "cache folder of the snapshot")
+	addr := fs.String("addr", "127.0.0.1:0", "listen address")
+	prof := fs.String("cpuprofile", "", "CPU profile output file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *snap == "" || *prof == "" {
+		return errors.New("serve-profiled needs -snapshot and -cpuprofile")
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	ctx := context.Background()
+	srv, err := server.New(ctx, server.Options{
+		Snapshot: snapshot.Options{Path: *snap, ConfigDir: *cfg, CacheDir: *cache, Logger: log},
+		Logger:   log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		_ = srv.Shutdown(ctx)
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	f, err := os.Create(*prof)
+	if err != nil {
+		_ = srv.Shutdown(ctx)
+		return fmt.Errorf("create the CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		_ = srv.Shutdown(ctx)
+		return fmt.Errorf("start the CPU profile: %w", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err = <-served:
+		pprof.StopCPUProfile()
+	case <-sigs:
+		// The load is over: end the profile before the shutdown so that it
+		// covers serving only.
+		pprof.StopCPUProfile()
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if serr := srv.Shutdown(sctx); serr != nil {
+			log.Warn("shutdown did not drain in time", "error", serr)
+		}
+		cancel()
+		<-served
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// profileCategory is a group of functions whose cumulative share of the
+// CPU profile the report shows. Groups overlap (a write syscall is also
+// part of the HTTP server's or client's time).
+type profileCategory struct {
+	Name, Focus string
+}
+
+func profileCategories() []profileCategory {
+	return []profileCategory{
+		{"HTTP server (fasthttp + fiber, the whole request as seen from the server, I/O included)", `fasthttp\.\(\*Server\)\.serveConn$`},
+		{"HTTP client to the upstream (net/http Transport: its connection read and write loops)", `net/http\.\(\*persistConn\)\.(readLoop|writeLoop)$`},
+		{"write syscalls (to the client and to the upstream)", `syscall\.write$`},
+		{"read syscalls", `syscall\.read$`},
+		{"network poller (epoll)", `runtime\.netpoll$`},
+		{"futex: waking and parking threads around goroutine handoffs", `runtime\.futex$`},
+		{"scheduler looking for work (findRunnable)", `runtime\.findRunnable$`},
+		{"route decision (runtime/route)", `smartrouter/runtime/route\.`},
+		{"metrics (prometheus client)", `prometheus`},
+		{"logging (log/slog)", `log/slog`},
+		{"memory allocation (mallocgc)", `runtime\.mallocgc$`},
+		{"garbage collector background work", `runtime\.gcBgMarkWorker|runtime\.bgsweep|runtime\.bgscavenge`},
+	}
+}
+
+// profileCut is one load's CPU profile.
+type profileCut struct {
+	Stream   bool
+	Requests int
+	Total    time.Duration      // sampled CPU time
+	Shares   map[string]float64 // category name -> percent of Total
+	Top      string             // go tool pprof -top -cum
+	Err      string
+}
+
+// profileResult is everything the profile phase found.
+type profileResult struct {
+	Note string
+	Cuts []profileCut
+	// GOMAXPROCS=1 run of routerd under the plain load, for comparison with
+	// the default (one P per core).
+	OneP loadResult
+}
+
+// parsePprofShare reads the percentage and total of a `go tool pprof -top
+// -focus=...` output ("Showing nodes accounting for 0.87s, 22.25% of 3.91s
+// total"); a focus that matched nothing is 0 %.
+func parsePprofShare(out string) (pct float64, total time.Duration, err error) {
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "Duration:") {
+			if _, t, ok := strings.Cut(line, "Total samples = "); ok {
+				t, _, _ = strings.Cut(t, " ")
+				if d, err := time.ParseDuration(t); err == nil {
+					total = d
+				}
+			}
+		}
+		if strings.HasPrefix(line, "Focus expression matched no samples") {
+			return 0, total, nil
+		}
+		if rest, ok := strings.CutPrefix(line, "Showing nodes accounting for "); ok {
+			_, p, ok := strings.Cut(rest, ", ")
+			if !ok {
+				break
+			}
+			p, _, _ = strings.Cut(p, "%")
+			v, err := strconv.ParseFloat(p, 64)
+			if err != nil {
+				return 0, total, fmt.Errorf("parse the pprof share %q: %w", line, err)
+			}
+			return v, total, nil
+		}
+	}
+	return 0, total, fmt.Errorf("no share in the pprof output: %s", tail(out, 300))
+}
+
+// profileUnderLoad profiles the server package under the plain and the
+// streamed load (one serve-profiled process each), splits the CPU time by
+// category, and measures routerd with GOMAXPROCS=1 under the plain load.
+func (h *harness) profileUnderLoad(ctx context.Context, in *install, snap string, ct chatTarget) profileResult {
+	var pr profileResult
+	exe, err := os.Executable()
+	if err != nil {
+		pr.Note = "no profile: " + err.Error()
+		return pr
+	}
+	for _, stream := range []bool{false, true} {
+		pr.Cuts = append(pr.Cuts, h.profileOne(ctx, exe, in, snap, ct, stream))
+	}
+	// The same plain load through routerd limited to one P.
+	p, base, t0, err := h.startRouterdEnv(in, snap, "gomaxprocs1", []string{"GOMAXPROCS=1"})
+	if err != nil {
+		pr.OneP.Err = err.Error()
+		return pr
+	}
+	defer h.ps.stop(p, 10*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	_, err = waitHealthy(wctx, p, base, t0)
+	cancel()
+	if err != nil {
+		pr.OneP.Err = err.Error()
+		return pr
+	}
+	tgt := chatTargetFor(base+"/v1/chat/completions", in.Tokens.API, chatBody(ct.Model, false))
+	attack(ctx, "routerd", tgt, h.opt.rate, h.opt.warmup, false, 0, nil)
+	pr.OneP = attack(ctx, "routerd", tgt, h.opt.rate, h.opt.loadDur, false, p.Pid(), nil)
+	return pr
+}
+
+// profileOne runs one serve-profiled process under one load.
+func (h *harness) profileOne(ctx context.Context, exe string, in *install, snap string, ct chatTarget, stream bool) profileCut {
+	cut := profileCut{Stream: stream, Shares: map[string]float64{}}
+	addr, err := freeAddr()
+	if err != nil {
+		cut.Err = err.Error()
+		return cut
+	}
+	prof := filepath.Join(h.tmp, fmt.Sprintf("server-stream=%v.pprof", stream))
+	p, t0, err := h.ps.start("serve-profiled", filepath.Join(h.tmp, "logs", "serve-profiled.log"), in.Env, exe,
+		serveProfiledCmd, "-snapshot", snap, "-config", in.ConfigDir, "-cache", in.CacheDir, "-addr", addr, "-cpuprofile", prof)
+	if err != nil {
+		cut.Err = err.Error()
+		return cut
+	}
+	base := "http://" + addr
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	_, err = waitHealthy(wctx, p, base, t0)
+	cancel()
+	if err != nil {
+		h.ps.stop(p, 5*time.Second)
+		cut.Err = err.Error()
+		return cut
+	}
+	tgt := chatTargetFor(base+"/v1/chat/completions", in.Tokens.API, chatBody(ct.Model, stream))
+	r := attack(ctx, "profiled", tgt, h.opt.rate, h.opt.loadDur, stream, 0, nil)
+	cut.Requests = r.Requests
+	h.ps.stop(p, 15*time.Second)
+	if p.waitErr != nil {
+		cut.Err = fmt.Sprintf("serve-profiled ended with %v: %s", p.waitErr, lastLine(p.logTail()))
+		return cut
+	}
+	cut.Top = h.pprofTop(ctx, exe, prof)
+	for _, c := range profileCategories() {
+		out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=100000", "-nodefraction=0", "-edgefraction=0", "-focus="+c.Focus, exe, prof).CombinedOutput()
+		if err != nil {
+			cut.Err = fmt.Sprintf("go tool pprof -focus=%s: %v: %s", c.Focus, err, tail(string(out), 300))
+			return cut
+		}
+		pct, total, err := parsePprofShare(string(out))
+		if err != nil {
+			cut.Err = err.Error()
+			return cut
+		}
+		cut.Shares[c.Name], cut.Total = pct, total
+	}
+	return cut
+}
