@@ -7,7 +7,7 @@ STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 FUZZTIME ?= 5s
 PKGS := ./...
 
-.PHONY: help test fmt-check vet staticcheck unit fuzz run bench build clean
+.PHONY: help test fmt-check vet staticcheck unit allocs fuzz run bench build clean
 
 help:
 	@echo "make run    - start the mock upstream and routerd with the demo snapshot"
@@ -18,7 +18,7 @@ help:
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-test: fmt-check vet staticcheck unit fuzz
+test: fmt-check vet staticcheck unit allocs fuzz
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -37,6 +37,11 @@ staticcheck: $(STATICCHECK)
 
 unit:
 	$(GO) test -race -count=1 $(PKGS)
+
+# The allocation guards of the hot paths, without the race detector (which
+# makes sync.Pool drop items, so those guards skip themselves under -race).
+allocs:
+	$(GO) test -count=1 -run 'Alloc|DoesNotAllocate|NoAllocations' ./...
 
 # Every fuzz target of the module, each for FUZZTIME.
 fuzz:
