@@ -102,7 +102,7 @@ type profileCategory struct {
 func profileCategories() []profileCategory {
 	return []profileCategory{
 		{"HTTP server (fasthttp + fiber, the whole request as seen from the server, I/O included)", `fasthttp\.\(\*Server\)\.serveConn$`},
-		{"HTTP client to the upstream (net/http Transport: its connection read and write loops)", `net/http\.\(\*persistConn\)\.(readLoop|writeLoop)$`},
+		{"HTTP client to the upstream (non-stream calls: upstream's pooled HTTP/1.1 calls, run inside the handler; streams: net/http Transport's connection read and write loops)", `net/http\.\(\*persistConn\)\.(readLoop|writeLoop)$|smartrouter/runtime/upstream\.\(\*Client\)\.doH1$`},
 		{"write syscalls (to the client and to the upstream)", `syscall\.write$`},
 		{"read syscalls", `syscall\.read$`},
 		{"network poller (epoll)", `runtime\.netpoll$`},
@@ -245,7 +245,12 @@ func (h *harness) profileOne(ctx context.Context, exe string, in *install, snap 
 			cut.Err = err.Error()
 			return cut
 		}
-		cut.Shares[c.Name], cut.Total = pct, total
+		cut.Shares[c.Name] = pct
+		// A focus that matched nothing prints no sample total: keep the
+		// total of the groups that did.
+		if total > 0 {
+			cut.Total = total
+		}
 	}
 	return cut
 }

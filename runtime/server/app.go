@@ -32,6 +32,7 @@ func (s *Server) newApp() *fiber.App {
 		// The raw body is forwarded; fiber must not decode it.
 		DisablePreParseMultipartForm: true,
 	})
+	app.Server().ConnState = s.conns.connState
 	app.Use(s.recoverer)
 	app.Use(s.cors)
 	app.Get(PathRoot, s.root)

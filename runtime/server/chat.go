@@ -185,6 +185,9 @@ func (s *Server) chat(c *fiber.Ctx) error {
 				}
 			} else {
 				w.out, err = resp.ReadAll(w.out[:0])
+				// The answer is in w.out: release the response (its buffers
+				// and timers) now.
+				resp.Close()
 			}
 			if err != nil {
 				resp.Close()
@@ -524,9 +527,10 @@ func (w *work) appendMetadata(b []byte, st *state, i int, f *route.Features, u *
 }
 
 // commitStream starts relaying a stream whose first chunk arrived: from
-// here on nothing can fail over. The relay runs after the handler returns
-// (fasthttp calls the body stream writer then) and owns the snapshot handle
-// until the stream is completely written.
+// here on nothing can fail over. The relay is the response's body stream:
+// fasthttp reads it after the handler returns, and closes it when the stream
+// is completely written or the client went away; it owns the snapshot handle
+// until then.
 func (s *Server) commitStream(w *work, h *snapshot.Handle, st *state, i int, resp *upstream.Response,
 	us *upstream.Stream, first upstream.Chunk, added bool, t0 time.Time, upDur, ttfb time.Duration) {
 	r := w.c.Response()
@@ -540,7 +544,7 @@ func (s *Server) commitStream(w *work, h *snapshot.Handle, st *state, i int, res
 	s.met.Request(fiber.StatusOK, "")
 	s.met.StreamStarted()
 	rl := &relay{s: s, h: h, st: st, pair: w.dec.Pairs[i], resp: resp, us: us, first: first, added: added, ttfb: ttfb}
-	w.c.Context().SetBodyStreamWriter(rl.run)
+	r.SetBodyStream(rl, -1)
 }
 
 // logRequest writes one debug line per chat request (only when the logger

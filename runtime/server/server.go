@@ -89,6 +89,7 @@ type Server struct {
 	debug   bool // the logger is at debug level: one line per request
 	lnMu    sync.Mutex
 	lns     []net.Listener
+	conns   connTracker
 	started time.Time
 	probes  prober
 }
@@ -211,7 +212,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.lns = append(s.lns, ln)
 	s.lnMu.Unlock()
-	err := s.app.Listener(ln)
+	err := s.app.Listener(s.conns.wrap(ln))
 	if s.closing.Load() {
 		return nil
 	}
@@ -224,7 +225,9 @@ func (s *Server) Reload(ctx context.Context) (uint64, error) {
 	return s.mgr.Reload(ctx)
 }
 
-// Shutdown stops accepting connections and waits for the requests in flight
+// Shutdown stops accepting connections, closes at once every connection
+// without a request in progress (keep-alive ones between two requests, and
+// ones that never sent a byte), and waits for the requests in flight
 // (streams included) until ctx ends; then it cancels the upstream calls that
 // are still running and closes the snapshot manager. It returns ctx's error
 // when draining did not finish in time.
@@ -233,6 +236,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
 	lns := s.lns
 	s.lnMu.Unlock()
+	s.conns.shutdown()
 	err := s.app.ShutdownWithContext(ctx)
 	// A Serve that had not reached fasthttp's accept loop yet is not known
 	// to the app: closing its listener ends it.

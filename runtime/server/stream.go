@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"runtime/debug"
@@ -11,10 +10,14 @@ import (
 	"smartrouter/runtime/upstream"
 )
 
-// relay copies one upstream SSE stream to the client. It runs in the body
-// stream writer of fasthttp, after the handler has returned, and owns the
-// snapshot handle and the upstream response until the stream is completely
-// written.
+// relay copies one upstream SSE stream to the client. It is the response's
+// body stream: fasthttp reads it after the handler has returned, on the
+// connection's own goroutine, and writes (and flushes) every Read as one
+// chunk. A Read waits for the next upstream event only when it has nothing
+// to return, and then adds every further event already received, so events
+// that arrive together leave in one write and none waits for a later one.
+// The relay owns the snapshot handle and the upstream response until fasthttp
+// closes it (after the last write, or when the client went away).
 type relay struct {
 	s     *Server
 	h     *snapshot.Handle
@@ -25,6 +28,14 @@ type relay struct {
 	first upstream.Chunk
 	added bool // usage was asked for by the router: drop the usage-only chunk
 	ttfb  time.Duration
+
+	u       upstream.Usage
+	out     []byte // events produced and not yet returned by Read
+	off     int    // out[:off] was returned
+	started bool   // first was produced
+	last    bool   // out ends with the final [DONE]
+	ended   bool   // the outcome was recorded (success or upstream failure)
+	closed  bool
 }
 
 var (
@@ -33,73 +44,111 @@ var (
 	sseDone = []byte("data: [DONE]\n\n")
 )
 
-func (r *relay) run(bw *bufio.Writer) {
-	defer r.h.Release()
-	defer r.s.met.StreamEnded()
-	defer r.resp.Close()
+// relayBatch is the most a Read gathers before returning, so that a fast
+// upstream does not grow the buffer without bound.
+const relayBatch = 32 << 10
+
+// Read returns the next events. Once the final [DONE] was returned and
+// written (fasthttp reads again only after a successful write), it records
+// the success and returns io.EOF.
+func (r *relay) Read(p []byte) (n int, err error) {
+	if r.off == len(r.out) {
+		if r.last {
+			if !r.ended {
+				r.ended = true
+				r.st.router.Success(r.pair, r.ttfb)
+				r.s.met.Attempt("ok", seconds(r.ttfb))
+				r.s.met.Tokens(r.u.PromptTokens, r.u.CompletionTokens)
+			}
+			return 0, io.EOF
+		}
+		r.out, r.off = r.out[:0], 0
+		if err := r.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n = copy(p, r.out[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// errRelayPanic ends a stream whose relay panicked.
+var errRelayPanic = fmt.Errorf("the stream relay failed; the stream was cut")
+
+// fill produces at least one event into out: it waits for the next upstream
+// event, then takes the ones already buffered.
+func (r *relay) fill() (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.s.log.Error("panic while relaying a stream; the stream was cut",
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			r.last, r.ended = true, true
+			err = errRelayPanic
 		}
 	}()
-
-	var u upstream.Usage
-	ch := r.first
 	for {
+		var ch upstream.Chunk
+		if !r.started {
+			r.started = true
+			ch = r.first
+		} else {
+			ch, err = r.us.Next()
+			if err == io.EOF || (err == nil && ch.Done) {
+				r.out = append(r.out, sseDone...)
+				r.last = true
+				return nil
+			}
+			if err != nil {
+				r.failed(err)
+				return nil
+			}
+		}
 		if ch.Usage != nil {
-			u = parseUsage(ch.Usage, -1)
+			r.u = parseUsage(ch.Usage, -1)
 		}
 		if !ch.UsageOnly || !r.added {
-			bw.Write(sseData)
-			bw.Write(ch.Data)
-			bw.Write(sseEnd)
-			if err := bw.Flush(); err != nil {
-				r.clientGone()
-				return
-			}
+			r.out = append(r.out, sseData...)
+			r.out = append(r.out, ch.Data...)
+			r.out = append(r.out, sseEnd...)
 		}
-		var err error
-		ch, err = r.us.Next()
-		if err == io.EOF || (err == nil && ch.Done) {
-			bw.Write(sseDone)
-			if bw.Flush() != nil {
-				r.clientGone()
-				return
-			}
-			r.st.router.Success(r.pair, r.ttfb)
-			r.s.met.Attempt("ok", seconds(r.ttfb))
-			r.s.met.Tokens(u.PromptTokens, u.CompletionTokens)
-			return
-		}
-		if err != nil {
-			r.failed(bw, err)
-			return
+		if len(r.out) > 0 && (len(r.out) >= relayBatch || !r.us.Pending()) {
+			return nil
 		}
 	}
 }
 
-// clientGone ends a stream whose client went away: nothing is the
+// Close releases the upstream response and the snapshot handle. A stream
+// closed before its end was written lost its client: nothing is the
 // upstream's fault, so nothing cools down.
-func (r *relay) clientGone() {
-	r.s.met.Attempt(upstream.Canceled.String(), -1)
+func (r *relay) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	if !r.ended {
+		r.ended = true
+		r.s.met.Attempt(upstream.Canceled.String(), -1)
+	}
+	r.resp.Close()
+	r.s.met.StreamEnded()
+	r.h.Release()
+	return nil
 }
 
 // failed ends a stream whose upstream failed after data was relayed: too
 // late to fail over, so the client gets an error event and the one final
 // [DONE].
-func (r *relay) failed(bw *bufio.Writer, err error) {
+func (r *relay) failed(err error) {
 	ue := asUpstream(err)
 	if ue.Class.Kind != upstream.Canceled {
 		pr := r.st.snap.Pair(r.pair)
 		r.s.failure(r.st.snap.Channels()[pr.Channel].ID, r.st.snap.Model(pr.Model).Name, ue.Class)
 	}
 	r.s.met.Attempt(ue.Class.Kind.String(), -1)
-	var buf [256]byte
-	b := append(buf[:0], sseData...)
-	b = appendErrorBody(b, typeUp, codeStreamCut, "", "the upstream stream failed after the answer had started: "+ue.Message)
-	b = append(b, sseEnd...)
-	b = append(b, sseDone...)
-	bw.Write(b)
-	bw.Flush()
+	r.ended = true
+	r.out = append(r.out, sseData...)
+	r.out = appendErrorBody(r.out, typeUp, codeStreamCut, "", "the upstream stream failed after the answer had started: "+ue.Message)
+	r.out = append(r.out, sseEnd...)
+	r.out = append(r.out, sseDone...)
+	r.last = true
 }

@@ -113,6 +113,8 @@ type Client struct {
 	// Shared read-only header values.
 	ctJSON, acceptJSON, acceptSSE, ua, referer, title []string
 	lines                                             sync.Pool // *bufio.Reader for streams
+	dialer                                            *net.Dialer
+	h1                                                h1Pool // non-stream calls, see h1.go
 }
 
 // New returns a Client.
@@ -142,6 +144,8 @@ func New(cfg Config) *Client {
 		ua:         []string{cfg.UserAgent},
 		referer:    []string{cfg.Referer},
 		title:      []string{cfg.Title},
+		dialer:     dialer,
+		h1:         h1Pool{max: cfg.MaxIdleConnsPerHost},
 	}
 	for _, h := range cfg.ForwardHeaders {
 		h = textproto.CanonicalMIMEHeaderKey(h)
@@ -165,7 +169,10 @@ func neverForwarded(canonical string) bool {
 }
 
 // Close drops the idle pooled connections.
-func (c *Client) Close() { c.tr.CloseIdleConnections() }
+func (c *Client) Close() {
+	c.tr.CloseIdleConnections()
+	c.h1.closeIdle()
+}
 
 // Request is one chat completion attempt.
 type Request struct {
@@ -189,6 +196,9 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 	ep := r.Endpoint
 	if ep == nil {
 		return nil, errors.New("upstream request without an endpoint; build one with NewEndpoint")
+	}
+	if !r.Stream && ep.target != nil && ep.target.direct {
+		return c.doH1(ctx, ep, r.Body, r.ClientHeader)
 	}
 	method, accept := http.MethodPost, c.acceptJSON
 	if r.Stream {
@@ -280,6 +290,9 @@ const drainTimeout = 250 * time.Millisecond
 // Response is a 2xx answer whose body has not been read yet.
 type Response struct {
 	Status int
+	// Header holds the answer's headers for streams; it is nil for
+	// non-stream answers, whose headers nothing reads (the pooled HTTP/1.1
+	// path of h1.go does not copy them).
 	Header http.Header
 
 	c       *Client
@@ -292,6 +305,8 @@ type Response struct {
 	stream  *Stream
 	done    bool // the stream saw [DONE]: drain before closing to keep the connection
 	closed  bool
+	mem     bool // body is already in memory (doH1): no timers, no context
+	tooBig  bool // doH1 found the body over MaxResponseSize
 }
 
 // Read reads the raw body, bounded by the read timeout between calls. Errors
@@ -301,6 +316,9 @@ func (r *Response) Read(p []byte) (int, error) { return r.readWithin(p, r.c.cfg.
 func (r *Response) readWithin(p []byte, d time.Duration) (int, error) {
 	if r.closed {
 		return 0, errors.New("upstream response read after Close")
+	}
+	if r.mem {
+		return r.body.Read(p)
 	}
 	if r.idle == nil {
 		r.idle = time.AfterFunc(d, r.readTimedOut)
@@ -326,7 +344,7 @@ func (r *Response) ReadAll(dst []byte) ([]byte, error) {
 	if err != nil {
 		return b, err
 	}
-	if int64(len(b)-start) >= r.c.cfg.MaxResponseSize {
+	if r.tooBig || int64(len(b)-start) >= r.c.cfg.MaxResponseSize {
 		return b, &Error{Class: Class{Kind: Server, Cooldown: ServerCooldown, Failover: true}, Status: r.Status,
 			Host: r.ep.host, Message: fmt.Sprintf("answer larger than %d bytes; raise the response size limit", r.c.cfg.MaxResponseSize)}
 	}
@@ -389,11 +407,15 @@ func (r *Response) Close() error {
 	if r.stream != nil {
 		r.stream.close()
 	}
-	r.overall.Stop()
+	if r.overall != nil {
+		r.overall.Stop()
+	}
 	if r.idle != nil {
 		r.idle.Stop()
 	}
 	err := r.body.Close()
-	r.cancel(nil)
+	if r.cancel != nil {
+		r.cancel(nil)
+	}
 	return err
 }

@@ -22,7 +22,8 @@ type Endpoint struct {
 	authName   string   // header name, empty when there is no key
 	authValue  []string // shared, read-only
 	openRouter bool
-	key        string // to scrub from upstream error text
+	key        string  // to scrub from upstream error text
+	target     *target // the chat URL prepared for non-stream calls (h1.go)
 }
 
 // NewEndpoint prepares calls to baseURL with the provider's auth type
@@ -38,6 +39,7 @@ func NewEndpoint(baseURL string, authType uint8, apiKey string, openRouter bool)
 	models, _ := ModelsURL(baseURL)
 	u, _ := url.Parse(chat)
 	ep := &Endpoint{ChatURL: chat, ModelsURL: models, host: u.Host, openRouter: openRouter, key: apiKey}
+	ep.target, _ = newTarget(chat) // nil (net/http for every call) if it cannot be prepared
 	if apiKey != "" {
 		switch authType {
 		case format.AuthBearer:

@@ -140,6 +140,30 @@ func (s *Stream) fail(err error) error {
 	return s.err
 }
 
+// Pending reports whether Next can return without waiting for more input:
+// the input already received holds a complete data line (or the stream has
+// ended or failed). A relay uses it to send the events that arrived together
+// in one write, without holding one back for a later one.
+func (s *Stream) Pending() bool {
+	if s.err != nil || s.done {
+		return true
+	}
+	if s.r == nil {
+		return false
+	}
+	b, _ := s.r.Peek(s.r.Buffered())
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return false
+		}
+		if bytes.HasPrefix(b[:i], []byte("data:")) {
+			return true
+		}
+		b = b[i+1:]
+	}
+}
+
 // readLine returns the next line without its '\n'. At the end of input it
 // returns the last unterminated line (if any) with io.EOF.
 func (s *Stream) readLine() ([]byte, error) {

@@ -127,6 +127,7 @@ func FuzzStream(f *testing.F) {
 			if n > len(in) {
 				t.Fatal("more chunks than input bytes")
 			}
+			s.Pending() // reads only what is buffered; must not panic on any input
 			ch, err := s.Next()
 			if err != nil {
 				var ue *Error
@@ -146,4 +147,38 @@ func FuzzStream(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Pending tells whether Next can return without reading more input: a
+// complete data line is buffered, or the stream is over.
+func TestStreamPending(t *testing.T) {
+	tests := []struct {
+		name  string
+		input string
+		nexts int // calls of Next before asking
+		want  bool
+	}{
+		{"nothing read yet", "data: {}\n\n", 0, false},
+		{"second event buffered", "data: {\"a\":1}\n\ndata: {\"a\":2}\n\n", 1, true},
+		{"only the blank line left", "data: {\"a\":1}\n\n", 1, false},
+		{"partial line", "data: {\"a\":1}\n\ndata: {\"a\":", 1, false},
+		{"comment and event line without data", "data: {}\n\n: ping\nevent: x\n", 1, false},
+		{"data after a comment", "data: {}\n\n: ping\ndata: {}\n", 1, true},
+		{"[DONE] buffered", "data: {}\n\ndata: [DONE]\n\n", 1, true},
+		{"after [DONE]", "data: [DONE]\n\n", 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// One reader call per Next at most: the whole input arrives at once.
+			s := NewStream(strings.NewReader(tt.input), 0)
+			for i := 0; i < tt.nexts; i++ {
+				if _, err := s.Next(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := s.Pending(); got != tt.want {
+				t.Errorf("Pending() = %v, want %v", got, tt.want)
+			}
+		})
+	}
 }

@@ -1,0 +1,300 @@
+package upstream
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Non-stream chat calls go over plain HTTP/1.1 keep-alive connections that
+// the calling goroutine writes and reads itself (fasthttp's request writer
+// and response parser), instead of net/http's Transport, whose per-connection
+// read and write goroutines cost two goroutine handoffs per call. Streams
+// and probes keep net/http; so does any URL that a proxy from the
+// environment applies to.
+
+// h1Pool keeps idle connections per scheme://host:port.
+type h1Pool struct {
+	mu   sync.Mutex
+	idle map[string][]*h1Conn
+	max  int // idle connections kept per host
+}
+
+type h1Conn struct {
+	nc   net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	used time.Time
+}
+
+// h1IdleTimeout is how long an idle connection is kept.
+const h1IdleTimeout = 90 * time.Second
+
+// target is where an endpoint's chat URL points, prepared once.
+type target struct {
+	key      string // scheme://host:port, the pool key
+	addr     string // host:port
+	hostname string // for TLS
+	tls      bool
+	uri      string // path and query
+	host     string // Host header
+	direct   bool   // no proxy applies
+}
+
+func newTarget(raw string) (*target, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	t := &target{hostname: u.Hostname(), tls: u.Scheme == "https", uri: u.RequestURI(), host: u.Host}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if t.tls {
+			port = "443"
+		}
+	}
+	t.addr = net.JoinHostPort(t.hostname, port)
+	t.key = u.Scheme + "://" + t.addr
+	// The environment's proxy settings are read once per endpoint, as
+	// net/http reads them once per process.
+	p, err := http.ProxyFromEnvironment(&http.Request{URL: u})
+	t.direct = err == nil && p == nil
+	return t, nil
+}
+
+func (p *h1Pool) get(key string) *h1Conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.idle[key]
+	now := time.Now()
+	for len(l) > 0 {
+		c := l[len(l)-1]
+		l[len(l)-1] = nil
+		l = l[:len(l)-1]
+		if now.Sub(c.used) < h1IdleTimeout {
+			p.idle[key] = l
+			return c
+		}
+		c.nc.Close()
+	}
+	if p.idle != nil {
+		p.idle[key] = l
+	}
+	return nil
+}
+
+func (p *h1Pool) put(key string, c *h1Conn) {
+	c.used = time.Now()
+	p.mu.Lock()
+	if len(p.idle[key]) >= p.max {
+		p.mu.Unlock()
+		c.nc.Close()
+		return
+	}
+	if p.idle == nil {
+		p.idle = make(map[string][]*h1Conn)
+	}
+	p.idle[key] = append(p.idle[key], c)
+	p.mu.Unlock()
+}
+
+// closeIdle closes the idle connections; connections in use close when
+// their call ends.
+func (p *h1Pool) closeIdle() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, l := range idle {
+		for _, c := range l {
+			c.nc.Close()
+		}
+	}
+}
+
+func (c *Client) dialH1(ctx context.Context, t *target) (*h1Conn, error) {
+	var nc net.Conn
+	var err error
+	if t.tls {
+		d := &tls.Dialer{NetDialer: c.dialer, Config: &tls.Config{ServerName: t.hostname, NextProtos: []string{"http/1.1"}}}
+		nc, err = d.DialContext(ctx, "tcp", t.addr)
+	} else {
+		nc, err = c.dialer.DialContext(ctx, "tcp", t.addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 16<<10)}, nil
+}
+
+// aLongTimeAgo is a deadline in the past: it unblocks a read or write at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// memBody is the body of an answer read whole: it hands the fasthttp response
+// back to its pool on Close.
+type memBody struct {
+	r    bytes.Reader
+	resp *fasthttp.Response
+}
+
+func (b *memBody) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+func (b *memBody) Close() error {
+	if b.resp != nil {
+		b.r.Reset(nil)
+		fasthttp.ReleaseResponse(b.resp)
+		b.resp = nil
+	}
+	return nil
+}
+
+// doH1 sends a non-stream chat call over a pooled HTTP/1.1 connection. The
+// read timeout bounds the wait for the whole answer (it comes at once when
+// the upstream has finished), the request timeout the whole call; ctx
+// cancels it.
+func (c *Client) doH1(ctx context.Context, ep *Endpoint, body []byte, clientHeader func(string) string) (*Response, error) {
+	t := ep.target
+	start := time.Now()
+	by, cause := start.Add(c.cfg.ReadTimeout), errReadTimeout
+	if end := start.Add(c.cfg.RequestTimeout); end.Before(by) {
+		by, cause = end, errRequestTimeout
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, transportError(ep, causeOf(ctx, err), false)
+	}
+
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.Header.DisableNormalizing()
+	req.Header.SetMethod(http.MethodPost)
+	req.Header.SetRequestURI(t.uri)
+	req.Header.SetHost(t.host)
+	req.Header.SetContentTypeBytes(ctJSON)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.cfg.UserAgent)
+	if ep.authName != "" {
+		req.Header.Set(ep.authName, ep.authValue[0])
+	}
+	if ep.openRouter {
+		req.Header.Set("HTTP-Referer", c.cfg.Referer)
+		req.Header.Set("X-Title", c.cfg.Title)
+	}
+	if clientHeader != nil {
+		for _, name := range c.fwd {
+			if v := clientHeader(name); v != "" && validHeaderValue(v) {
+				req.Header.Set(name, v)
+			}
+		}
+	}
+	req.SetBodyRaw(body)
+
+	resp := fasthttp.AcquireResponse()
+	for try := 0; ; try++ {
+		conn := c.h1.get(t.key)
+		reused := conn != nil
+		if conn == nil {
+			dctx, cancel := context.WithDeadline(ctx, by)
+			var err error
+			conn, err = c.dialH1(dctx, t)
+			cancel()
+			if err != nil {
+				fasthttp.ReleaseResponse(resp)
+				if ctx.Err() == nil && time.Now().After(by) {
+					err = cause
+				}
+				return nil, transportError(ep, causeOf(ctx, err), false)
+			}
+		}
+		stop := context.AfterFunc(ctx, func() { conn.nc.SetDeadline(aLongTimeAgo) })
+		err := conn.nc.SetDeadline(by)
+		if err == nil {
+			err = req.Write(conn.bw)
+		}
+		if err == nil {
+			err = conn.bw.Flush()
+		}
+		if err == nil {
+			err = resp.ReadLimitBody(conn.br, int(min(c.cfg.MaxResponseSize, 1<<40)))
+		}
+		canceled := !stop()
+		if err == nil && !resp.ConnectionClose() && !canceled {
+			c.h1.put(t.key, conn)
+		} else {
+			conn.nc.Close()
+		}
+		if err != nil {
+			if reused && !canceled && try == 0 && staleConn(err) {
+				resp.Reset()
+				continue // the upstream closed the idle connection: once more on a new one
+			}
+			if !canceled && errors.Is(err, fasthttp.ErrBodyTooLarge) {
+				// As with net/http, an answer over the limit fails in ReadAll.
+				status := resp.StatusCode()
+				fasthttp.ReleaseResponse(resp)
+				if status >= 200 && status < 300 {
+					return &Response{Status: status, c: c, ep: ep, body: &memBody{}, mem: true, tooBig: true}, nil
+				}
+				return nil, statusError(ep, status, nil, nil)
+			}
+			fasthttp.ReleaseResponse(resp)
+			switch {
+			case canceled:
+				err = causeOf(ctx, context.Canceled)
+			case isTimeout(err):
+				err = cause
+			}
+			return nil, transportError(ep, err, false)
+		}
+		break
+	}
+
+	status := resp.StatusCode()
+	if status >= 200 && status < 300 {
+		mb := &memBody{resp: resp}
+		mb.r.Reset(resp.Body())
+		return &Response{Status: status, c: c, ep: ep, body: mb, mem: true}, nil
+	}
+	b := append([]byte(nil), resp.Body()...)
+	if len(b) > c.cfg.MaxErrorBody {
+		b = b[:c.cfg.MaxErrorBody]
+	}
+	h := h1Header(resp)
+	fasthttp.ReleaseResponse(resp)
+	return nil, statusError(ep, status, h, b)
+}
+
+var ctJSON = []byte("application/json")
+
+// h1Header copies the answer's headers.
+func h1Header(resp *fasthttp.Response) http.Header {
+	h := make(http.Header, 8)
+	resp.Header.VisitAll(func(k, v []byte) {
+		h.Add(string(k), string(v))
+	})
+	return h
+}
+
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
+}
+
+// staleConn reports a reused connection that the upstream had closed before
+// answering anything.
+func staleConn(err error) bool {
+	var nr fasthttp.ErrNothingRead
+	return errors.Is(err, io.EOF) || errors.As(err, &nr) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
+}

@@ -1,0 +1,83 @@
+package upstream
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"smartrouter/format"
+)
+
+// countingServer answers every chat call with a small JSON object and counts
+// the connections it accepted. closeAfter > 0 makes it close each
+// connection after that many answers without saying so (no Connection:
+// close), as an upstream with a short idle timeout does.
+func countingServer(t *testing.T, closeAfter int) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var conns atomic.Int64
+	var mu sync.Mutex
+	served := map[net.Conn]int{}
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"choices":[{"message":{"content":"ok"}}]}`))
+	}))
+	hs.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			conns.Add(1)
+		case http.StateIdle:
+			mu.Lock()
+			served[c]++
+			n := served[c]
+			mu.Unlock()
+			if closeAfter > 0 && n >= closeAfter {
+				c.Close()
+			}
+		}
+	}
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return hs, &conns
+}
+
+// Non-stream calls reuse one keep-alive connection, and a connection the
+// upstream closed while idle is replaced without failing the call.
+func TestNonStreamConnections(t *testing.T) {
+	tests := []struct {
+		name       string
+		closeAfter int
+		calls      int
+		wantConns  int64
+	}{
+		{"sequential calls share a connection", 0, 5, 1},
+		{"closed while idle: a new connection, no failure", 1, 4, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hs, conns := countingServer(t, tt.closeAfter)
+			c := newClient(t, Config{})
+			ep := newEndpoint(t, hs.URL, format.AuthBearer, "k", false)
+			if ep.target == nil || !ep.target.direct {
+				t.Fatal("a loopback endpoint is not called directly")
+			}
+			for i := 0; i < tt.calls; i++ {
+				resp, err := c.Do(context.Background(), &Request{Endpoint: ep, Body: []byte(`{"model":"m"}`)})
+				if err != nil {
+					t.Fatalf("call %d: %v", i, err)
+				}
+				b, err := resp.ReadAll(nil)
+				resp.Close()
+				if err != nil || string(b) != `{"choices":[{"message":{"content":"ok"}}]}` {
+					t.Fatalf("call %d: %q %v", i, b, err)
+				}
+			}
+			if got := conns.Load(); got != tt.wantConns {
+				t.Errorf("%d connections for %d calls, want %d", got, tt.calls, tt.wantConns)
+			}
+		})
+	}
+}
