@@ -68,7 +68,8 @@ run: build
 # Builds routerd, routerc and mockllm, measures start, open, route, overhead
 # under load, swap under load and compile (a few minutes, loopback only) and
 # rewrites the routerbench section of docs/benchmarks.md.
-# BENCHFLAGS=-quick for a smoke run.
+# BENCHFLAGS=-quick for a smoke run. With nginx on PATH (apt-get install nginx)
+# the highest-rate search also runs nginx in front of the same mock.
 BENCHFLAGS ?= -profile
 bench:
 	$(GO) run ./cmd/routerbench $(BENCHFLAGS) -out docs/benchmarks.md
