@@ -341,16 +341,7 @@ func (d *decoder) modelData(m *ModelData) error {
 // price reads a {prompt, completion, request, image} block. Prompt and
 // completion are scaled by scale; request and image are per item (USD).
 func (d *decoder) price(p *Price, scale int, rate float64) error {
-	ok, err := d.object("an object of prices")
-	if !ok || err != nil {
-		return err
-	}
-	for {
-		key, more, err := d.nextKey()
-		if err != nil || !more {
-			return err
-		}
-		d.push(key)
+	return d.members("an object of prices", func(key []byte) (err error) {
 		switch string(key) {
 		case "prompt", "input":
 			p.Input, err = d.getPrice(scale, rate)
@@ -363,24 +354,12 @@ func (d *decoder) price(p *Price, scale int, rate float64) error {
 		default:
 			err = d.skipValue() // web_search, internal_reasoning, input_cache_read, ...
 		}
-		d.pop()
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 func (d *decoder) architecture(a *Architecture) error {
-	ok, err := d.object("an object (architecture)")
-	if !ok || err != nil {
-		return err
-	}
-	for {
-		key, more, err := d.nextKey()
-		if err != nil || !more {
-			return err
-		}
-		d.push(key)
+	return d.members("an object (architecture)", func(key []byte) (err error) {
 		switch string(key) {
 		case "modality":
 			a.Modality, _, err = d.getString()
@@ -395,11 +374,8 @@ func (d *decoder) architecture(a *Architecture) error {
 		default:
 			err = d.skipValue()
 		}
-		d.pop()
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 func (d *decoder) modelsPricing(e *DiscoveryEntry) error {

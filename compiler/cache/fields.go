@@ -331,3 +331,26 @@ func redact(s string) string {
 func isKeyByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
 }
+
+// members walks the members of an object value (null, or a value of another
+// type, is handled by object: nothing, or a warning and a skip). fn reads the
+// value of each member, with the member's key on the JSON path, and its
+// error ends the walk.
+func (d *decoder) members(want string, fn func(key []byte) error) error {
+	ok, err := d.object(want)
+	if !ok || err != nil {
+		return err
+	}
+	for {
+		key, more, err := d.nextKey()
+		if err != nil || !more {
+			return err
+		}
+		d.push(key)
+		err = fn(key)
+		d.pop()
+		if err != nil {
+			return err
+		}
+	}
+}

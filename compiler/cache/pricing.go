@@ -333,16 +333,7 @@ func (d *decoder) unifiedModel(m *PricedModel, raw *rawModel) error {
 }
 
 func (d *decoder) rawPricing(raw *rawModel) error {
-	ok, err := d.object("an object of prices")
-	if !ok || err != nil {
-		return err
-	}
-	for {
-		key, more, err := d.nextKey()
-		if err != nil || !more {
-			return err
-		}
-		d.push(key)
+	return d.members("an object of prices", func(key []byte) (err error) {
 		switch string(key) {
 		case "prompt":
 			raw.in, err = d.getRaw()
@@ -358,24 +349,12 @@ func (d *decoder) rawPricing(raw *rawModel) error {
 		default:
 			err = d.skipValue() // original_currency, web_search, is_promotional, ...
 		}
-		d.pop()
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 func (d *decoder) topProvider(m *PricedModel) error {
-	ok, err := d.object("an object (top_provider)")
-	if !ok || err != nil {
-		return err
-	}
-	for {
-		key, more, err := d.nextKey()
-		if err != nil || !more {
-			return err
-		}
-		d.push(key)
+	return d.members("an object (top_provider)", func(key []byte) (err error) {
 		switch string(key) {
 		case "context_length":
 			m.TopContextLength, _, err = d.getUint("context_length")
@@ -384,11 +363,8 @@ func (d *decoder) topProvider(m *PricedModel) error {
 		default:
 			err = d.skipValue()
 		}
-		d.pop()
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 // ReadPricingCache reads cache/pricing_cache.json or cache/model_pricing.json:
