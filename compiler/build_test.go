@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"smartrouter/format"
+	"smartrouter/format/inspect"
 )
 
 const unk = format.PriceUnknown
@@ -42,7 +43,7 @@ func TestPricePrecedence(t *testing.T) {
 		p, _ := findPair(t, s, tc.channel, tc.model)
 		if p.InputPrice != tc.in || p.OutputPrice != tc.out {
 			t.Errorf("%s %s (%s): price %s/%s, want %s/%s", tc.channel, tc.model, tc.why,
-				FormatPrice(p.InputPrice), FormatPrice(p.OutputPrice), FormatPrice(tc.in), FormatPrice(tc.out))
+				inspect.FormatPrice(p.InputPrice), inspect.FormatPrice(p.OutputPrice), inspect.FormatPrice(tc.in), inspect.FormatPrice(tc.out))
 		}
 	}
 }
@@ -152,7 +153,7 @@ func TestPairFeatures(t *testing.T) {
 			t.Errorf("%s %s: caps %04b, want %04b", tc.channel, tc.model, p.Caps, tc.caps)
 		}
 		if p.Flags != tc.flags {
-			t.Errorf("%s %s: flags %s, want %s", tc.channel, tc.model, FlagWords(p.Flags), FlagWords(tc.flags))
+			t.Errorf("%s %s: flags %s, want %s", tc.channel, tc.model, inspect.FlagWords(p.Flags), inspect.FlagWords(tc.flags))
 		}
 		if p.QualityScore != tc.quality || p.FreeScore != tc.free || p.LocalScore != tc.local {
 			t.Errorf("%s %s: quality/free/local %v/%v/%v, want %v/%v/%v", tc.channel, tc.model, p.QualityScore, p.FreeScore, p.LocalScore, tc.quality, tc.free, tc.local)

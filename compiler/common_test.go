@@ -92,5 +92,3 @@ func hasWarning(w *diag.Warnings, group string) bool {
 	}
 	return false
 }
-
-func formatSecret(env, lit string) format.Secret { return format.Secret{Env: env, Literal: lit} }

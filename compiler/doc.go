@@ -17,8 +17,8 @@
 // Options.Reproducible the build time and source modification times are
 // zero, so the same inputs give the same bytes.
 //
-// Dump, Diff and Inspect describe compiled snapshots for the routerc
-// subcommands of the same names; none of them ever prints a key.
+// The tools that describe compiled snapshots (Dump, Diff, Inspect) live in
+// format/inspect; they read snapshots and need nothing from this package.
 //
 // docs/compiler.md describes every rule (which file wins for a price, which
 // currency rate applies, how tags and capabilities are derived).

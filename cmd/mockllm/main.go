@@ -1,6 +1,6 @@
 // Command mockllm runs the OpenAI-compatible mock upstream of package
-// runtime/mockllm: deterministic answers, request recording, and failures on
-// demand (see runtime/mockllm/README.md).
+// fixtures/mockllm: deterministic answers, request recording, and failures on
+// demand (see fixtures/mockllm/README.md).
 //
 //	mockllm -addr 127.0.0.1:7700 -latency 20ms -chunks 16 -rules rules.json
 package main
@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"smartrouter/runtime/mockllm"
+	"smartrouter/fixtures/mockllm"
 )
 
 func main() {

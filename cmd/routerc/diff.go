@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"smartrouter/compiler"
+	"smartrouter/format/inspect"
 )
 
 // runDiff implements "routerc diff": exit status 0 when the snapshots have
@@ -25,7 +25,7 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "routerc diff: %s: %v\n", pos[1], err)
 		return 2
 	}
-	changed, err := compiler.Diff(stdout, old, nw)
+	changed, err := inspect.Diff(stdout, old, nw)
 	if err != nil {
 		fmt.Fprintf(stderr, "routerc diff: %v\n", err)
 		return 2

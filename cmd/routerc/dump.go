@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"smartrouter/compiler"
+	"smartrouter/format/inspect"
 )
 
 // runDump implements "routerc dump": the whole snapshot as stable text, keys
@@ -20,7 +20,7 @@ func runDump(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "routerc dump: %s: %v\n", pos[0], err)
 		return 1
 	}
-	if err := compiler.Dump(stdout, s); err != nil {
+	if err := inspect.Dump(stdout, s); err != nil {
 		fmt.Fprintf(stderr, "routerc dump: %v\n", err)
 		return 1
 	}

@@ -18,7 +18,7 @@ func TestDump(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o != string(want) {
-		t.Errorf("dump differs from %s/router.dump (go test ./compiler -run TestGoldenDump -update rewrites it)", smallDir)
+		t.Errorf("dump differs from %s/router.dump (go test ./format/inspect -run TestGoldenDump -update rewrites it)", smallDir)
 	}
 	if _, _, code := routerc("dump", "../../fixtures/format/corrupt/flip-strings.snap"); code != 1 {
 		t.Errorf("dump of a corrupt file: exit %d, want 1", code)

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"smartrouter/compiler"
+	"smartrouter/format/inspect"
 )
 
 // runInspect implements "routerc inspect".
@@ -21,7 +21,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "routerc inspect: %s: %v\n", pos[0], err)
 		return 1
 	}
-	if err := compiler.Inspect(stdout, s, *configDir, *cacheDir); err != nil {
+	if err := inspect.Inspect(stdout, s, *configDir, *cacheDir); err != nil {
 		fmt.Fprintf(stderr, "routerc inspect: %v\n", err)
 		return 1
 	}

@@ -39,7 +39,7 @@ func TestInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	o, _, _ = routerc("inspect", "-config", inst+"/config", "-cache", inst+"/cache", snap)
-	if !strings.Contains(o, "sources (19, 1 stale)") || !strings.Contains(o, "stale     cache/model_pricing.json (absent): absent at compile time, exists now") {
+	if !strings.Contains(o, "sources (19, 1 stale)") || !strings.Contains(o, "stale     cache/model_pricing.json (absent): appeared since the compile") {
 		t.Errorf("inspect does not report the new file:\n%s", o)
 	}
 	if _, e, code := routerc("inspect", "nothing.snap"); code != 1 || e == "" {

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"smartrouter/fixtures/mockllm"
 	"smartrouter/format"
-	"smartrouter/runtime/mockllm"
-	"smartrouter/runtime/server/servertest"
+	"smartrouter/runtime/internal/servertest"
 	"smartrouter/runtime/snapshot"
 )
 

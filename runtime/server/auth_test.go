@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"smartrouter/format"
-	"smartrouter/runtime/server/servertest"
+	"smartrouter/runtime/internal/servertest"
 	"smartrouter/runtime/snapshot"
 )
 

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"smartrouter/fixtures/mockllm"
 	"smartrouter/format"
-	"smartrouter/runtime/mockllm"
-	"smartrouter/runtime/server/servertest"
+	"smartrouter/runtime/internal/servertest"
 )
 
 const hello = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`

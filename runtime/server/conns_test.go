@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"smartrouter/runtime/mockllm"
+	"smartrouter/fixtures/mockllm"
 )
 
 // Shutdown closes a connection that never sent a byte and a keep-alive one

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"testing"
 
-	"smartrouter/runtime/server/servertest"
+	"smartrouter/runtime/internal/servertest"
 )
 
 func TestCORS(t *testing.T) {

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"smartrouter/fixtures/mockllm"
 	"smartrouter/format"
-	"smartrouter/runtime/mockllm"
-	"smartrouter/runtime/server/servertest"
+	"smartrouter/runtime/internal/servertest"
 	"smartrouter/runtime/snapshot"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"smartrouter/runtime/mockllm"
+	"smartrouter/fixtures/mockllm"
 )
 
 // A 401 cools a channel until a reload or a successful recovery probe. The

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"smartrouter/runtime/mockllm"
+	"smartrouter/fixtures/mockllm"
 )
 
 const helloStream = `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`

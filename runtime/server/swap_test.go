@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"smartrouter/runtime/mockllm"
-	"smartrouter/runtime/server/servertest"
+	"smartrouter/fixtures/mockllm"
+	"smartrouter/runtime/internal/servertest"
 )
 
 // waitRetired waits until every retired snapshot has been released by its

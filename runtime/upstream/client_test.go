@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"smartrouter/fixtures/mockllm"
 	"smartrouter/format"
-	"smartrouter/runtime/mockllm"
 )
 
 func startMock(t testing.TB, cfg mockllm.Config) *mockllm.Server {

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"smartrouter/fixtures/mockllm"
 	"smartrouter/format"
-	"smartrouter/runtime/mockllm"
 )
 
 func benchBodies() map[string][]byte {

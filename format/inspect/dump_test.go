@@ -1,4 +1,4 @@
-package compiler
+package inspect
 
 import (
 	"bytes"
@@ -15,9 +15,9 @@ const goldenDump = smallDir + "/router.dump"
 // TestGoldenDump compiles the small fixture reproducibly and compares its
 // dump with the committed one. After an intended change, review the diff of
 //
-//	go test ./compiler -run TestGoldenDump -update
+//	go test ./format/inspect -run TestGoldenDump -update
 func TestGoldenDump(t *testing.T) {
-	_, s, _ := buildSmall(t)
+	s := compileDir(t, smallDir)
 	var got bytes.Buffer
 	if err := Dump(&got, s); err != nil {
 		t.Fatal(err)
@@ -30,13 +30,13 @@ func TestGoldenDump(t *testing.T) {
 	}
 	want, err := os.ReadFile(goldenDump)
 	if err != nil {
-		t.Fatalf("%v; create it with: go test ./compiler -run TestGoldenDump -update", err)
+		t.Fatalf("%v; create it with: go test ./format/inspect -run TestGoldenDump -update", err)
 	}
 	if !bytes.Equal(got.Bytes(), want) {
 		gl, wl := strings.Split(got.String(), "\n"), strings.Split(string(want), "\n")
 		for i := 0; i < len(gl) && i < len(wl); i++ {
 			if gl[i] != wl[i] {
-				t.Fatalf("dump differs from %s at line %d:\n got: %s\nwant: %s\n(go test ./compiler -run TestGoldenDump -update rewrites it)", goldenDump, i+1, gl[i], wl[i])
+				t.Fatalf("dump differs from %s at line %d:\n got: %s\nwant: %s\n(go test ./format/inspect -run TestGoldenDump -update rewrites it)", goldenDump, i+1, gl[i], wl[i])
 			}
 		}
 		t.Fatalf("dump differs from %s in length (%d vs %d lines)", goldenDump, len(gl), len(wl))
@@ -45,7 +45,7 @@ func TestGoldenDump(t *testing.T) {
 
 // TestDumpMasksKeys checks that no literal key of the config reaches a dump.
 func TestDumpMasksKeys(t *testing.T) {
-	_, s, _ := buildDir(t, demoDir)
+	s := compileDir(t, demoDir)
 	var out bytes.Buffer
 	if err := Dump(&out, s); err != nil {
 		t.Fatal(err)

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"smartrouter/compiler"
+	"smartrouter/fixtures/mockllm"
 	"smartrouter/format"
-	"smartrouter/runtime/mockllm"
-	"smartrouter/runtime/server/servertest"
+	"smartrouter/runtime/internal/servertest"
 )
 
 var routerd string // the binary, built once by TestMain
@@ -224,7 +224,7 @@ func install(t *testing.T, dir, mockURL string) (cfg, cache string) {
 	t.Helper()
 	cfg, cache = filepath.Join(dir, "config"), filepath.Join(dir, "cache")
 	for _, sub := range []string{"config", "cache"} {
-		src := filepath.Join("..", "..", "fixtures", "demo", sub)
+		src := filepath.Join("..", "..", "..", "fixtures", "demo", sub)
 		if err := os.CopyFS(filepath.Join(dir, sub), os.DirFS(src)); err != nil {
 			t.Fatalf("copy the demo installation: %v", err)
 		}

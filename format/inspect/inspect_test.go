@@ -1,4 +1,4 @@
-package compiler
+package inspect
 
 import (
 	"bytes"
@@ -8,21 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"smartrouter/format"
+	"smartrouter/compiler"
+	"smartrouter/format/sources"
 )
-
-func compileDir(t *testing.T, dir string) *format.Snapshot {
-	t.Helper()
-	b, err := BuildBytes(filepath.Join(dir, "config"), filepath.Join(dir, "cache"), Options{Reproducible: true}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := format.Open(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // TestDiff changes a copy of the small fixture and checks that the diff
 // names each change.
@@ -84,23 +72,24 @@ func TestDiffHidesKeys(t *testing.T) {
 	}
 }
 
-// TestCheckSources checks the staleness verdicts on disk.
+// TestCheckSources checks the staleness verdicts on the sources the compiler
+// records (format/sources tests the rules one by one).
 func TestCheckSources(t *testing.T) {
 	dir := copyTree(t, smallDir)
 	cfg, cch := filepath.Join(dir, "config"), filepath.Join(dir, "cache")
-	m, err := Build(cfg, cch, Options{}, nil)
+	m, err := compiler.Build(cfg, cch, compiler.Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	state := func() map[string]string {
-		out := map[string]string{}
-		for _, c := range CheckSources(m.Sources, cfg, cch) {
-			out[c.Source.Path] = c.Status
+	state := func() map[string]sources.Status {
+		out := map[string]sources.Status{}
+		for i, c := range sources.Check(m.Sources, cfg, cch) {
+			out[m.Sources[i].Path] = c.Status
 		}
 		return out
 	}
 	for p, st := range state() {
-		if st != SourceFresh {
+		if st != sources.Fresh {
 			t.Errorf("%s: %s right after the compile", p, st)
 		}
 	}
@@ -114,12 +103,12 @@ func TestCheckSources(t *testing.T) {
 	if err := os.Remove(filepath.Join(cch, "discovered_models.json")); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{
-		"config/router_config.yaml":    SourceFresh,
-		"cache/pricing_cache.json":     SourceStale,
-		"config/routing_config.yaml":   SourceStale,
-		"cache/discovered_models.json": SourceStale,
-		"cache/model_pricing.json":     SourceFresh,
+	want := map[string]sources.Status{
+		"config/router_config.yaml":    sources.Fresh,
+		"cache/pricing_cache.json":     sources.Stale,
+		"config/routing_config.yaml":   sources.Stale,
+		"cache/discovered_models.json": sources.Stale,
+		"cache/model_pricing.json":     sources.Fresh,
 	}
 	got := state()
 	for p, st := range want {
@@ -127,9 +116,9 @@ func TestCheckSources(t *testing.T) {
 			t.Errorf("%s: %s, want %s", p, got[p], st)
 		}
 	}
-	for _, c := range CheckSources(m.Sources, "", "") {
-		if c.Status != SourceUnchecked {
-			t.Errorf("%s: %s without directories, want unchecked", c.Source.Path, c.Status)
+	for i, c := range sources.Check(m.Sources, "", "") {
+		if c.Status != sources.Unchecked {
+			t.Errorf("%s: %s without directories, want unchecked", m.Sources[i].Path, c.Status)
 		}
 	}
 }
@@ -152,28 +141,19 @@ func TestInspect(t *testing.T) {
 	}
 }
 
-// TestWriteFileAtomic checks the replacement and that nothing is left behind.
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "f.snap")
-	for _, content := range []string{"first", "second, longer"} {
-		if err := WriteFileAtomic(p, []byte(content)); err != nil {
-			t.Fatal(err)
+// TestInspectMissingDir checks that a directory that does not exist leaves
+// its sources unchecked, as routerd does, instead of reporting every file
+// as deleted.
+func TestInspectMissingDir(t *testing.T) {
+	s := compileDir(t, smallDir)
+	var out bytes.Buffer
+	if err := Inspect(&out, s, smallDir+"/config", filepath.Join(t.TempDir(), "nowhere")); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, want := range []string{"sources (19, 0 stale)", "fresh     config/router_config.yaml", "unchecked cache/pricing_cache.json", "cannot be read"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("inspect output lacks %q:\n%s", want, text)
 		}
-		got, err := os.ReadFile(p)
-		if err != nil || string(got) != content {
-			t.Fatalf("content %q (%v), want %q", got, err, content)
-		}
-	}
-	fi, err := os.Stat(p)
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
-	}
-	if err := WriteFileAtomic(filepath.Join(dir, "missing", "f"), []byte("x")); err == nil {
-		t.Error("write into a missing directory succeeded")
-	}
-	ents, _ := os.ReadDir(dir)
-	if len(ents) != 1 {
-		t.Errorf("%d entries in the directory, want 1", len(ents))
 	}
 }

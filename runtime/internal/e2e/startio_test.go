@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"smartrouter/runtime/mockllm"
+	"smartrouter/fixtures/mockllm"
 )
 
 // openWatch reports the files opened in some folders, through inotify: the

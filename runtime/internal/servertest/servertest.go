@@ -1,8 +1,12 @@
 // Package servertest builds small snapshots by hand for the tests of routerd
-// (runtime/server and runtime/e2e): channels pointing at a mock upstream,
-// their models with prices and capabilities, tags computed with the
-// compiler's own rules (compiler/tags), encoded with format.Encode and
+// (runtime/server and runtime/internal/e2e): channels pointing at a mock
+// upstream, their models with prices and capabilities, tags computed with
+// the compiler's own rules (compiler/tags), encoded with format.Encode and
 // written to disk by rename, as routerc does.
+//
+// It sits in runtime/internal so that nothing outside runtime/ can import it;
+// fixtures/mockllm/layout_test.go keeps the production packages of runtime/
+// from importing it too.
 package servertest
 
 import (

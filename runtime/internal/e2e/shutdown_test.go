@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"smartrouter/runtime/mockllm"
+	"smartrouter/fixtures/mockllm"
 )
 
 // SIGTERM with a connection that never sent a byte (a load generator's
