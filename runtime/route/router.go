@@ -13,9 +13,8 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
-	"smartrouter/compiler/config"
-	"smartrouter/compiler/tags"
 	"smartrouter/format"
+	"smartrouter/format/vocab"
 )
 
 // Options tune a Router.
@@ -264,7 +263,7 @@ func New(snap *format.Snapshot, live *Live, opts Options) *Router {
 		switch {
 		case !c.Enabled:
 			ci.unusable = ReasonChannelDisabled
-		case !HasKey(c.APIKey, opts.LookupEnv) && !localChannel(c):
+		case !vocab.HasKey(c.APIKey, opts.LookupEnv) && !vocab.IsLocalChannel(c):
 			ci.unusable = ReasonNoAPIKey
 		}
 		for _, a := range c.Aliases {
@@ -320,51 +319,6 @@ func priceOr(p uint64, def float64) float64 {
 		return def
 	}
 	return float64(p)
-}
-
-// HasKey reports whether a channel key is usable: an ${ENV} reference that
-// resolves to a non-placeholder value, or a non-placeholder literal.
-func HasKey(s format.Secret, lookupEnv func(string) (string, bool)) bool {
-	v := s.Literal
-	if s.Env != "" {
-		if lookupEnv == nil {
-			return false
-		}
-		ev, ok := lookupEnv(s.Env)
-		if !ok {
-			return false
-		}
-		v = ev
-	}
-	return !IsPlaceholderKey(v)
-}
-
-// IsPlaceholderKey reports whether a key is empty, a placeholder such as
-// YOUR_OPENAI_API_KEY_HERE (the compiler's rule, config.IsPlaceholder), or an
-// unresolved ${VAR}.
-func IsPlaceholderKey(k string) bool {
-	k = strings.TrimSpace(k)
-	return config.IsPlaceholder(k) || strings.HasPrefix(k, "${") && strings.HasSuffix(k, "}")
-}
-
-// localChannel reports whether a channel serves from this machine (tagged
-// local, or every base URL on a loopback host). Local servers such as Ollama
-// or LM Studio take no key, so such a channel stays usable without one.
-func localChannel(c *format.Channel) bool {
-	for _, t := range c.Tags {
-		if t == "local" {
-			return true
-		}
-	}
-	if len(c.BaseURLs) == 0 {
-		return false
-	}
-	for _, u := range c.BaseURLs {
-		if !tags.IsLoopbackHost(u) {
-			return false
-		}
-	}
-	return true
 }
 
 // Snapshot returns the snapshot the router reads.
@@ -795,7 +749,7 @@ func (r *Router) resolvePhysical(name string) []uint32 {
 				continue
 			}
 			id := r.snap.Model(pr.Model).Name
-			if !tags.IsSegment(id, lower) {
+			if !vocab.IsSegment(id, lower) {
 				continue
 			}
 			if b, ok := bests[pr.Channel]; !ok || len(id) < len(b.id) || (len(id) == len(b.id) && id < b.id) {
