@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"smartrouter/format"
+	"smartrouter/format/query"
 	"smartrouter/format/vocab"
 )
 
@@ -276,7 +277,7 @@ func buildGrowth(tb testing.TB, pairs int) *growth {
 
 // scanTags is the plain reference for a tag query: every pair, its tag set
 // from the postings, the sizes from its record.
-func scanTags(snap *format.Snapshot, pairTags [][]string, q *Query) []uint32 {
+func scanTags(snap *format.Snapshot, pairTags [][]string, q *query.Query) []uint32 {
 	out := []uint32{}
 	for p := 0; p < snap.NumPairs(); p++ {
 		set := pairTags[p]
@@ -297,7 +298,7 @@ func scanTags(snap *format.Snapshot, pairTags [][]string, q *Query) []uint32 {
 		}
 		pr := snap.Pair(uint32(p))
 		for _, f := range q.Sizes {
-			ok = ok && f.Match(sizeOf(&pr, f.Dim))
+			ok = ok && f.Match(query.SizeOf(&pr, f.Dim))
 		}
 		if ok {
 			out = append(out, uint32(p))
