@@ -183,7 +183,7 @@ type Router struct {
 	chans      []chanInfo
 	strategies map[string]*Strategy
 	defStrat   *Strategy
-	res        *query.Resolver
+	res        *query.Resolver // static resolution of parsed model strings
 	cache      *cache
 	pool       sync.Pool // *work
 	defIn      float64   // pico-USD per token
