@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"smartrouter/compiler/diag"
-	"smartrouter/compiler/tags"
 	"smartrouter/format"
+	"smartrouter/format/vocab"
 )
 
 // builder joins the inputs into a model.
@@ -18,7 +18,7 @@ type builder struct {
 	w       *diag.Warnings
 	in      *inputs
 	chans   []chanCtx
-	quality []tags.QualityRule
+	quality []vocab.QualityRule
 }
 
 // result is a finished build.
@@ -102,7 +102,7 @@ func (b *builder) model() *format.Model {
 	var provIdx map[string]uint32
 	m.Providers, provIdx = providers(cfg)
 	for _, r := range m.Settings.Quality {
-		b.quality = append(b.quality, tags.QualityRule{Substring: r.Substring, Score: r.Score})
+		b.quality = append(b.quality, vocab.QualityRule{Substring: r.Substring, Score: r.Score})
 	}
 
 	m.Channels = make([]format.Channel, len(cfg.Channels))
@@ -118,7 +118,7 @@ func (b *builder) model() *format.Model {
 		cc.prov = b.in.provPrice[ch.Provider]
 		cc.entry = chooseEntry(ch, b.in.entries[i], b.w)
 		for _, a := range ch.Aliases {
-			cc.aliases = append(cc.aliases, tags.Alias{Standard: a.Standard, Target: a.Target})
+			cc.aliases = append(cc.aliases, vocab.Alias{Standard: a.Standard, Target: a.Target})
 		}
 		cc.chCaps = fromList(ch.Capabilities)
 	}

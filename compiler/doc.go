@@ -5,9 +5,9 @@
 // the JSON caches and pricing files), joins them into one format.Model: the
 // settings, providers and channels of the config, one pair per (channel,
 // model id) with its price in one unit, context and output sizes, parameter
-// count, capabilities, tags (compiler/tags) and static scores, the
+// count, capabilities, tags (format/vocab) and static scores, the
 // key-validation verdicts, and the candidate sets of the configured prewarm
-// queries (resolved with runtime/route against the snapshot itself). Compile
+// queries (resolved with format/query against the snapshot itself). Compile
 // writes the encoded model atomically: a temporary file in the output
 // directory, fsync, rename, fsync of the directory, so a failed compile never
 // leaves a partial snapshot where a server could map it.

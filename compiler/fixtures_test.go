@@ -1,13 +1,12 @@
 package compiler
 
 import (
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"smartrouter/format"
-	"smartrouter/runtime/route"
+	"smartrouter/format/query"
 )
 
 // TestFixturesCompileAndVerify compiles every installation of the
@@ -56,8 +55,8 @@ func TestFixturesCompileAndVerify(t *testing.T) {
 			if sum.Bytes != len(b) || sum.Tags != s.NumTags() {
 				t.Errorf("summary %+v does not describe the file (%d bytes, %d tags)", sum, len(b), s.NumTags())
 			}
-			// The prewarm lists are what the router itself resolves.
-			r := route.New(s, route.NewLive(nil), route.Options{CacheEntries: -1, Logger: slog.New(slog.DiscardHandler)})
+			// The prewarm lists are what the resolver the router uses gives.
+			r := query.NewResolver(s)
 			for _, pw := range s.Prewarm() {
 				_, pairs, err := r.Resolve(pw.Query)
 				if err != nil {

@@ -8,8 +8,8 @@ import (
 	"smartrouter/compiler/cache"
 	"smartrouter/compiler/config"
 	"smartrouter/compiler/diag"
-	"smartrouter/compiler/tags"
 	"smartrouter/format"
+	"smartrouter/format/vocab"
 )
 
 // draft is a pair before model ordinals exist.
@@ -27,7 +27,7 @@ type chanCtx struct {
 	rate    float64 // currency_exchange.rate, 1 without one
 	prov    *cache.PriceTable
 	entry   *cache.DiscoveryEntry
-	aliases []tags.Alias
+	aliases []vocab.Alias
 	chCaps  capSet
 }
 
@@ -151,7 +151,7 @@ func (b *builder) pair(ci int, cc *chanCtx, id string) draft {
 		p.MaxOutputTokens = md.MaxOutputTokens
 		p.ParamsM = md.ParamsM
 		if p.ParamsM == 0 && md.ParamSizeText != "" {
-			p.ParamsM, _ = tags.ParamsFromID(md.ParamSizeText)
+			p.ParamsM, _ = vocab.ParamsFromID(md.ParamSizeText)
 		}
 		d.ownedBy, d.created = md.OwnedBy, md.Created
 	}
@@ -176,7 +176,7 @@ func (b *builder) pair(ci int, cc *chanCtx, id string) draft {
 		}
 	}
 	if p.ParamsM == 0 {
-		p.ParamsM, _ = tags.ParamsFromID(id)
+		p.ParamsM, _ = vocab.ParamsFromID(id)
 	}
 
 	// Capabilities: the first source that says something, per capability.
@@ -197,31 +197,13 @@ func (b *builder) pair(ci int, cc *chanCtx, id string) draft {
 	p.Caps = cs.bits()
 
 	zero := pr.free || (pr.in == 0 && pr.out == 0)
-	tl, free, local := tags.PairTags(tags.Pair{
+	vocab.DerivePair(p, vocab.Pair{
 		ID:          id,
 		Provider:    cc.ch.Provider,
 		ChannelTags: cc.ch.Tags,
 		Aliases:     cc.aliases,
 		ZeroPrice:   zero,
 		BaseURLs:    cc.fch.BaseURLs,
-	})
-	p.Tags = tl
-	if free {
-		p.Flags |= format.FlagFree
-	}
-	if local {
-		p.Flags |= format.FlagLocal
-	}
-	if tags.IsEmbeddingID(id) {
-		p.Flags |= format.FlagEmbedding
-	}
-	if tags.IsChatExcluded(id) {
-		p.Flags |= format.FlagChatExcluded
-	}
-	p.ParameterScore = tags.ParameterScore(p.ParamsM)
-	p.ContextScore = tags.ContextScore(p.ContextLength)
-	p.QualityScore = tags.QualityScore(id, b.quality)
-	p.FreeScore = tags.FreeScore(free)
-	p.LocalScore = tags.LocalScore(local, id)
+	}, b.quality)
 	return d
 }

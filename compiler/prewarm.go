@@ -2,20 +2,19 @@ package compiler
 
 import (
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"strings"
 
 	"smartrouter/compiler/config"
 	"smartrouter/compiler/diag"
 	"smartrouter/format"
-	"smartrouter/runtime/route"
+	"smartrouter/format/query"
 )
 
 // prewarm resolves each configured prewarm model string against the
 // snapshot itself, with the same code the server routes with
-// (route.Router.Resolve: the static candidate set before any live filter),
-// and stores the candidate lists. m must be canonical: its pair ordinals are
+// (query.Resolver: the static candidate set before any live filter), and
+// stores the candidate lists. m must be canonical: its pair ordinals are
 // then those of the encoded file. It returns the final encoding.
 func (b *builder) prewarm(m *format.Model, queries []string) (*result, error) {
 	data, err := format.Encode(m)
@@ -34,7 +33,7 @@ func (b *builder) prewarm(m *format.Model, queries []string) (*result, error) {
 		return nil, fmt.Errorf("compiler: the encoded snapshot does not validate: %w", err)
 	}
 	ntags := snap.NumTags()
-	r := route.New(snap, route.NewLive(nil), route.Options{CacheEntries: -1, Logger: slog.New(slog.DiscardHandler)})
+	r := query.NewResolver(snap)
 	seen := make(map[string]bool, len(queries))
 	m.Prewarm = m.Prewarm[:0]
 	for _, q := range queries {

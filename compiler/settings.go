@@ -9,8 +9,8 @@ import (
 	"smartrouter/compiler/cache"
 	"smartrouter/compiler/config"
 	"smartrouter/compiler/diag"
-	"smartrouter/compiler/tags"
 	"smartrouter/format"
+	"smartrouter/format/vocab"
 )
 
 // ms converts a duration to milliseconds, clamped to uint32.
@@ -79,7 +79,7 @@ func qualityTable(cfg []format.QualityRule) []format.QualityRule {
 		seen[k] = true
 		out = append(out, format.QualityRule{Substring: k, Score: r.Score})
 	}
-	for _, r := range tags.DefaultQuality() {
+	for _, r := range vocab.DefaultQuality() {
 		if !seen[r.Substring] {
 			out = append(out, format.QualityRule{Substring: r.Substring, Score: r.Score})
 		}

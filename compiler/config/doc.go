@@ -27,8 +27,9 @@
 // Secrets are never resolved here: a value written as ${ENV_VAR} becomes
 // format.Secret{Env: "ENV_VAR"} and is read by the server at start; any other
 // value is a literal secret, warned about (or refused with
-// Options.ForbidLiteralSecrets) and never printed. See IsPlaceholder for the
-// exact rule deciding that an API key is a placeholder meaning "no key".
+// Options.ForbidLiteralSecrets) and never printed. format/vocab's
+// IsPlaceholder is the exact rule deciding that an API key is a placeholder
+// meaning "no key"; the server applies the same rule to resolved keys.
 //
 // README.md in this directory lists every key, its default and its unit.
 package config

@@ -5,13 +5,15 @@ import (
 	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
+
+	"smartrouter/format/query"
 )
 
 // candSet is a resolved model string: the pairs it matches before any live
 // filter. Small sets are a sorted ordinal list; large ones (negatives-only and
 // size-only queries, broad tags) a roaring bitmap.
 type candSet struct {
-	q    Query
+	q    query.Query
 	list []uint32        // ascending pair ordinals, or nil when bm is set
 	bm   *roaring.Bitmap // read-only
 	n    int             // number of pairs

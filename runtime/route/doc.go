@@ -1,13 +1,17 @@
 // Package route chooses: it turns a request's model string into an ordered
 // list of (channel, model) pairs of the current snapshot.
 //
-// A model string is parsed once (Parse) into a Query: a parameter comparison
-// (qwen->8b), a tag query (tag:qwen,!free,>=32ki) or a physical name
-// (gpt-4o-mini). A Router, made per snapshot, resolves the query against the
-// snapshot's roaring tag postings into a candidate set (cached per model
-// string, seeded from the snapshot's prewarm lists), drops the pairs that the
-// filters exclude (disabled channel, no key, cooldown, health, interval,
-// request needs) and orders the rest by the strategy's weighted score.
+// The model string is read and resolved by format/query, the routing core
+// that is a pure function of the snapshot (the compiler resolves the prewarm
+// queries with the same code): Parse turns it into a query.Query (a parameter
+// comparison qwen->8b, a tag query tag:qwen,!free,>=32ki or a physical name
+// gpt-4o-mini), and a query.Resolver matches it against the snapshot's
+// roaring tag postings. A Router, made per snapshot, keeps those candidate
+// sets in a cache per model string (seeded from the snapshot's prewarm
+// lists), drops the pairs that the filters exclude (disabled channel, no key,
+// cooldown, health, interval, request needs) and orders the rest by the
+// strategy's weighted score. Key usability and local channels follow
+// format/vocab's rules (vocab.HasKey, vocab.IsLocalChannel).
 //
 // Live holds what routing learns while serving (health, latency, cooldowns,
 // last use), keyed by channel and model ids so that it outlives snapshot

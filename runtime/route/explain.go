@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"smartrouter/format"
+	"smartrouter/format/query"
 )
 
 // Explain tells how one decision was made: the parsed query, every matched
@@ -12,7 +13,7 @@ import (
 // for the admin endpoint and `routerc route`.
 type Explain struct {
 	Model      string            `json:"model"`
-	Query      Query             `json:"query"`
+	Query      query.Query       `json:"query"`
 	Strategy   *Strategy         `json:"strategy"`
 	Request    ExplainRequest    `json:"request"`
 	Matched    int               `json:"matched"` // pairs matched before the filters

@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"smartrouter/compiler/tags"
 	"smartrouter/format"
+	"smartrouter/format/query"
+	"smartrouter/format/vocab"
 )
 
 // U is an unknown price.
@@ -50,8 +51,8 @@ type fixture struct {
 	keys     []format.KeyState
 }
 
-// model builds the format.Model the way the compiler does: tags from
-// compiler/tags, flags and static scores.
+// model builds the format.Model the way the compiler does: tags, flags and
+// static scores from vocab.DerivePair.
 func (f *fixture) model(tb testing.TB) *format.Model {
 	tb.Helper()
 	m := &format.Model{Generation: 1, Settings: f.settings, Prewarm: f.prewarm, KeyStates: f.keys}
@@ -100,38 +101,23 @@ func (f *fixture) model(tb testing.TB) *format.Model {
 			modelIdx[p.id] = mi
 			m.Models = append(m.Models, format.ModelInfo{Name: p.id})
 		}
-		var aliases []tags.Alias
+		var aliases []vocab.Alias
 		for _, a := range c.Aliases {
-			aliases = append(aliases, tags.Alias{Standard: a.Standard, Target: a.Target})
+			aliases = append(aliases, vocab.Alias{Standard: a.Standard, Target: a.Target})
 		}
-		tg, free, local := tags.PairTags(tags.Pair{
-			ID: p.id, Provider: m.Providers[c.Provider].Key, ChannelTags: c.Tags, Aliases: aliases,
-			ZeroPrice: p.in == 0 && p.out == 0, BaseURLs: c.BaseURLs,
-		})
 		params := p.params
 		if params == 0 {
-			params, _ = tags.ParamsFromID(p.id)
+			params, _ = vocab.ParamsFromID(p.id)
 		}
-		var flags uint32
-		if free {
-			flags |= format.FlagFree
-		}
-		if local {
-			flags |= format.FlagLocal
-		}
-		if tags.IsEmbeddingID(p.id) {
-			flags |= format.FlagEmbedding
-		}
-		if tags.IsChatExcluded(p.id) {
-			flags |= format.FlagChatExcluded
-		}
-		m.Pairs = append(m.Pairs, format.Pair{
+		pr := format.Pair{
 			Channel: ci, Model: mi, InputPrice: p.in, OutputPrice: p.out, RequestPrice: U,
-			ContextLength: p.ctx, MaxOutputTokens: p.maxOut, ParamsM: params, Caps: p.caps, Flags: flags,
-			ParameterScore: tags.ParameterScore(params), ContextScore: tags.ContextScore(p.ctx),
-			QualityScore: tags.QualityScore(p.id, nil), FreeScore: tags.FreeScore(free),
-			LocalScore: tags.LocalScore(local, p.id), Tags: tg,
-		})
+			ContextLength: p.ctx, MaxOutputTokens: p.maxOut, ParamsM: params, Caps: p.caps,
+		}
+		vocab.DerivePair(&pr, vocab.Pair{
+			ID: p.id, Provider: m.Providers[c.Provider].Key, ChannelTags: c.Tags, Aliases: aliases,
+			ZeroPrice: p.in == 0 && p.out == 0, BaseURLs: c.BaseURLs,
+		}, nil)
+		m.Pairs = append(m.Pairs, pr)
 	}
 	return m
 }
@@ -291,7 +277,7 @@ func buildGrowth(tb testing.TB, pairs int) *growth {
 
 // scanTags is the plain reference for a tag query: every pair, its tag set
 // from the postings, the sizes from its record.
-func scanTags(snap *format.Snapshot, pairTags [][]string, q *Query) []uint32 {
+func scanTags(snap *format.Snapshot, pairTags [][]string, q *query.Query) []uint32 {
 	out := []uint32{}
 	for p := 0; p < snap.NumPairs(); p++ {
 		set := pairTags[p]
@@ -312,7 +298,7 @@ func scanTags(snap *format.Snapshot, pairTags [][]string, q *Query) []uint32 {
 		}
 		pr := snap.Pair(uint32(p))
 		for _, f := range q.Sizes {
-			ok = ok && f.Match(sizeOf(&pr, f.Dim))
+			ok = ok && f.Match(query.SizeOf(&pr, f.Dim))
 		}
 		if ok {
 			out = append(out, uint32(p))

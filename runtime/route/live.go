@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"smartrouter/format"
+	"smartrouter/format/query"
 )
 
 // FailureKind classifies an upstream failure; the caller decides the kind from
@@ -326,28 +327,13 @@ func (l *Live) Prune(snap *format.Snapshot) {
 		}
 		cs.mu.Lock()
 		for model := range cs.pairs {
-			if _, ok := findPair(snap, ci, model); !ok {
+			if _, ok := query.FindPair(snap, ci, model); !ok {
 				delete(cs.pairs, model)
 			}
 		}
 		cs.npairs.Store(int32(len(cs.pairs)))
 		cs.mu.Unlock()
 	}
-}
-
-// findPair returns the ordinal of the pair (channel ci, model name).
-func findPair(snap *format.Snapshot, ci uint32, model string) (uint32, bool) {
-	m, ok := snap.LookupModel(model)
-	if !ok {
-		return 0, false
-	}
-	first, n := snap.ModelPairs(m)
-	// Pairs of one model are sorted by channel ordinal.
-	j := sort.Search(int(n), func(k int) bool { return snap.Pair(first+uint32(k)).Channel >= ci })
-	if j < int(n) && snap.Pair(first+uint32(j)).Channel == ci {
-		return first + uint32(j), true
-	}
-	return 0, false
 }
 
 // Load makes snap the current snapshot of the live state: it prunes vanished

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"smartrouter/format"
+	"smartrouter/format/query"
 )
 
 // pairTagSets rebuilds every pair's tag set from the postings (one pass over
@@ -29,6 +30,21 @@ func pairTagSets(snap *format.Snapshot) [][]string {
 	return sets
 }
 
+// bitmapPath is format/query's smallSet: a tag query whose smallest positive
+// posting has more pairs intersects bitmaps instead of probing pair by pair.
+const bitmapPath = 2048
+
+func sz(d query.Dim, op query.Op, v uint64) query.SizeFilter {
+	return query.SizeFilter{Dim: d, Op: op, Value: v}
+}
+
+func addOnce[T comparable](list []T, v T) []T {
+	if slices.Contains(list, v) {
+		return list
+	}
+	return append(list, v)
+}
+
 // TestResolveMatchesScan: random tag queries over a generated snapshot give
 // the same pairs through the postings as through a plain scan of all pairs.
 func TestResolveMatchesScan(t *testing.T) {
@@ -42,12 +58,12 @@ func TestResolveMatchesScan(t *testing.T) {
 			continue
 		}
 		usable = append(usable, name)
-		if card > smallSet {
+		if card > bitmapPath {
 			big = append(big, name)
 		}
 	}
 	if len(big) < 2 {
-		t.Fatalf("fixture has %d tags above %d pairs; the bitmap path would go untested", len(big), smallSet)
+		t.Fatalf("fixture has %d tags above %d pairs; the bitmap path would go untested", len(big), bitmapPath)
 	}
 	rng := rand.New(rand.NewPCG(7, 11))
 	pick := func() string {
@@ -56,23 +72,23 @@ func TestResolveMatchesScan(t *testing.T) {
 		}
 		return usable[rng.IntN(len(usable))]
 	}
-	sizes := []SizeFilter{
-		{DimParams, OpGE, 8_000}, {DimParams, OpLT, 8_000}, {DimParams, OpLE, 1_500}, {DimParams, OpGT, 70_000},
-		{DimContext, OpGE, 32_000}, {DimContext, OpLT, 8_192}, {DimOutput, OpGE, 8_000}, {DimOutput, OpLE, 4_096},
+	sizes := []query.SizeFilter{
+		sz(query.DimParams, query.OpGE, 8_000), sz(query.DimParams, query.OpLT, 8_000), sz(query.DimParams, query.OpLE, 1_500), sz(query.DimParams, query.OpGT, 70_000),
+		sz(query.DimContext, query.OpGE, 32_000), sz(query.DimContext, query.OpLT, 8_192), sz(query.DimOutput, query.OpGE, 8_000), sz(query.DimOutput, query.OpLE, 4_096),
 	}
 	cached := New(snap, NewLive(nil), Options{Logger: quiet})
 	uncached := New(snap, NewLive(nil), Options{Logger: quiet, CacheEntries: -1})
 	nonEmpty := 0
 	for i := 0; i < 400; i++ {
-		q := Query{Kind: KindTags}
+		q := query.Query{Kind: query.KindTags}
 		for n := rng.IntN(4); n > 0; n-- {
-			q.Include = appendUnique(q.Include, pick())
+			q.Include = addOnce(q.Include, pick())
 		}
 		for n := rng.IntN(3); n > 0; n-- {
-			q.Exclude = appendUnique(q.Exclude, pick())
+			q.Exclude = addOnce(q.Exclude, pick())
 		}
 		for n := rng.IntN(3); n > 0; n-- {
-			q.Sizes = appendSize(q.Sizes, sizes[rng.IntN(len(sizes))])
+			q.Sizes = addOnce(q.Sizes, sizes[rng.IntN(len(sizes))])
 		}
 		if len(q.Include)+len(q.Exclude)+len(q.Sizes) == 0 {
 			q.Exclude = []string{pick()}

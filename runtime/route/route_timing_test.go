@@ -78,15 +78,6 @@ func BenchmarkRoute(b *testing.B) {
 	}
 }
 
-func BenchmarkParse(b *testing.B) {
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Parse("tag:qwen3,8b,!free,>=32ki"); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 func BenchmarkRequestFeatures(b *testing.B) {
 	body := []byte(`{"model":"gpt-4o-mini","stream":true,"max_tokens":512,"tools":[{"type":"function","function":{"name":"f","parameters":{}}}],` +
 		`"messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":[{"type":"text","text":"Describe this picture in detail, please. 请详细描述"},{"type":"image_url","image_url":{"url":"https://example.com/a.png"}}]}]}`)

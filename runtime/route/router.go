@@ -13,9 +13,9 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
-	"smartrouter/compiler/config"
-	"smartrouter/compiler/tags"
 	"smartrouter/format"
+	"smartrouter/format/query"
+	"smartrouter/format/vocab"
 )
 
 // Options tune a Router.
@@ -61,12 +61,12 @@ type Request struct {
 // Decision is the result of Route. Reuse one Decision across calls to avoid
 // allocating: Route overwrites it.
 type Decision struct {
-	Pairs    []uint32  // pair ordinals, best first
-	Totals   []float64 // the strategy total of each pair
-	Strategy string    // the strategy used
-	Kind     Kind      // how the model string was read
-	Matched  int       // pairs matched before the filters
-	Explain  *Explain  // set only when Request.Explain
+	Pairs    []uint32   // pair ordinals, best first
+	Totals   []float64  // the strategy total of each pair
+	Strategy string     // the strategy used
+	Kind     query.Kind // how the model string was read
+	Matched  int        // pairs matched before the filters
+	Explain  *Explain   // set only when Request.Explain
 }
 
 // Reason says why a matched pair was not routed to.
@@ -123,11 +123,11 @@ var ErrModelNotFound = errors.New("model not found")
 // NotFoundError: the model string matched no pair.
 type NotFoundError struct {
 	Model string
-	Kind  Kind
+	Kind  query.Kind
 }
 
 func (e *NotFoundError) Error() string {
-	if e.Kind == KindPhysical {
+	if e.Kind == query.KindPhysical {
 		return fmt.Sprintf("model %q matches no model of any channel; list the models with GET /v1/models or query by tag (tag:...)", e.Model)
 	}
 	return fmt.Sprintf("tag query %q matches no model; check the tags with GET /v1/models or remove an item", e.Model)
@@ -138,7 +138,7 @@ func (e *NotFoundError) Unwrap() error { return ErrModelNotFound }
 
 // RouterStatus is the X-Router-Status header value of the error.
 func (e *NotFoundError) RouterStatus() string {
-	if e.Kind == KindPhysical {
+	if e.Kind == query.KindPhysical {
 		return "model-not-found"
 	}
 	return "tag-not-found"
@@ -174,11 +174,6 @@ type chanInfo struct {
 	weight      float64
 }
 
-type aliasTarget struct {
-	channel uint32
-	target  string
-}
-
 // Router routes against one snapshot. Make a new Router for every snapshot
 // (that also drops its cache); the Live state is shared across them. A Router
 // is safe for concurrent use.
@@ -188,7 +183,7 @@ type Router struct {
 	chans      []chanInfo
 	strategies map[string]*Strategy
 	defStrat   *Strategy
-	aliases    map[string][]aliasTarget // lowercased standard name
+	res        *query.Resolver // static resolution of parsed model strings
 	cache      *cache
 	pool       sync.Pool // *work
 	defIn      float64   // pico-USD per token
@@ -224,7 +219,7 @@ func New(snap *format.Snapshot, live *Live, opts Options) *Router {
 		snap:       snap,
 		live:       live,
 		strategies: strategies(set),
-		aliases:    make(map[string][]aliasTarget),
+		res:        query.NewResolver(snap),
 		defIn:      priceOr(set.DefaultInputPrice, DefaultInputPrice),
 		defOut:     priceOr(set.DefaultOutputPrice, DefaultOutputPrice),
 		minCtx:     set.MinContextLength,
@@ -264,14 +259,8 @@ func New(snap *format.Snapshot, live *Live, opts Options) *Router {
 		switch {
 		case !c.Enabled:
 			ci.unusable = ReasonChannelDisabled
-		case !HasKey(c.APIKey, opts.LookupEnv) && !localChannel(c):
+		case !vocab.HasKey(c.APIKey, opts.LookupEnv) && !vocab.IsLocalChannel(c):
 			ci.unusable = ReasonNoAPIKey
-		}
-		for _, a := range c.Aliases {
-			k := strings.ToLower(strings.TrimSpace(a.Standard))
-			if k != "" && a.Target != "" {
-				r.aliases[k] = append(r.aliases[k], aliasTarget{channel: uint32(i), target: a.Target})
-			}
 		}
 		order[i] = i
 	}
@@ -299,7 +288,7 @@ func New(snap *format.Snapshot, live *Live, opts Options) *Router {
 	if entries > 0 {
 		r.cache = newCache(entries, bytes)
 		for _, pw := range snap.Prewarm() {
-			q, err := Parse(pw.Query)
+			q, err := query.Parse(pw.Query)
 			if err != nil {
 				log.Warn("prewarm query cannot be parsed; skipped", "query", pw.Query, "error", err)
 				continue
@@ -320,51 +309,6 @@ func priceOr(p uint64, def float64) float64 {
 		return def
 	}
 	return float64(p)
-}
-
-// HasKey reports whether a channel key is usable: an ${ENV} reference that
-// resolves to a non-placeholder value, or a non-placeholder literal.
-func HasKey(s format.Secret, lookupEnv func(string) (string, bool)) bool {
-	v := s.Literal
-	if s.Env != "" {
-		if lookupEnv == nil {
-			return false
-		}
-		ev, ok := lookupEnv(s.Env)
-		if !ok {
-			return false
-		}
-		v = ev
-	}
-	return !IsPlaceholderKey(v)
-}
-
-// IsPlaceholderKey reports whether a key is empty, a placeholder such as
-// YOUR_OPENAI_API_KEY_HERE (the compiler's rule, config.IsPlaceholder), or an
-// unresolved ${VAR}.
-func IsPlaceholderKey(k string) bool {
-	k = strings.TrimSpace(k)
-	return config.IsPlaceholder(k) || strings.HasPrefix(k, "${") && strings.HasSuffix(k, "}")
-}
-
-// localChannel reports whether a channel serves from this machine (tagged
-// local, or every base URL on a loopback host). Local servers such as Ollama
-// or LM Studio take no key, so such a channel stays usable without one.
-func localChannel(c *format.Channel) bool {
-	for _, t := range c.Tags {
-		if t == "local" {
-			return true
-		}
-	}
-	if len(c.BaseURLs) == 0 {
-		return false
-	}
-	for _, u := range c.BaseURLs {
-		if !tags.IsLoopbackHost(u) {
-			return false
-		}
-	}
-	return true
 }
 
 // Snapshot returns the snapshot the router reads.
@@ -390,10 +334,10 @@ func (r *Router) Strategy(name string) (*Strategy, error) {
 
 // Resolve returns the pairs a model string matches before any filter, in
 // ordinal order (for tests and inspection; Route uses the same sets).
-func (r *Router) Resolve(model string) (Query, []uint32, error) {
+func (r *Router) Resolve(model string) (query.Query, []uint32, error) {
 	set, err := r.candidates(model)
 	if err != nil {
-		return Query{}, nil, err
+		return query.Query{}, nil, err
 	}
 	return set.q, set.ordinals(nil), nil
 }
@@ -418,7 +362,7 @@ func (r *Router) candidates(model string) (*candSet, error) {
 	// The model string may point into a reused request buffer: the cached
 	// key and query keep a copy.
 	key := strings.Clone(model)
-	q, err := Parse(key)
+	q, err := query.Parse(key)
 	if err != nil {
 		return nil, err
 	}
@@ -427,7 +371,7 @@ func (r *Router) candidates(model string) (*candSet, error) {
 }
 
 // Route orders the pairs that may serve req, best first, into out. Errors:
-// *ParseError (400), *StrategyError (400), *NotFoundError (404),
+// *query.ParseError (400), *StrategyError (400), *NotFoundError (404),
 // *NoChannelsError (503). Without Explain and with a warm cache it does not
 // allocate once out and the router's buffers have grown.
 func (r *Router) Route(req Request, out *Decision) error {
@@ -634,16 +578,10 @@ func (r *Router) costScore(pr *format.Pair, env *evalEnv) float64 {
 	return 1 - math.Min(r.estimateUSD(pr, env)/CostCeilingUSD, 1)
 }
 
-// resolve computes the candidate set of a parsed query.
-func (r *Router) resolve(q Query) *candSet {
-	var ords []uint32
-	var bm *roaring.Bitmap
-	switch q.Kind {
-	case KindPhysical:
-		ords = r.resolvePhysical(q.Name)
-	default:
-		ords, bm = r.resolveTags(&q)
-	}
+// resolve computes the candidate set of a parsed query (query.Resolver.Match)
+// and stores it as a list or, above listMax pairs, as a bitmap.
+func (r *Router) resolve(q query.Query) *candSet {
+	ords, bm := r.res.Match(&q)
 	e := &candSet{q: q}
 	switch {
 	case bm != nil && bm.GetCardinality() <= listMax:
@@ -662,157 +600,6 @@ func (r *Router) resolve(q Query) *candSet {
 		e.list, e.n, e.cost = ords, len(ords), 4*cap(ords)+64
 	}
 	return e
-}
-
-// smallSet is the size under which an intersection probes the other postings
-// pair by pair instead of intersecting bitmaps.
-const smallSet = 2048
-
-// resolveTags intersects the postings of the positive tags smallest first,
-// subtracts the negative ones and applies the size filters. A query without
-// positive tags (only negatives and/or sizes) starts from all pairs, as a
-// range bitmap: its cost grows with the number of pairs.
-func (r *Router) resolveTags(q *Query) ([]uint32, *roaring.Bitmap) {
-	type posting struct {
-		bm   *roaring.Bitmap
-		card uint32
-	}
-	pos := make([]posting, 0, len(q.Include))
-	for _, t := range q.Include {
-		i, ok := r.snap.LookupTag(t)
-		if !ok {
-			return nil, nil
-		}
-		_, card := r.snap.Tag(i)
-		pos = append(pos, posting{r.snap.TagPairs(i), card})
-	}
-	slices.SortStableFunc(pos, func(a, b posting) int { return cmp.Compare(a.card, b.card) })
-	var neg []*roaring.Bitmap
-	for _, t := range q.Exclude {
-		if i, ok := r.snap.LookupTag(t); ok {
-			neg = append(neg, r.snap.TagPairs(i))
-		}
-	}
-	keep := func(p uint32) bool {
-		if len(q.Sizes) == 0 {
-			return true
-		}
-		pr := r.snap.Pair(p)
-		for _, f := range q.Sizes {
-			if !f.Match(sizeOf(&pr, f.Dim)) {
-				return false
-			}
-		}
-		return true
-	}
-
-	if len(pos) > 0 && pos[0].card <= smallSet {
-		base := pos[0].bm.ToArray()
-		out := base[:0]
-	next:
-		for _, p := range base {
-			for _, o := range pos[1:] {
-				if !o.bm.Contains(p) {
-					continue next
-				}
-			}
-			for _, n := range neg {
-				if n.Contains(p) {
-					continue next
-				}
-			}
-			if keep(p) {
-				out = append(out, p)
-			}
-		}
-		return out, nil
-	}
-
-	var acc *roaring.Bitmap
-	if len(pos) > 0 {
-		acc = pos[0].bm.Clone()
-		for _, o := range pos[1:] {
-			acc.And(o.bm)
-		}
-	} else {
-		acc = roaring.New()
-		acc.AddRange(0, uint64(r.snap.NumPairs()))
-	}
-	for _, n := range neg {
-		acc.AndNot(n)
-	}
-	if len(q.Sizes) > 0 {
-		kept := roaring.New()
-		it := acc.Iterator()
-		for it.HasNext() {
-			if p := it.Next(); keep(p) {
-				kept.Add(p)
-			}
-		}
-		acc = kept
-	}
-	return nil, acc
-}
-
-func sizeOf(pr *format.Pair, d Dim) uint64 {
-	switch d {
-	case DimParams:
-		return pr.ParamsM
-	case DimContext:
-		return pr.ContextLength
-	case DimOutput:
-		return pr.MaxOutputTokens
-	}
-	return 0
-}
-
-// resolvePhysical finds the pairs of a physical name: exact ids; per channel
-// without an exact match, the shortest id (then byte order) having the
-// lowercased name as a complete segment; and the targets of model_aliases
-// whose standard name is the name, when the channel has that model.
-func (r *Router) resolvePhysical(name string) []uint32 {
-	var out []uint32
-	hasExact := make([]bool, len(r.chans))
-	if m, ok := r.snap.LookupModel(name); ok {
-		first, n := r.snap.ModelPairs(m)
-		for p := first; p < first+n; p++ {
-			out = append(out, p)
-			hasExact[r.snap.Pair(p).Channel] = true
-		}
-	}
-	lower := strings.ToLower(name)
-	if ti, ok := r.snap.LookupTag(lower); ok {
-		type best struct {
-			pair uint32
-			id   string
-		}
-		bests := make(map[uint32]best)
-		it := r.snap.TagPairs(ti).Iterator()
-		for it.HasNext() {
-			p := it.Next()
-			pr := r.snap.Pair(p)
-			if hasExact[pr.Channel] {
-				continue
-			}
-			id := r.snap.Model(pr.Model).Name
-			if !tags.IsSegment(id, lower) {
-				continue
-			}
-			if b, ok := bests[pr.Channel]; !ok || len(id) < len(b.id) || (len(id) == len(b.id) && id < b.id) {
-				bests[pr.Channel] = best{p, id}
-			}
-		}
-		for _, b := range bests {
-			out = append(out, b.pair)
-		}
-	}
-	for _, a := range r.aliases[strings.TrimSpace(lower)] {
-		if p, ok := findPair(r.snap, a.channel, a.target); ok {
-			out = append(out, p)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 // Report helpers keyed by pair ordinal, for the caller that tries the pairs of

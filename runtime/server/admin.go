@@ -10,6 +10,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"smartrouter/format/query"
 	"smartrouter/runtime/metrics"
 	"smartrouter/runtime/route"
 	"smartrouter/runtime/snapshot"
@@ -228,7 +229,7 @@ func (s *Server) adminRoute(c *fiber.Ctx) error {
 		nf *route.NotFoundError
 		nc *route.NoChannelsError
 		se *route.StrategyError
-		pe *route.ParseError
+		pe *query.ParseError
 	)
 	switch {
 	case err == nil:

@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"smartrouter/format"
+	"smartrouter/format/query"
 	"smartrouter/runtime/route"
 	"smartrouter/runtime/snapshot"
 	"smartrouter/runtime/upstream"
@@ -324,7 +325,7 @@ func (s *Server) routeError(w *work, t0 time.Time, err error) {
 		s.chatError(w, fiber.StatusServiceUnavailable, typeServer, codeNoChannels, "model", e.Error())
 	case *route.StrategyError:
 		s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeStrategy, HeaderStrategy, e.Error())
-	case *route.ParseError:
+	case *query.ParseError:
 		s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, "model", e.Error())
 	default:
 		s.log.Error("routing failed unexpectedly; answered 500", "error", err)

@@ -4,11 +4,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"smartrouter/format"
+	"smartrouter/format/vocab"
 	"smartrouter/runtime/route"
 	"smartrouter/runtime/snapshot"
 	"smartrouter/runtime/upstream"
@@ -53,30 +53,6 @@ type chanRT struct {
 	provider string             // provider key
 }
 
-// secret resolves a format.Secret: ${ENV} through lookupEnv, else the
-// literal. The empty string means absent.
-func secret(s format.Secret, lookupEnv func(string) (string, bool)) string {
-	if s.Env != "" {
-		v, ok := lookupEnv(s.Env)
-		if !ok {
-			return ""
-		}
-		return strings.TrimSpace(v)
-	}
-	return strings.TrimSpace(s.Literal)
-}
-
-// describeSecret names where a secret comes from, never its value.
-func describeSecret(s format.Secret) string {
-	if s.Env != "" {
-		return "${" + s.Env + "}"
-	}
-	if s.Literal != "" {
-		return "the literal value in the config"
-	}
-	return "an empty value"
-}
-
 // publish builds the state of a snapshot about to be published (the
 // snapshot manager's OnPublish). An error refuses the snapshot; the message
 // never contains a secret.
@@ -103,16 +79,16 @@ func (s *Server) publish(h *snapshot.Handle) error {
 		st.maxBody = int(set.MaxRequestSize)
 	}
 	if st.authOn {
-		tok := secret(set.APIToken, s.lookupEnv)
+		tok := vocab.ResolveSecret(set.APIToken, s.lookupEnv)
 		if tok == "" {
-			return fmt.Errorf("auth.enabled is true but auth.api_token (%s) is empty or unset; set it (export the variable) or turn auth off", describeSecret(set.APIToken))
+			return fmt.Errorf("auth.enabled is true but auth.api_token (%s) is empty or unset; set it (export the variable) or turn auth off", vocab.DescribeSecret(set.APIToken))
 		}
 		st.apiHash = sha256.Sum256([]byte(tok))
 	}
 	if st.adminOn {
-		tok := secret(set.AdminToken, s.lookupEnv)
+		tok := vocab.ResolveSecret(set.AdminToken, s.lookupEnv)
 		if tok == "" {
-			return fmt.Errorf("auth.admin is enabled but auth.admin.admin_token (%s) is empty or unset; set it (export the variable) or disable the admin auth", describeSecret(set.AdminToken))
+			return fmt.Errorf("auth.admin is enabled but auth.admin.admin_token (%s) is empty or unset; set it (export the variable) or disable the admin auth", vocab.DescribeSecret(set.AdminToken))
 		}
 		st.adminHash = sha256.Sum256([]byte(tok))
 	}
@@ -141,8 +117,8 @@ func (s *Server) publish(h *snapshot.Handle) error {
 			rt.epErr = "channel has no base_url (neither its own nor its provider's)"
 			continue
 		}
-		key := secret(c.APIKey, s.lookupEnv)
-		if route.IsPlaceholderKey(key) {
+		key := vocab.ResolveSecret(c.APIKey, s.lookupEnv)
+		if vocab.IsPlaceholderKey(key) {
 			key = "" // routing filters the channel (no_api_key); local servers may still answer
 		}
 		var authType uint8

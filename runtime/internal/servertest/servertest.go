@@ -1,8 +1,8 @@
 // Package servertest builds small snapshots by hand for the tests of routerd
 // (runtime/server and runtime/internal/e2e): channels pointing at a mock
-// upstream, their models with prices and capabilities, tags computed with
-// the compiler's own rules (compiler/tags), encoded with format.Encode and
-// written to disk by rename, as routerc does.
+// upstream, their models with prices and capabilities, tags, flags and static
+// scores derived with the compiler's own function (vocab.DerivePair), encoded
+// with format.Encode and written to disk by rename, as routerc does.
 //
 // It sits in runtime/internal so that nothing outside runtime/ can import it;
 // fixtures/mockllm/layout_test.go keeps the production packages of runtime/
@@ -16,8 +16,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
-	"smartrouter/compiler/tags"
 	"smartrouter/format"
+	"smartrouter/format/vocab"
 )
 
 // Model is one model id a channel serves.
@@ -111,9 +111,9 @@ func (s *Spec) Model() (*format.Model, error) {
 			BaseURLs: []string{c.BaseURL}, Enabled: !c.Disabled, Priority: c.Priority, Weight: w,
 			CurrencyRate: 1, Tags: c.Tags, Aliases: c.Aliases,
 		})
-		var aliases []tags.Alias
+		var aliases []vocab.Alias
 		for _, a := range c.Aliases {
-			aliases = append(aliases, tags.Alias{Standard: a.Standard, Target: a.Target})
+			aliases = append(aliases, vocab.Alias{Standard: a.Standard, Target: a.Target})
 		}
 		for _, md := range c.Models {
 			mi, ok := modelIdx[md.ID]
@@ -130,32 +130,17 @@ func (s *Spec) Model() (*format.Model, error) {
 			if md.ReqPrice > 0 {
 				req = md.ReqPrice
 			}
-			tg, free, local := tags.PairTags(tags.Pair{ID: md.ID, Provider: pk, ChannelTags: c.Tags,
-				Aliases: aliases, ZeroPrice: !md.Unknown && in == 0 && out == 0, BaseURLs: []string{c.BaseURL}})
 			params := md.ParamsM
 			if params == 0 {
-				params, _ = tags.ParamsFromID(md.ID)
+				params, _ = vocab.ParamsFromID(md.ID)
 			}
-			var flags uint32
-			if free {
-				flags |= format.FlagFree
-			}
-			if local {
-				flags |= format.FlagLocal
-			}
-			if tags.IsEmbeddingID(md.ID) {
-				flags |= format.FlagEmbedding
-			}
-			if tags.IsChatExcluded(md.ID) {
-				flags |= format.FlagChatExcluded
-			}
-			m.Pairs = append(m.Pairs, format.Pair{
+			pr := format.Pair{
 				Channel: ci, Model: mi, InputPrice: in, OutputPrice: out, RequestPrice: req,
-				ContextLength: md.Ctx, ParamsM: params, Caps: md.Caps, Flags: flags,
-				ParameterScore: tags.ParameterScore(params), ContextScore: tags.ContextScore(md.Ctx),
-				QualityScore: tags.QualityScore(md.ID, nil), FreeScore: tags.FreeScore(free),
-				LocalScore: tags.LocalScore(local, md.ID), Tags: tg,
-			})
+				ContextLength: md.Ctx, ParamsM: params, Caps: md.Caps,
+			}
+			vocab.DerivePair(&pr, vocab.Pair{ID: md.ID, Provider: pk, ChannelTags: c.Tags,
+				Aliases: aliases, ZeroPrice: !md.Unknown && in == 0 && out == 0, BaseURLs: []string{c.BaseURL}}, nil)
+			m.Pairs = append(m.Pairs, pr)
 		}
 	}
 	return m, nil

@@ -1,20 +1,10 @@
-// Package tags owns the static meaning of a model id: the routing tags of a
-// (channel, model) pair, the complete segments a physical name is matched
-// against, the parameter count written in an id, chat/embedding exclusion and
-// the precomputed scores (parameter, context, quality, free, local).
-//
-// Every function is pure and safe for concurrent use. The compiler calls them to
-// fill the snapshot; the runtime calls the same functions (Segments,
-// ParamsFromID, IsChatExcluded) so that both sides agree on what a name means.
-package tags
+package vocab
 
 import (
 	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"smartrouter/compiler/config"
 )
 
 // providerPrefixes are the segments that name a vendor rather than a model; they
@@ -201,7 +191,7 @@ func PairTags(p Pair) (tags []string, free, local bool) {
 	free = chanFree || IsFreeID(p.ID) || p.ZeroPrice
 	local = chanLocal
 	for _, u := range p.BaseURLs {
-		if IsLoopbackHost(u) {
+		if IsLoopbackURL(u) {
 			local = true
 			break
 		}
@@ -225,18 +215,6 @@ func IsFreeID(id string) bool {
 		}
 	}
 	return false
-}
-
-// IsLoopbackHost reports whether the host of baseURL is a loopback address:
-// localhost, 127.0.0.0/8, ::1, or the unspecified 0.0.0.0 (and ::). A URL
-// without a scheme ("localhost:11434") is read as http. The rule itself is
-// config.IsLoopbackURL's, so the compiler and the router agree.
-func IsLoopbackHost(baseURL string) bool {
-	s := strings.TrimSpace(baseURL)
-	if s != "" && !strings.Contains(s, "://") {
-		s = "http://" + s
-	}
-	return config.IsLoopbackURL(s)
 }
 
 // chatExcluded are substrings of ids that are not chat models.

@@ -1,4 +1,4 @@
-package tags
+package vocab
 
 import (
 	"slices"
@@ -149,7 +149,7 @@ func TestPairTags(t *testing.T) {
 	}
 }
 
-func TestIsLoopbackHost(t *testing.T) {
+func TestIsLoopbackURL(t *testing.T) {
 	tests := []struct {
 		url  string
 		want bool
@@ -169,8 +169,8 @@ func TestIsLoopbackHost(t *testing.T) {
 		{"::not a url", false},
 	}
 	for _, tt := range tests {
-		if got := IsLoopbackHost(tt.url); got != tt.want {
-			t.Errorf("IsLoopbackHost(%q) = %v, want %v", tt.url, got, tt.want)
+		if got := IsLoopbackURL(tt.url); got != tt.want {
+			t.Errorf("IsLoopbackURL(%q) = %v, want %v", tt.url, got, tt.want)
 		}
 	}
 }
@@ -342,7 +342,7 @@ func FuzzTags(f *testing.F) {
 			}
 		}
 		ParamsFromID(id)
-		IsLoopbackHost(id)
+		IsLoopbackURL(id)
 		QualityScore(id, nil)
 	})
 }
