@@ -5,7 +5,7 @@
 // with format.Encode and written to disk by rename, as routerc does.
 //
 // It sits in runtime/internal so that nothing outside runtime/ can import it;
-// fixtures/mockllm/layout_test.go keeps the production packages of runtime/
+// fixtures/layering keeps the production packages of runtime/
 // from importing it too.
 package servertest
 
