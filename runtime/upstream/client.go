@@ -14,13 +14,13 @@ import (
 	"time"
 
 	"smartrouter/format"
+	"smartrouter/runtime/outcome"
 )
 
-// Defaults of Config's zero fields.
+// Defaults of Config's zero fields (RequestTimeout: format.DefaultRequestTimeout).
 const (
 	DefaultConnectTimeout   = 10 * time.Second
 	DefaultReadTimeout      = 60 * time.Second
-	DefaultRequestTimeout   = 300 * time.Second
 	DefaultIdleConnsPerHost = 256
 	DefaultMaxErrorBody     = 64 << 10
 	DefaultMaxResponse      = 64 << 20
@@ -76,7 +76,7 @@ func (c *Config) fill() {
 	}
 	def(&c.ConnectTimeout, DefaultConnectTimeout)
 	def(&c.ReadTimeout, DefaultReadTimeout)
-	def(&c.RequestTimeout, DefaultRequestTimeout)
+	def(&c.RequestTimeout, format.DefaultRequestTimeout)
 	if c.MaxIdleConnsPerHost <= 0 {
 		c.MaxIdleConnsPerHost = DefaultIdleConnsPerHost
 	}
@@ -189,7 +189,7 @@ type Request struct {
 
 // Do sends one attempt. On a 2xx answer it returns a Response whose body the
 // caller reads (ReadAll, or Stream for SSE) and must Close. Any other outcome
-// returns an *Error carrying the Class for routing; the connection is already
+// returns an *Error carrying the outcome.Outcome for routing; the connection is already
 // released then. ctx is the client's request context: its cancellation ends
 // the attempt as Canceled. Timeouts come from Config.
 func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
@@ -208,7 +208,7 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 }
 
 // Probe checks a channel with GET /models (never a paid call): nil on 2xx,
-// else an *Error whose Class tells whether the key is still refused.
+// else an *Error whose Outcome tells whether the key is still refused.
 func (c *Client) Probe(ctx context.Context, ep *Endpoint) error {
 	resp, err := c.send(ctx, ep, http.MethodGet, ep.ModelsURL, nil, c.acceptJSON, nil)
 	if err != nil {
@@ -231,7 +231,7 @@ func (c *Client) send(ctx context.Context, ep *Endpoint, method, url string, bod
 	if err != nil { // only a malformed URL, which NewEndpoint rules out
 		overall.Stop()
 		cancel(nil)
-		return nil, &Error{Class: Class{Kind: Other, Cooldown: OtherCooldown, Failover: true},
+		return nil, &Error{Outcome: outcome.Of(outcome.Other),
 			Host: ep.host, Message: "cannot build the request", err: err}
 	}
 	h := req.Header
@@ -345,7 +345,7 @@ func (r *Response) ReadAll(dst []byte) ([]byte, error) {
 		return b, err
 	}
 	if r.tooBig || int64(len(b)-start) >= r.c.cfg.MaxResponseSize {
-		return b, &Error{Class: Class{Kind: Server, Cooldown: ServerCooldown, Failover: true}, Status: r.Status,
+		return b, &Error{Outcome: outcome.Of(outcome.Server), Status: r.Status,
 			Host: r.ep.host, Message: fmt.Sprintf("answer larger than %d bytes; raise the response size limit", r.c.cfg.MaxResponseSize)}
 	}
 	if ci := inspectChunk(b[start:]); ci.errVal != nil {
