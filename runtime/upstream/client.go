@@ -234,26 +234,7 @@ func (c *Client) send(ctx context.Context, ep *Endpoint, method, url string, bod
 		return nil, &Error{Outcome: outcome.Of(outcome.Other),
 			Host: ep.host, Message: "cannot build the request", err: err}
 	}
-	h := req.Header
-	if body != nil {
-		h["Content-Type"] = c.ctJSON
-	}
-	h["Accept"] = accept
-	h["User-Agent"] = c.ua
-	if ep.authName != "" {
-		h[ep.authName] = ep.authValue
-	}
-	if ep.openRouter {
-		h["HTTP-Referer"] = c.referer
-		h["X-Title"] = c.title
-	}
-	if clientHeader != nil {
-		for _, name := range c.fwd {
-			if v := clientHeader(name); v != "" && validHeaderValue(v) {
-				h[name] = []string{v}
-			}
-		}
-	}
+	c.setHeaders(netHeader(req.Header), ep, body != nil, accept, clientHeader)
 	res, err := c.tr.RoundTrip(req)
 	if err != nil {
 		overall.Stop()
@@ -270,6 +251,47 @@ func (c *Client) send(ctx context.Context, ep *Endpoint, method, url string, bod
 	b, _ := resp.readLimited(nil, int64(c.cfg.MaxErrorBody))
 	resp.Close()
 	return nil, statusError(ep, res.StatusCode, res.Header, b)
+}
+
+// headerSink receives the request headers setHeaders builds: the net/http
+// header map of send, or the fasthttp request header of doH1.
+type headerSink interface {
+	// set sets a header to values shared by every request; the sink
+	// must not modify them.
+	set(name string, shared []string)
+	// setOne sets a header to one value taken from the client's request.
+	setOne(name, v string)
+}
+
+type netHeader http.Header
+
+func (h netHeader) set(name string, shared []string) { h[name] = shared }
+func (h netHeader) setOne(name, v string)            { h[name] = []string{v} }
+
+// setHeaders builds the headers of one upstream request, for both
+// transports: Content-Type when there is a body, Accept, User-Agent, the
+// endpoint's auth header, OpenRouter's HTTP-Referer and X-Title, and the
+// allow-listed client headers (Config.ForwardHeaders) with a valid value.
+func (c *Client) setHeaders(h headerSink, ep *Endpoint, hasBody bool, accept []string, clientHeader func(string) string) {
+	if hasBody {
+		h.set("Content-Type", c.ctJSON)
+	}
+	h.set("Accept", accept)
+	h.set("User-Agent", c.ua)
+	if ep.authName != "" {
+		h.set(ep.authName, ep.authValue)
+	}
+	if ep.openRouter {
+		h.set("HTTP-Referer", c.referer)
+		h.set("X-Title", c.title)
+	}
+	if clientHeader != nil {
+		for _, name := range c.fwd {
+			if v := clientHeader(name); v != "" && validHeaderValue(v) {
+				h.setOne(name, v)
+			}
+		}
+	}
 }
 
 // causeOf prefers the client's own timer causes over the bare "context
