@@ -285,7 +285,7 @@ func (w *work) call(ep *upstream.Endpoint, body []byte) (time.Duration, error) {
 		}
 		if err != nil {
 			resp.Close()
-		} else {
+		} else if w.f.Stream {
 			w.resp = resp
 		}
 	}
