@@ -14,14 +14,14 @@ const (
 	DefaultMaxAliases  = 10000    // alias nodes (*name and << merges) per file
 )
 
-// Defaults of the keys that have one (see README.md).
+// Defaults of the keys that have one (see README.md). server.request_timeout
+// and routing.max_retry_attempts default to format.DefaultRequestTimeout and
+// format.DefaultMaxRetryAttempts, which the runtime applies too.
 const (
 	DefaultHost               = "0.0.0.0"
 	DefaultPort               = 7601
-	DefaultRequestTimeout     = 300 * time.Second
 	DefaultMaxRequestSize     = 10485760 // bytes
 	DefaultStrategy           = "cost_first"
-	DefaultMaxRetryAttempts   = 3
 	DefaultErrorCooldown      = 60 * time.Second
 	DefaultHealthCheck        = 300 * time.Second
 	DefaultInputPricePer1M    = 0.5 // USD per million input tokens
@@ -260,14 +260,14 @@ func defaults() *Config {
 			Host:           DefaultHost,
 			Port:           DefaultPort,
 			CORSOrigins:    []string{"*"},
-			RequestTimeout: DefaultRequestTimeout,
+			RequestTimeout: format.DefaultRequestTimeout,
 			MaxRequestSize: DefaultMaxRequestSize,
 		},
 		Auth: Auth{Admin: Admin{Enabled: true}},
 		Routing: Routing{
 			DefaultStrategy:     DefaultStrategy,
 			EnableFallback:      true,
-			MaxRetryAttempts:    DefaultMaxRetryAttempts,
+			MaxRetryAttempts:    format.DefaultMaxRetryAttempts,
 			ErrorCooldownPeriod: DefaultErrorCooldown,
 			HealthCheckInterval: DefaultHealthCheck,
 			Prewarm:             DefaultPrewarm(),

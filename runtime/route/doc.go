@@ -15,5 +15,8 @@
 //
 // Live holds what routing learns while serving (health, latency, cooldowns,
 // last use), keyed by channel and model ids so that it outlives snapshot
-// swaps. Explain output describes every decision for the admin endpoint.
+// swaps. The caller reports every attempt's outcome.Outcome (runtime/outcome:
+// the kinds and the cooldown table) with Router.Report, by pair ordinal, or
+// Live.Report, by ids. Router.Cost prices a request on a pair, for the cost
+// score and for the caller's response metadata. Explain output describes every decision for the admin endpoint.
 package route

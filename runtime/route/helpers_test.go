@@ -11,6 +11,7 @@ import (
 	"smartrouter/format"
 	"smartrouter/format/query"
 	"smartrouter/format/vocab"
+	"smartrouter/runtime/outcome"
 )
 
 // U is an unknown price.
@@ -315,4 +316,13 @@ func (c *cache) len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.m)
+}
+
+// success is the outcome of a successful call.
+var success = outcome.Outcome{}
+
+// failed is a failure of kind k whose classification gave period (0: the
+// table's).
+func failed(k outcome.Kind, period time.Duration) outcome.Outcome {
+	return outcome.Outcome{Kind: k, Cooldown: period, Failover: true}
 }

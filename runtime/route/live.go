@@ -10,60 +10,8 @@ import (
 
 	"smartrouter/format"
 	"smartrouter/format/query"
+	"smartrouter/runtime/outcome"
 )
-
-// FailureKind classifies an upstream failure; the caller decides the kind from
-// the status code and text (routing rules "Failures").
-type FailureKind uint8
-
-// Failure kinds and what they cool.
-const (
-	FailAuth      FailureKind = iota + 1 // 401/403: the whole channel, until a reload or a recovery probe
-	FailQuota                            // 402, quota/balance 429: the pair, 1800 s
-	FailRateLimit                        // 429: the pair, Retry-After or a hint (the caller caps it at 300 s), else 10 s
-	FailNotFound                         // 404: the pair, 300 s
-	FailServer                           // 5xx: the pair, 60 s
-	FailTimeout                          // timeout or connection error: the pair, 30 s
-)
-
-func (k FailureKind) String() string {
-	switch k {
-	case FailAuth:
-		return "auth"
-	case FailQuota:
-		return "quota"
-	case FailRateLimit:
-		return "rate_limit"
-	case FailNotFound:
-		return "not_found"
-	case FailServer:
-		return "server"
-	case FailTimeout:
-		return "timeout"
-	}
-	return "none"
-}
-
-// MarshalText makes a FailureKind print as its name in JSON.
-func (k FailureKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
-
-// DefaultPeriod is the cooldown of a first failure of this kind when the
-// caller has no better figure (auth has none: it lasts until a reload).
-func (k FailureKind) DefaultPeriod() time.Duration {
-	switch k {
-	case FailQuota:
-		return 1800 * time.Second
-	case FailRateLimit:
-		return 10 * time.Second
-	case FailNotFound:
-		return 300 * time.Second
-	case FailServer:
-		return 60 * time.Second
-	case FailTimeout:
-		return 30 * time.Second
-	}
-	return 0
-}
 
 // Limits of the live state (routing rules "Failures" and "Filters").
 const (
@@ -101,7 +49,7 @@ func (l *Live) nowNs() int64 { return l.now().UnixNano() }
 
 // coolRec is one cooldown: its kind, its period (for doubling) and its end.
 type coolRec struct {
-	kind   FailureKind
+	kind   outcome.Kind // a cooldown kind (outcome.Kind.CooldownKind)
 	period time.Duration
 	until  int64 // Unix ns
 }
@@ -176,11 +124,36 @@ func (l *Live) state(id string) *chanState {
 	return cs
 }
 
-// Success records a successful call of (channel, model) that took latency (0:
-// unknown): health h = min(1, 1.01h + 0.01), the latency average moves, the
-// failure streak, the pair's failure record and any channel cooldown end.
-func (l *Live) Success(channel, model string, latency time.Duration) {
-	l.state(channel).success(model, latency)
+// Report records the outcome of a call of (channel, model) that took latency
+// (0: unknown; only a success uses it) and returns how long the pair (or,
+// for a channel-wide failure, the channel) now cools: 0 for a success or a
+// neutral outcome, -1 for until a reload.
+//
+// A success: health h = min(1, 1.01h + 0.01), the latency average moves, and
+// the failure streak, the pair's failure record and any channel cooldown
+// end. A neutral outcome (outcome.Kind.Neutral: canceled, bad request)
+// changes nothing. A failure: health h = max(0, 0.9h − 0.1); an auth
+// failure cools the channel until a reload or Recover; the others cool the
+// pair for o.Cooldown (0: the table's period of the kind), doubled (up to
+// MaxCooldown) when the pair's previous failure since its last success was
+// of the same cooldown kind. The channel cools as a whole, for the same
+// period, after ChannelFailureLimit consecutive failures or with
+// ChannelCoolingPairs pairs cooling.
+func (l *Live) Report(channel, model string, o outcome.Outcome, latency time.Duration) time.Duration {
+	return l.state(channel).report(model, o, latency, l.nowNs)
+}
+
+// report applies one outcome to the channel's state; now is called only for
+// a failure.
+func (cs *chanState) report(model string, o outcome.Outcome, latency time.Duration, now func() int64) time.Duration {
+	switch {
+	case o.Kind == outcome.OK:
+		cs.success(model, latency)
+		return 0
+	case o.Kind.Neutral():
+		return 0
+	}
+	return cs.failure(model, o, now())
 }
 
 func (cs *chanState) success(model string, latency time.Duration) {
@@ -210,40 +183,30 @@ func (cs *chanState) success(model string, latency time.Duration) {
 	cs.mu.Unlock()
 }
 
-// Failure records a failed call of (channel, model): health h = max(0, 0.9h −
-// 0.1); auth failures cool the channel until a reload or Recover; the others
-// cool the pair for period (0: kind.DefaultPeriod()), doubled (up to
-// MaxCooldown) when the pair's previous failure since its last success was of
-// the same kind. The channel cools as a whole, for the same period, after
-// ChannelFailureLimit consecutive failures or with ChannelCoolingPairs pairs
-// cooling. It returns how long the pair (or, for auth, the channel) cools;
-// -1 means until a reload.
-func (l *Live) Failure(channel, model string, kind FailureKind, period time.Duration) time.Duration {
-	return l.state(channel).failure(model, kind, period, l.nowNs())
-}
-
-func doubled(prev coolRec, kind FailureKind, p time.Duration) time.Duration {
+func doubled(prev coolRec, kind outcome.Kind, p time.Duration) time.Duration {
 	if prev.kind == kind && prev.period > 0 {
 		p = max(p, min(2*prev.period, MaxCooldown))
 	}
 	return p
 }
 
-func (cs *chanState) failure(model string, kind FailureKind, period time.Duration, now int64) time.Duration {
+func (cs *chanState) failure(model string, o outcome.Outcome, now int64) time.Duration {
 	updateFloat(&cs.health, func(h float64) float64 { return math.Max(0, 0.9*h-0.1) })
 	consec := cs.consec.Add(1)
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	if kind == FailAuth {
-		cs.chRec = coolRec{kind: FailAuth, until: forever}
+	kind := o.Kind.CooldownKind()
+	if kind.ChannelWide() {
+		cs.chRec = coolRec{kind: kind, until: forever}
 		cs.coolUntil.Store(forever)
 		return -1
 	}
+	period := o.Cooldown
 	if period <= 0 {
-		period = kind.DefaultPeriod()
+		period = kind.Cooldown()
 	}
 	if period <= 0 {
-		period = FailServer.DefaultPeriod()
+		period = outcome.ServerCooldown
 	}
 	rec := cs.pairs[model]
 	if rec == nil {
@@ -306,7 +269,7 @@ func (l *Live) NeedsProbe(channel string) bool {
 	}
 	cs.mu.RLock()
 	defer cs.mu.RUnlock()
-	return cs.chRec.kind == FailAuth && cs.chRec.until > l.nowNs()
+	return cs.chRec.kind == outcome.Auth && cs.chRec.until > l.nowNs()
 }
 
 // Prune drops the state of channels that snap does not have, and the pair
@@ -348,7 +311,7 @@ func (l *Live) Load(snap *format.Snapshot) {
 	for _, c := range chans {
 		cs := l.state(c.ID)
 		cs.mu.Lock()
-		if cs.chRec.kind == FailAuth {
+		if cs.chRec.kind == outcome.Auth {
 			cs.chRec = coolRec{}
 			cs.coolUntil.Store(0)
 		}
@@ -376,19 +339,10 @@ func (cs *chanState) seed(ks format.KeyState, now int64) {
 	if ks.Valid {
 		return
 	}
-	var rec coolRec
-	switch ks.ErrorType {
-	case "invalid_key":
-		rec = coolRec{kind: FailAuth, until: forever}
-	case "quota_exceeded":
-		rec = coolRec{kind: FailQuota, period: FailQuota.DefaultPeriod()}
-	case "rate_limit":
-		rec = coolRec{kind: FailRateLimit, period: FailRateLimit.DefaultPeriod()}
-	default:
-		rec = coolRec{kind: FailServer, period: FailServer.DefaultPeriod()}
-	}
-	if rec.until == 0 {
-		rec.until = now + int64(rec.period)
+	o := outcome.KeyError(ks.ErrorType)
+	rec := coolRec{kind: o.Kind, period: o.Cooldown, until: now + int64(o.Cooldown)}
+	if o.Kind.ChannelWide() {
+		rec.until = forever
 	}
 	cs.chRec = rec
 	cs.coolUntil.Store(rec.until)
@@ -407,7 +361,7 @@ type ChannelState struct {
 
 // Cooldown is one cooldown; a zero Until means until a reload or a recovery.
 type Cooldown struct {
-	Kind   FailureKind   `json:"kind"`
+	Kind   outcome.Kind  `json:"kind"` // a cooldown kind (outcome.Kind.CooldownKind)
 	Period time.Duration `json:"period_ns"`
 	Until  time.Time     `json:"until,omitzero"`
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"smartrouter/format"
+	"smartrouter/runtime/outcome"
 )
 
 func TestHealthFormulas(t *testing.T) {
@@ -14,10 +15,10 @@ func TestHealthFormulas(t *testing.T) {
 	steps := []bool{false, false, false, true, true, false, true}
 	for i, ok := range steps {
 		if ok {
-			l.Success("c", "m", 0)
+			l.Report("c", "m", success, 0)
 			h = min(1, 1.01*h+0.01)
 		} else {
-			l.Failure("c", "m", FailServer, time.Second)
+			l.Report("c", "m", failed(outcome.Server, time.Second), 0)
 			h = max(0, 0.9*h-0.1)
 		}
 		if got := l.Channel("c").Health; !near(got, h) {
@@ -26,13 +27,13 @@ func TestHealthFormulas(t *testing.T) {
 	}
 	// Floors at 0, caps at 1.
 	for i := 0; i < 30; i++ {
-		l.Failure("c", "m", FailServer, time.Second)
+		l.Report("c", "m", failed(outcome.Server, time.Second), 0)
 	}
 	if got := l.Channel("c").Health; got != 0 {
 		t.Fatalf("health floor: %v", got)
 	}
 	for i := 0; i < 1000; i++ {
-		l.Success("c", "m", 0)
+		l.Report("c", "m", success, 0)
 	}
 	if got := l.Channel("c").Health; got != 1 {
 		t.Fatalf("health cap: %v", got)
@@ -41,22 +42,22 @@ func TestHealthFormulas(t *testing.T) {
 
 func TestCooldownPeriods(t *testing.T) {
 	tests := []struct {
-		kind   FailureKind
+		kind   outcome.Kind
 		period time.Duration
 		want   time.Duration
 	}{
-		{FailQuota, 0, 1800 * time.Second},
-		{FailRateLimit, 0, 10 * time.Second},
-		{FailRateLimit, 42 * time.Second, 42 * time.Second}, // Retry-After from the caller
-		{FailNotFound, 0, 300 * time.Second},
-		{FailServer, 0, 60 * time.Second},
-		{FailTimeout, 0, 30 * time.Second},
+		{outcome.Quota, 0, 1800 * time.Second},
+		{outcome.RateLimit, 0, 10 * time.Second},
+		{outcome.RateLimit, 42 * time.Second, 42 * time.Second}, // Retry-After from the caller
+		{outcome.NotFound, 0, 300 * time.Second},
+		{outcome.Server, 0, 60 * time.Second},
+		{outcome.Timeout, 0, 30 * time.Second},
 	}
 	for _, tt := range tests {
 		clk := newClock()
 		l := NewLive(clk.Now)
 		cs := l.state("c")
-		if got := l.Failure("c", "m", tt.kind, tt.period); got != tt.want {
+		if got := l.Report("c", "m", failed(tt.kind, tt.period), 0); got != tt.want {
 			t.Errorf("%v: period %v, want %v", tt.kind, got, tt.want)
 		}
 		now := clk.Now().UnixNano()
@@ -74,7 +75,7 @@ func TestCooldownDoubling(t *testing.T) {
 	l := NewLive(clk.Now)
 	want := []time.Duration{60, 120, 240, 480, 960, 1920, 3600, 3600}
 	for i, w := range want {
-		got := l.Failure("c", "m", FailServer, 0)
+		got := l.Report("c", "m", failed(outcome.Server, 0), 0)
 		if got != w*time.Second {
 			t.Fatalf("repeat %d: %v, want %v", i, got, w*time.Second)
 		}
@@ -82,19 +83,19 @@ func TestCooldownDoubling(t *testing.T) {
 		l.Recover("c")   // keep the whole-channel rule out of this test
 	}
 	// Another kind starts from its own base period.
-	if got := l.Failure("c", "m", FailTimeout, 0); got != 30*time.Second {
+	if got := l.Report("c", "m", failed(outcome.Timeout, 0), 0); got != 30*time.Second {
 		t.Fatalf("other kind: %v", got)
 	}
-	if got := l.Failure("c", "m", FailTimeout, 0); got != 60*time.Second {
+	if got := l.Report("c", "m", failed(outcome.Timeout, 0), 0); got != 60*time.Second {
 		t.Fatalf("repeat of the other kind: %v", got)
 	}
 	// A success forgets the streak.
-	l.Success("c", "m", 0)
-	if got := l.Failure("c", "m", FailTimeout, 0); got != 30*time.Second {
+	l.Report("c", "m", success, 0)
+	if got := l.Report("c", "m", failed(outcome.Timeout, 0), 0); got != 30*time.Second {
 		t.Fatalf("after a success: %v", got)
 	}
 	// Quota doubles once to the cap.
-	if l.Failure("c", "q", FailQuota, 0) != 1800*time.Second || l.Failure("c", "q", FailQuota, 0) != 3600*time.Second {
+	if l.Report("c", "q", failed(outcome.Quota, 0), 0) != 1800*time.Second || l.Report("c", "q", failed(outcome.Quota, 0), 0) != 3600*time.Second {
 		t.Fatal("quota doubling")
 	}
 }
@@ -104,7 +105,7 @@ func TestWholeChannelCooling(t *testing.T) {
 		clk := newClock()
 		l := NewLive(clk.Now)
 		for i := 1; i <= 5; i++ {
-			l.Failure("c", "m", FailTimeout, time.Second)
+			l.Report("c", "m", failed(outcome.Timeout, time.Second), 0)
 			clk.Advance(2 * time.Second) // the pair cooldown has ended each time
 			cooling := l.Channel("c").Cooling != nil
 			if cooling != (i == 5) {
@@ -112,7 +113,7 @@ func TestWholeChannelCooling(t *testing.T) {
 			}
 		}
 		// A success ends it and resets the streak.
-		l.Success("c", "m", 0)
+		l.Report("c", "m", success, 0)
 		if l.Channel("c").Cooling != nil || l.Channel("c").ConsecutiveFailures != 0 {
 			t.Fatal("success did not end the channel cooldown")
 		}
@@ -120,14 +121,14 @@ func TestWholeChannelCooling(t *testing.T) {
 	t.Run("three cooling pairs", func(t *testing.T) {
 		clk := newClock()
 		l := NewLive(clk.Now)
-		l.Failure("c", "m1", FailServer, 0)
-		l.Failure("c", "m2", FailServer, 0)
+		l.Report("c", "m1", failed(outcome.Server, 0), 0)
+		l.Report("c", "m2", failed(outcome.Server, 0), 0)
 		if l.Channel("c").Cooling != nil {
 			t.Fatal("two cooling pairs cooled the channel")
 		}
-		l.Failure("c", "m3", FailServer, 0)
+		l.Report("c", "m3", failed(outcome.Server, 0), 0)
 		st := l.Channel("c")
-		if st.Cooling == nil || st.Cooling.Kind != FailServer || st.Cooling.Period != 60*time.Second {
+		if st.Cooling == nil || st.Cooling.Kind != outcome.Server || st.Cooling.Period != 60*time.Second {
 			t.Fatalf("three cooling pairs: %+v", st.Cooling)
 		}
 		clk.Advance(60 * time.Second)
@@ -138,11 +139,11 @@ func TestWholeChannelCooling(t *testing.T) {
 	t.Run("expired pairs do not count", func(t *testing.T) {
 		clk := newClock()
 		l := NewLive(clk.Now)
-		l.Failure("c", "m1", FailTimeout, time.Second)
-		l.Success("c", "x", 0) // breaks the consecutive streak
+		l.Report("c", "m1", failed(outcome.Timeout, time.Second), 0)
+		l.Report("c", "x", success, 0) // breaks the consecutive streak
 		clk.Advance(2 * time.Second)
-		l.Failure("c", "m2", FailTimeout, time.Second)
-		l.Failure("c", "m3", FailTimeout, time.Second)
+		l.Report("c", "m2", failed(outcome.Timeout, time.Second), 0)
+		l.Report("c", "m3", failed(outcome.Timeout, time.Second), 0)
 		if l.Channel("c").Cooling != nil {
 			t.Fatal("an expired pair cooldown was counted")
 		}
@@ -155,18 +156,18 @@ func TestAuthCooldown(t *testing.T) {
 	l := NewLive(clk.Now)
 	snap := f.snapshot(t)
 	l.Load(snap)
-	if got := l.Failure("c", "m", FailAuth, 0); got != -1 {
+	if got := l.Report("c", "m", failed(outcome.Auth, 0), 0); got != -1 {
 		t.Fatalf("auth period %v", got)
 	}
 	clk.Advance(100 * time.Hour)
-	if st := l.Channel("c"); st.Cooling == nil || st.Cooling.Kind != FailAuth || !st.Cooling.Until.IsZero() {
+	if st := l.Channel("c"); st.Cooling == nil || st.Cooling.Kind != outcome.Auth || !st.Cooling.Until.IsZero() {
 		t.Fatalf("auth cooldown should last until reload: %+v", st.Cooling)
 	}
 	l.Load(snap) // a reload ends it
 	if l.Channel("c").Cooling != nil {
 		t.Fatal("reload did not end the auth cooldown")
 	}
-	l.Failure("c", "m", FailAuth, 0)
+	l.Report("c", "m", failed(outcome.Auth, 0), 0)
 	l.Recover("c") // a successful recovery probe ends it too
 	if l.Channel("c").Cooling != nil {
 		t.Fatal("recovery did not end the auth cooldown")
@@ -193,14 +194,14 @@ func TestKeyValidationSeeding(t *testing.T) {
 	l.Load(snap)
 	tests := []struct {
 		ch     string
-		kind   FailureKind
+		kind   outcome.Kind
 		period time.Duration
 		health float64
 	}{
-		{"inv", FailAuth, 0, 1},
-		{"quota", FailQuota, 1800 * time.Second, 0.5},
-		{"rate", FailRateLimit, 10 * time.Second, 1},
-		{"other", FailServer, 60 * time.Second, 1},
+		{"inv", outcome.Auth, 0, 1},
+		{"quota", outcome.Quota, 1800 * time.Second, 0.5},
+		{"rate", outcome.RateLimit, 10 * time.Second, 1},
+		{"other", outcome.Server, 60 * time.Second, 1},
 		{"good", 0, 0, 0.75},
 		{"plain", 0, 0, 1},
 	}
@@ -231,7 +232,7 @@ func TestKeyValidationSeeding(t *testing.T) {
 	// A reload with the same verdicts does not re-seed: the rate limit that
 	// ended stays ended, the live health stays.
 	clk.Advance(11 * time.Second)
-	l.Success("good", "m", 0)
+	l.Report("good", "m", success, 0)
 	l.Load(snap)
 	if l.Channel("rate").Cooling != nil || near(l.Channel("good").Health, 0.75) {
 		t.Fatalf("reload re-seeded: %+v health %v", l.Channel("rate").Cooling, l.Channel("good").Health)
@@ -246,9 +247,9 @@ func TestPrune(t *testing.T) {
 	f := &fixture{chans: []tch{{id: "keep"}, {id: "gone"}}, pairs: []tpair{{ch: "keep", id: "m"}, {ch: "gone", id: "m"}}}
 	l := NewLive(newClock().Now)
 	l.Load(f.snapshot(t))
-	l.Failure("gone", "m", FailServer, 0)
-	l.Failure("keep", "m", FailServer, 0)
-	l.Failure("keep", "vanished-model", FailServer, 0)
+	l.Report("gone", "m", failed(outcome.Server, 0), 0)
+	l.Report("keep", "m", failed(outcome.Server, 0), 0)
+	l.Report("keep", "vanished-model", failed(outcome.Server, 0), 0)
 	f2 := &fixture{chans: []tch{{id: "keep"}}, pairs: []tpair{{ch: "keep", id: "m"}}}
 	l.Prune(f2.snapshot(t))
 	l.mu.RLock()
@@ -280,13 +281,13 @@ func TestUsedAndRouterReports(t *testing.T) {
 		t.Fatal("min_request_interval not applied after Used")
 	}
 	clk.Advance(500 * time.Millisecond)
-	if got := r.Failure(p, FailNotFound, 0); got != 300*time.Second {
+	if got := r.Report(p, failed(outcome.NotFound, 0), 0); got != 300*time.Second {
 		t.Fatalf("Router.Failure period %v", got)
 	}
 	if st := live.Channel("c"); len(st.Pairs) != 1 || !st.Pairs[0].Cooling {
 		t.Fatalf("Router.Failure did not reach the live state: %+v", st)
 	}
-	r.Success(p, 100*time.Millisecond)
+	r.Report(p, success, 100*time.Millisecond)
 	if st := live.Channel("c"); len(st.Pairs) != 0 || st.LatencyMs != 100 {
 		t.Fatalf("Router.Success: %+v", st)
 	}
@@ -312,7 +313,7 @@ func TestLiveOutlivesSnapshotBytes(t *testing.T) {
 	if err := r.Route(Request{Model: "model-x"}, &d); err != nil || len(d.Pairs) != 1 {
 		t.Fatalf("route: %v %v", d.Pairs, err)
 	}
-	r.Failure(d.Pairs[0], FailServer, 0)
+	r.Report(d.Pairs[0], failed(outcome.Server, 0), 0)
 	for i := range b {
 		b[i] = 'z'
 	}
@@ -331,11 +332,11 @@ func TestRecoveryProbe(t *testing.T) {
 	if l.NeedsProbe("c") {
 		t.Fatal("an unknown channel needs no probe")
 	}
-	l.Success("c", "m", 0)
+	l.Report("c", "m", success, 0)
 	if l.NeedsProbe("c") {
 		t.Fatal("a healthy channel needs no probe")
 	}
-	l.Failure("c", "m", FailAuth, 0)
+	l.Report("c", "m", failed(outcome.Auth, 0), 0)
 	if !l.NeedsProbe("c") {
 		t.Fatal("an auth-cooled channel needs a probe")
 	}
@@ -344,9 +345,9 @@ func TestRecoveryProbe(t *testing.T) {
 		t.Fatal("recovery did not end the auth cooldown")
 	}
 	for i := 0; i < 4; i++ { // 1 → 0.8 → 0.62 → 0.458 → 0.312 … then below 0.3
-		l.Failure("d", "m"+strconv.Itoa(i), FailServer, time.Second)
+		l.Report("d", "m"+strconv.Itoa(i), failed(outcome.Server, time.Second), 0)
 	}
-	l.Failure("d", "m9", FailServer, time.Second)
+	l.Report("d", "m9", failed(outcome.Server, time.Second), 0)
 	clk.Advance(time.Hour) // every cooldown over; only the health keeps it out
 	if h := l.Channel("d").Health; h >= MinHealth {
 		t.Fatalf("health %v, want below %v", h, MinHealth)

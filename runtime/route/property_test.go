@@ -13,6 +13,7 @@ import (
 
 	"smartrouter/format"
 	"smartrouter/format/query"
+	"smartrouter/runtime/outcome"
 )
 
 // pairTagSets rebuilds every pair's tag set from the postings (one pass over
@@ -167,14 +168,14 @@ func TestConcurrentRouteSwapAndUpdates(t *testing.T) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		kinds := []FailureKind{FailServer, FailTimeout, FailRateLimit, FailAuth, FailNotFound}
+		kinds := []outcome.Kind{outcome.Server, outcome.Timeout, outcome.RateLimit, outcome.Auth, outcome.NotFound}
 		for i := 0; i < 3000; i++ {
 			ch := fmt.Sprintf("c%d", 1+i%4)
 			switch i % 4 {
 			case 0:
-				live.Failure(ch, "gpt-4o-mini", kinds[i%len(kinds)], time.Millisecond)
+				live.Report(ch, "gpt-4o-mini", failed(kinds[i%len(kinds)], time.Millisecond), 0)
 			case 1:
-				live.Success(ch, "gpt-4o-mini", time.Duration(i)*time.Microsecond)
+				live.Report(ch, "gpt-4o-mini", success, time.Duration(i)*time.Microsecond)
 			case 2:
 				live.Recover(ch)
 			default:

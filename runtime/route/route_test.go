@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"smartrouter/format"
+	"smartrouter/runtime/outcome"
 )
 
 // explainReasons maps "channel|model" to the filter reason of every filtered pair.
@@ -50,8 +51,8 @@ func TestFilters(t *testing.T) {
 	snap := f.snapshot(t)
 	live.Load(snap)
 	r := New(snap, live, Options{LookupEnv: env(map[string]string{"GOOD_KEY": "sk-real", "EMPTY_KEY": " "})})
-	live.Failure("paircool", "m-8b", FailServer, 0)
-	live.Failure("chcool", "m-8b", FailAuth, 0)
+	live.Report("paircool", "m-8b", failed(outcome.Server, 0), 0)
+	live.Report("chcool", "m-8b", failed(outcome.Auth, 0), 0)
 	live.Used("interval")
 
 	var d Decision
@@ -268,20 +269,20 @@ func TestSpeedAndReliability(t *testing.T) {
 	if sc["plain|m"][FieldSpeed] != DefaultSpeedScore || math.Abs(sc["rated|m"][FieldSpeed]-0.7) > 1e-6 {
 		t.Fatalf("speed before traffic: %v %v", sc["plain|m"][FieldSpeed], sc["rated|m"][FieldSpeed])
 	}
-	live.Success("plain", "m", 500*time.Millisecond)
+	live.Report("plain", "m", success, 500*time.Millisecond)
 	sc = scoresOf(t, r, Request{Model: "m"})
 	if !near(sc["plain|m"][FieldSpeed], 0.1+0.9*(1-500.0/2000)) {
 		t.Fatalf("speed after 500 ms: %v", sc["plain|m"][FieldSpeed])
 	}
-	live.Success("plain", "m", 1500*time.Millisecond) // average 500 + 0.2 × 1000 = 700 ms
+	live.Report("plain", "m", success, 1500*time.Millisecond) // average 500 + 0.2 × 1000 = 700 ms
 	sc = scoresOf(t, r, Request{Model: "m"})
 	if !near(sc["plain|m"][FieldSpeed], 0.1+0.9*(1-700.0/2000)) {
 		t.Fatalf("speed after a 1500 ms sample: %v", sc["plain|m"][FieldSpeed])
 	}
 	for i := 0; i < 40; i++ {
-		live.Success("rated", "m", 5*time.Second)
+		live.Report("rated", "m", success, 5*time.Second)
 	}
-	live.Failure("rated", "m", FailTimeout, time.Nanosecond)
+	live.Report("rated", "m", failed(outcome.Timeout, time.Nanosecond), 0)
 	clk.Advance(time.Second) // past the 1 ns cooldown
 	sc = scoresOf(t, r, Request{Model: "m"})
 	if !near(sc["rated|m"][FieldSpeed], 0.1) || !near(sc["rated|m"][FieldReliability], 0.9*1-0.1) {
@@ -322,7 +323,7 @@ func strategyFixture() *fixture {
 
 func TestStrategies(t *testing.T) {
 	r, live, clk := setup(t, strategyFixture())
-	live.Failure("cheap", "cheap-8b", FailTimeout, time.Nanosecond) // reliability 0.8 for "cheap"
+	live.Report("cheap", "cheap-8b", failed(outcome.Timeout, time.Nanosecond), 0) // reliability 0.8 for "cheap"
 	clk.Advance(time.Second)
 	firsts := map[string]string{}
 	for name, w := range weights {
@@ -460,7 +461,7 @@ func TestTieBreak(t *testing.T) {
 
 func TestExplainJSON(t *testing.T) {
 	r, live, _ := setup(t, tagFixture())
-	live.Failure("ol", "llama3:8b", FailNotFound, 0)
+	live.Report("ol", "llama3:8b", failed(outcome.NotFound, 0), 0)
 	var d Decision
 	if err := r.Route(Request{Model: "tag:!fast", Strategy: "free_first", Explain: true}, &d); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"smartrouter/format"
 	"smartrouter/format/query"
 	"smartrouter/format/vocab"
+	"smartrouter/runtime/outcome"
 )
 
 // Options tune a Router.
@@ -558,11 +559,31 @@ func (r *Router) score(pr *format.Pair, ci *chanInfo, env *evalEnv, sc *Scores) 
 	sc[FieldLocal] = float64(pr.LocalScore)
 }
 
-// estimateUSD prices the request on a pair (input and output tokens; a free
-// pair costs 0; an unknown price is the configured default).
-func (r *Router) estimateUSD(pr *format.Pair, env *evalEnv) float64 {
+// Cost is what a request costs on a pair, in pico-USD: its prompt and
+// completion tokens at the pair's token prices, and the pair's per-request
+// price. Routing and the response metadata both price with Router.Cost.
+type Cost struct {
+	Prompt     float64 // prompt tokens × input price
+	Completion float64 // completion tokens × output price
+	Request    float64 // per-request price
+}
+
+// TokensUSD is the price of the tokens alone in USD: what routing scores
+// (the per-request price is not part of the cost score).
+func (c Cost) TokensUSD() float64 { return (c.Prompt + c.Completion) / format.PicoUSDPerUSD }
+
+// Cost prices a request of promptTokens and completionTokens on the pair: a
+// free pair costs nothing; an unknown token price is the configured default
+// (routing.default_input_price / default_output_price, else
+// DefaultInputPrice / DefaultOutputPrice); an unknown request price is 0.
+func (r *Router) Cost(pair uint32, promptTokens, completionTokens float64) Cost {
+	pr := r.snap.Pair(pair)
+	return r.cost(&pr, promptTokens, completionTokens)
+}
+
+func (r *Router) cost(pr *format.Pair, promptTokens, completionTokens float64) Cost {
 	if pr.Flags&format.FlagFree != 0 {
-		return 0
+		return Cost{}
 	}
 	in, out := r.defIn, r.defOut
 	if pr.InputPrice != format.PriceUnknown {
@@ -571,7 +592,17 @@ func (r *Router) estimateUSD(pr *format.Pair, env *evalEnv) float64 {
 	if pr.OutputPrice != format.PriceUnknown {
 		out = float64(pr.OutputPrice)
 	}
-	return (env.inTok*in + env.outTok*out) / format.PicoUSDPerUSD
+	var req float64
+	if pr.RequestPrice != format.PriceUnknown {
+		req = float64(pr.RequestPrice)
+	}
+	return Cost{Prompt: promptTokens * in, Completion: completionTokens * out, Request: req}
+}
+
+// estimateUSD prices the request's tokens on a pair (input and max output
+// tokens).
+func (r *Router) estimateUSD(pr *format.Pair, env *evalEnv) float64 {
+	return r.cost(pr, env.inTok, env.outTok).TokensUSD()
 }
 
 func (r *Router) costScore(pr *format.Pair, env *evalEnv) float64 {
@@ -613,19 +644,12 @@ func (r *Router) Used(pair uint32) {
 	}
 }
 
-// Success records a successful call of the pair.
-func (r *Router) Success(pair uint32, latency time.Duration) {
-	pr := r.snap.Pair(pair)
-	if int(pr.Channel) < len(r.chans) {
-		r.chans[pr.Channel].state.success(r.snap.Model(pr.Model).Name, latency)
-	}
-}
-
-// Failure records a failed call of the pair (see Live.Failure).
-func (r *Router) Failure(pair uint32, kind FailureKind, period time.Duration) time.Duration {
+// Report records the outcome of a call of the pair (see Live.Report) and
+// returns how long the pair (or its channel) now cools.
+func (r *Router) Report(pair uint32, o outcome.Outcome, latency time.Duration) time.Duration {
 	pr := r.snap.Pair(pair)
 	if int(pr.Channel) >= len(r.chans) {
 		return 0
 	}
-	return r.chans[pr.Channel].state.failure(r.snap.Model(pr.Model).Name, kind, period, r.live.nowNs())
+	return r.chans[pr.Channel].state.report(r.snap.Model(pr.Model).Name, o, latency, r.live.nowNs)
 }

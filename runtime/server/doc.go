@@ -14,6 +14,12 @@
 // that are copied into fasthttp's buffers, and at the end of the body stream
 // writer for streams.
 //
+// A chat request runs through the proxy loop of proxy.go: acquire →
+// validate → route → try each candidate pair (rewrite, call, classify,
+// report) → answer, with a pooled per-request work carrying the state
+// between the steps; chat.go is the chat completions surface of that loop
+// (body checks, model rewrite, metadata, stream hand-off).
+//
 // README.md in this directory lists the endpoints, headers, errors and the
-// lifecycle, and the known bugs.
+// lifecycle, and the known limits.
 package server

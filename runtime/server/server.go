@@ -23,13 +23,12 @@ import (
 
 // Defaults of Options' zero fields and of unset settings.
 const (
-	DefaultMaxRetryAttempts = 3
-	DefaultBodyLimit        = 10 << 20 // bytes, when the snapshot sets no server.max_request_size
-	DefaultReadTimeout      = 60 * time.Second
-	DefaultIdleTimeout      = 120 * time.Second
-	DefaultHost             = "127.0.0.1"
-	DefaultPort             = 7601
-	Name                    = "smartrouter"
+	DefaultBodyLimit   = 10 << 20 // bytes, when the snapshot sets no server.max_request_size
+	DefaultReadTimeout = 60 * time.Second
+	DefaultIdleTimeout = 120 * time.Second
+	DefaultHost        = "127.0.0.1"
+	DefaultPort        = 7601
+	Name               = "smartrouter"
 )
 
 // Options configure a Server.

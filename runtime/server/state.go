@@ -9,6 +9,7 @@ import (
 
 	"smartrouter/format"
 	"smartrouter/format/vocab"
+	"smartrouter/runtime/outcome"
 	"smartrouter/runtime/route"
 	"smartrouter/runtime/snapshot"
 	"smartrouter/runtime/upstream"
@@ -36,8 +37,6 @@ type state struct {
 	maxBody  int
 	strip    bool
 	meta     bool
-	defIn    float64 // pico-USD per token, for unknown prices
-	defOut   float64
 
 	enabled int // enabled channels
 	cors    corsPolicy
@@ -67,12 +66,10 @@ func (s *Server) publish(h *snapshot.Handle) error {
 		maxRetry: int(set.MaxRetryAttempts),
 		strip:    set.StripReasoning,
 		meta:     set.ResponseMetadata,
-		defIn:    priceOr(set.DefaultInputPrice, route.DefaultInputPrice),
-		defOut:   priceOr(set.DefaultOutputPrice, route.DefaultOutputPrice),
 		cors:     newCORSPolicy(set.CORSOrigins),
 	}
 	if st.maxRetry <= 0 {
-		st.maxRetry = DefaultMaxRetryAttempts
+		st.maxRetry = format.DefaultMaxRetryAttempts
 	}
 	st.maxBody = s.bodyLimit
 	if set.MaxRequestSize > 0 && set.MaxRequestSize < uint64(s.bodyLimit) {
@@ -146,19 +143,6 @@ func (s *Server) publish(h *snapshot.Handle) error {
 	return nil
 }
 
-// failure records a failed attempt in the live state (which copies the ids
-// it keeps: they may point into the snapshot's mapping).
-func (s *Server) failure(channel, model string, c upstream.Class) {
-	s.live.Failure(channel, model, failureKind(c.Kind), c.Cooldown)
-}
-
-func priceOr(p uint64, def float64) float64 {
-	if p == 0 || p == format.PriceUnknown {
-		return def
-	}
-	return float64(p)
-}
-
 // clientFor returns the upstream client for the timeouts of set: the current
 // one when they did not change, else a new one (the old one's idle
 // connections are dropped; attempts in flight on it finish normally).
@@ -177,24 +161,6 @@ func (s *Server) clientFor(set *format.Settings) *upstream.Client {
 	return s.client
 }
 
-// failureKind maps an upstream failure class to routing's cooldown kinds.
-func failureKind(k upstream.Kind) route.FailureKind {
-	switch k {
-	case upstream.Auth:
-		return route.FailAuth
-	case upstream.Quota:
-		return route.FailQuota
-	case upstream.RateLimit:
-		return route.FailRateLimit
-	case upstream.NotFound:
-		return route.FailNotFound
-	case upstream.Timeout, upstream.Connection:
-		return route.FailTimeout
-	default:
-		return route.FailServer
-	}
-}
-
 // asUpstream returns err as an *upstream.Error, wrapping anything else as a
 // connection failure.
 func asUpstream(err error) *upstream.Error {
@@ -202,8 +168,7 @@ func asUpstream(err error) *upstream.Error {
 	if errors.As(err, &ue) {
 		return ue
 	}
-	return &upstream.Error{Class: upstream.Class{Kind: upstream.Other, Cooldown: upstream.OtherCooldown, Failover: true},
-		Message: err.Error()}
+	return &upstream.Error{Outcome: outcome.Of(outcome.Other), Message: err.Error()}
 }
 
 // seconds converts a duration for the metrics.

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"smartrouter/runtime/outcome"
 	"smartrouter/runtime/snapshot"
 	"smartrouter/runtime/upstream"
 )
@@ -56,8 +57,7 @@ func (r *relay) Read(p []byte) (n int, err error) {
 		if r.last {
 			if !r.ended {
 				r.ended = true
-				r.st.router.Success(r.pair, r.ttfb)
-				r.s.met.Attempt("ok", seconds(r.ttfb))
+				r.s.report(r.st, r.pair, outcome.Outcome{}, r.ttfb)
 				r.s.met.Tokens(r.u.PromptTokens, r.u.CompletionTokens)
 			}
 			return 0, io.EOF
@@ -127,7 +127,7 @@ func (r *relay) Close() error {
 	r.closed = true
 	if !r.ended {
 		r.ended = true
-		r.s.met.Attempt(upstream.Canceled.String(), -1)
+		r.s.report(r.st, r.pair, outcome.Of(outcome.Canceled), -1)
 	}
 	r.resp.Close()
 	r.s.met.StreamEnded()
@@ -140,11 +140,7 @@ func (r *relay) Close() error {
 // [DONE].
 func (r *relay) failed(err error) {
 	ue := asUpstream(err)
-	if ue.Class.Kind != upstream.Canceled {
-		pr := r.st.snap.Pair(r.pair)
-		r.s.failure(r.st.snap.Channels()[pr.Channel].ID, r.st.snap.Model(pr.Model).Name, ue.Class)
-	}
-	r.s.met.Attempt(ue.Class.Kind.String(), -1)
+	r.s.report(r.st, r.pair, ue.Outcome, -1) // a canceled one cools nothing
 	r.ended = true
 	r.out = append(r.out, sseData...)
 	r.out = appendErrorBody(r.out, typeUp, codeStreamCut, "", "the upstream stream failed after the answer had started: "+ue.Message)

@@ -7,114 +7,42 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"smartrouter/runtime/outcome"
 )
 
-// Kind is the class of an upstream failure, as routing's cooldowns need it.
-type Kind uint8
-
-// Kinds of failure. The zero Kind means success.
-const (
-	OK         Kind = iota // 2xx
-	BadRequest             // 400, 413, 422: the request is at fault; return it, no failover
-	Auth                   // 401, 403: the channel's key is refused; cool the whole channel
-	Quota                  // 402, or 429 that mentions quota, balance or insufficient
-	RateLimit              // 429 (or 401/403 that mention a rate limit)
-	NotFound               // 404: the model is gone from the channel
-	Server                 // 5xx, or an error object inside a 200 answer
-	Timeout                // connect, header, read or overall timeout; also 408
-	Connection             // refused, reset, truncated answer, TLS or DNS failure
-	Canceled               // the caller gave up (client disconnected): no cooldown
-	Other                  // any other status (3xx, unlisted 4xx)
-)
-
-var kindNames = [...]string{"ok", "bad_request", "auth", "quota", "rate_limit", "not_found",
-	"server", "timeout", "connection", "canceled", "other"}
-
-// String returns a short snake_case name, usable as a metrics label.
-func (k Kind) String() string {
-	if int(k) < len(kindNames) {
-		return kindNames[k]
-	}
-	return "kind(" + strconv.Itoa(int(k)) + ")"
-}
-
-// ChannelWide reports whether the failure cools the whole channel rather
-// than one (channel, model) pair.
-func (k Kind) ChannelWide() bool { return k == Auth }
-
-// Base cooldown periods (routing doubles them on repeats).
-const (
-	QuotaCooldown        = 1800 * time.Second
-	RateLimitCooldown    = 10 * time.Second  // 429 without a usable hint
-	MaxRateLimitCooldown = 300 * time.Second // cap on Retry-After and text hints
-	NotFoundCooldown     = 300 * time.Second
-	ServerCooldown       = 60 * time.Second
-	NetworkCooldown      = 30 * time.Second // timeouts and connection errors
-	OtherCooldown        = 60 * time.Second
-)
-
-// Class is the verdict on one failed attempt.
-//
-// Cooldown is the base period routing cools the pair for (the channel for
-// Kind Auth). Auth has no timed end: its Cooldown is 0 and the channel stays
-// cooled until a reload or a successful probe of its /models. BadRequest, OK
-// and Canceled have no cooldown either.
-//
-// Failover reports whether routing should try the next pair.
-type Class struct {
-	Kind     Kind
-	Cooldown time.Duration
-	Failover bool
-}
-
-// Classify turns one attempt's outcome into a Class: err is a transport error
+// Classify turns one attempt's result into an outcome.Outcome: err is a transport error
 // (nil when an HTTP status arrived), status the upstream status, header its
 // headers (may be nil) and body the start of its error body (may be nil).
-func Classify(status int, header http.Header, body []byte, err error) Class {
+func Classify(status int, header http.Header, body []byte, err error) outcome.Outcome {
 	if err != nil {
 		return classifyErr(err)
 	}
 	switch {
 	case status >= 200 && status < 300:
-		return Class{Kind: OK}
+		return outcome.Of(outcome.OK)
 	case status == 400 || status == 413 || status == 422:
-		return Class{Kind: BadRequest}
+		return outcome.Of(outcome.BadRequest)
 	case status == 401 || status == 403:
 		if mentionsRateLimit(body) {
 			return rateLimitClass(header, body)
 		}
-		return Class{Kind: Auth, Failover: true}
+		return outcome.Of(outcome.Auth)
 	case status == 402:
-		return Class{Kind: Quota, Cooldown: QuotaCooldown, Failover: true}
+		return outcome.Of(outcome.Quota)
 	case status == 429:
 		if mentionsQuota(body) {
-			return Class{Kind: Quota, Cooldown: QuotaCooldown, Failover: true}
+			return outcome.Of(outcome.Quota)
 		}
 		return rateLimitClass(header, body)
 	case status == 404:
-		return Class{Kind: NotFound, Cooldown: NotFoundCooldown, Failover: true}
+		return outcome.Of(outcome.NotFound)
 	case status == 408:
-		return Class{Kind: Timeout, Cooldown: NetworkCooldown, Failover: true}
+		return outcome.Of(outcome.Timeout)
 	case status >= 500 && status < 600:
-		return Class{Kind: Server, Cooldown: ServerCooldown, Failover: true}
+		return outcome.Of(outcome.Server)
 	}
-	return Class{Kind: Other, Cooldown: OtherCooldown, Failover: true}
-}
-
-// KeyErrorClass maps an error_type of the key-validation cache to the class
-// that seeds the channel's state at start: invalid_key → Auth,
-// quota_exceeded → Quota, rate_limit → RateLimit (10 s), anything else →
-// Server (60 s).
-func KeyErrorClass(errorType string) Class {
-	switch errorType {
-	case "invalid_key":
-		return Class{Kind: Auth, Failover: true}
-	case "quota_exceeded":
-		return Class{Kind: Quota, Cooldown: QuotaCooldown, Failover: true}
-	case "rate_limit":
-		return Class{Kind: RateLimit, Cooldown: RateLimitCooldown, Failover: true}
-	}
-	return Class{Kind: Server, Cooldown: ServerCooldown, Failover: true}
+	return outcome.Of(outcome.Other)
 }
 
 // timeoutError is the cause the client records when one of its own timers
@@ -129,35 +57,35 @@ const (
 	errRequestTimeout timeoutError = "upstream did not finish within the request timeout"
 )
 
-func classifyErr(err error) Class {
+func classifyErr(err error) outcome.Outcome {
 	var te interface{ Timeout() bool }
 	switch {
 	case errors.Is(err, context.Canceled):
-		return Class{Kind: Canceled}
+		return outcome.Of(outcome.Canceled)
 	case errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &te) && te.Timeout():
-		return Class{Kind: Timeout, Cooldown: NetworkCooldown, Failover: true}
+		return outcome.Of(outcome.Timeout)
 	}
-	return Class{Kind: Connection, Cooldown: NetworkCooldown, Failover: true}
+	return outcome.Of(outcome.Connection)
 }
 
-func rateLimitClass(header http.Header, body []byte) Class {
+func rateLimitClass(header http.Header, body []byte) outcome.Outcome {
 	d, ok := retryAfterHeader(header)
 	if !ok {
 		d, ok = retryHint(body)
 	}
 	if !ok {
-		d = RateLimitCooldown
+		d = outcome.RateLimitCooldown
 	}
-	return Class{Kind: RateLimit, Cooldown: clampRetry(d), Failover: true}
+	return outcome.Outcome{Kind: outcome.RateLimit, Cooldown: clampRetry(d), Failover: true}
 }
 
 func clampRetry(d time.Duration) time.Duration {
 	switch {
 	case d < time.Second:
 		return time.Second // never zero: a "retry now" hint still deserves a pause
-	case d > MaxRateLimitCooldown:
-		return MaxRateLimitCooldown
+	case d > outcome.MaxRateLimitCooldown:
+		return outcome.MaxRateLimitCooldown
 	}
 	return d
 }

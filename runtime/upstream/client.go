@@ -14,13 +14,13 @@ import (
 	"time"
 
 	"smartrouter/format"
+	"smartrouter/runtime/outcome"
 )
 
-// Defaults of Config's zero fields.
+// Defaults of Config's zero fields (RequestTimeout: format.DefaultRequestTimeout).
 const (
 	DefaultConnectTimeout   = 10 * time.Second
 	DefaultReadTimeout      = 60 * time.Second
-	DefaultRequestTimeout   = 300 * time.Second
 	DefaultIdleConnsPerHost = 256
 	DefaultMaxErrorBody     = 64 << 10
 	DefaultMaxResponse      = 64 << 20
@@ -76,7 +76,7 @@ func (c *Config) fill() {
 	}
 	def(&c.ConnectTimeout, DefaultConnectTimeout)
 	def(&c.ReadTimeout, DefaultReadTimeout)
-	def(&c.RequestTimeout, DefaultRequestTimeout)
+	def(&c.RequestTimeout, format.DefaultRequestTimeout)
 	if c.MaxIdleConnsPerHost <= 0 {
 		c.MaxIdleConnsPerHost = DefaultIdleConnsPerHost
 	}
@@ -189,7 +189,7 @@ type Request struct {
 
 // Do sends one attempt. On a 2xx answer it returns a Response whose body the
 // caller reads (ReadAll, or Stream for SSE) and must Close. Any other outcome
-// returns an *Error carrying the Class for routing; the connection is already
+// returns an *Error carrying the outcome.Outcome for routing; the connection is already
 // released then. ctx is the client's request context: its cancellation ends
 // the attempt as Canceled. Timeouts come from Config.
 func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
@@ -208,7 +208,7 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 }
 
 // Probe checks a channel with GET /models (never a paid call): nil on 2xx,
-// else an *Error whose Class tells whether the key is still refused.
+// else an *Error whose Outcome tells whether the key is still refused.
 func (c *Client) Probe(ctx context.Context, ep *Endpoint) error {
 	resp, err := c.send(ctx, ep, http.MethodGet, ep.ModelsURL, nil, c.acceptJSON, nil)
 	if err != nil {
@@ -231,29 +231,10 @@ func (c *Client) send(ctx context.Context, ep *Endpoint, method, url string, bod
 	if err != nil { // only a malformed URL, which NewEndpoint rules out
 		overall.Stop()
 		cancel(nil)
-		return nil, &Error{Class: Class{Kind: Other, Cooldown: OtherCooldown, Failover: true},
+		return nil, &Error{Outcome: outcome.Of(outcome.Other),
 			Host: ep.host, Message: "cannot build the request", err: err}
 	}
-	h := req.Header
-	if body != nil {
-		h["Content-Type"] = c.ctJSON
-	}
-	h["Accept"] = accept
-	h["User-Agent"] = c.ua
-	if ep.authName != "" {
-		h[ep.authName] = ep.authValue
-	}
-	if ep.openRouter {
-		h["HTTP-Referer"] = c.referer
-		h["X-Title"] = c.title
-	}
-	if clientHeader != nil {
-		for _, name := range c.fwd {
-			if v := clientHeader(name); v != "" && validHeaderValue(v) {
-				h[name] = []string{v}
-			}
-		}
-	}
+	c.setHeaders(netHeader(req.Header), ep, body != nil, accept, clientHeader)
 	res, err := c.tr.RoundTrip(req)
 	if err != nil {
 		overall.Stop()
@@ -270,6 +251,47 @@ func (c *Client) send(ctx context.Context, ep *Endpoint, method, url string, bod
 	b, _ := resp.readLimited(nil, int64(c.cfg.MaxErrorBody))
 	resp.Close()
 	return nil, statusError(ep, res.StatusCode, res.Header, b)
+}
+
+// headerSink receives the request headers setHeaders builds: the net/http
+// header map of send, or the fasthttp request header of doH1.
+type headerSink interface {
+	// set sets a header to values shared by every request; the sink
+	// must not modify them.
+	set(name string, shared []string)
+	// setOne sets a header to one value taken from the client's request.
+	setOne(name, v string)
+}
+
+type netHeader http.Header
+
+func (h netHeader) set(name string, shared []string) { h[name] = shared }
+func (h netHeader) setOne(name, v string)            { h[name] = []string{v} }
+
+// setHeaders builds the headers of one upstream request, for both
+// transports: Content-Type when there is a body, Accept, User-Agent, the
+// endpoint's auth header, OpenRouter's HTTP-Referer and X-Title, and the
+// allow-listed client headers (Config.ForwardHeaders) with a valid value.
+func (c *Client) setHeaders(h headerSink, ep *Endpoint, hasBody bool, accept []string, clientHeader func(string) string) {
+	if hasBody {
+		h.set("Content-Type", c.ctJSON)
+	}
+	h.set("Accept", accept)
+	h.set("User-Agent", c.ua)
+	if ep.authName != "" {
+		h.set(ep.authName, ep.authValue)
+	}
+	if ep.openRouter {
+		h.set("HTTP-Referer", c.referer)
+		h.set("X-Title", c.title)
+	}
+	if clientHeader != nil {
+		for _, name := range c.fwd {
+			if v := clientHeader(name); v != "" && validHeaderValue(v) {
+				h.setOne(name, v)
+			}
+		}
+	}
 }
 
 // causeOf prefers the client's own timer causes over the bare "context
@@ -345,7 +367,7 @@ func (r *Response) ReadAll(dst []byte) ([]byte, error) {
 		return b, err
 	}
 	if r.tooBig || int64(len(b)-start) >= r.c.cfg.MaxResponseSize {
-		return b, &Error{Class: Class{Kind: Server, Cooldown: ServerCooldown, Failover: true}, Status: r.Status,
+		return b, &Error{Outcome: outcome.Of(outcome.Server), Status: r.Status,
 			Host: r.ep.host, Message: fmt.Sprintf("answer larger than %d bytes; raise the response size limit", r.c.cfg.MaxResponseSize)}
 	}
 	if ci := inspectChunk(b[start:]); ci.errVal != nil {

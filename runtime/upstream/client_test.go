@@ -15,6 +15,7 @@ import (
 
 	"smartrouter/fixtures/mockllm"
 	"smartrouter/format"
+	"smartrouter/runtime/outcome"
 )
 
 func startMock(t testing.TB, cfg mockllm.Config) *mockllm.Server {
@@ -340,30 +341,30 @@ func TestFailureModes(t *testing.T) {
 		model, key string
 		stream     bool
 		status     int
-		want       Class
+		want       outcome.Outcome
 		started    bool // the failure came after data (streams)
 	}{
-		{"fail-400", "k", false, 400, Class{Kind: BadRequest}, false},
-		{"fail-413", "k", false, 413, Class{Kind: BadRequest}, false},
-		{"fail-422", "k", true, 422, Class{Kind: BadRequest}, false},
-		{"fail-401", "k", false, 401, Class{Kind: Auth, Failover: true}, false},
-		{"m", "key-fail-401", true, 401, Class{Kind: Auth, Failover: true}, false},
-		{"fail-403", "k", false, 403, Class{Kind: Auth, Failover: true}, false},
-		{"fail-403-ratelimit", "k", false, 403, Class{Kind: RateLimit, Cooldown: 10 * s, Failover: true}, false},
-		{"fail-402", "k", false, 402, Class{Kind: Quota, Cooldown: 1800 * s, Failover: true}, false},
-		{"fail-429", "k", false, 429, Class{Kind: RateLimit, Cooldown: 5 * s, Failover: true}, false},
-		{"fail-429-17", "k", true, 429, Class{Kind: RateLimit, Cooldown: 17 * s, Failover: true}, false},
-		{"fail-429-text", "k", false, 429, Class{Kind: RateLimit, Cooldown: 20 * s, Failover: true}, false},
-		{"fail-429-quota", "k", false, 429, Class{Kind: Quota, Cooldown: 1800 * s, Failover: true}, false},
-		{"fail-404", "k", false, 404, Class{Kind: NotFound, Cooldown: 300 * s, Failover: true}, false},
-		{"fail-500", "k", false, 500, Class{Kind: Server, Cooldown: 60 * s, Failover: true}, false},
-		{"m", "key-fail-503", true, 503, Class{Kind: Server, Cooldown: 60 * s, Failover: true}, false},
-		{"fail-hang", "k", false, 0, Class{Kind: Timeout, Cooldown: 30 * s, Failover: true}, false},
-		{"fail-hang", "k", true, 0, Class{Kind: Timeout, Cooldown: 30 * s, Failover: true}, false},
-		{"fail-slow-60000", "k", true, 0, Class{Kind: Timeout, Cooldown: 30 * s, Failover: true}, false},
-		{"fail-drop-2", "k", true, 0, Class{Kind: Connection, Cooldown: 30 * s, Failover: true}, true},
-		{"fail-drop-0", "k", true, 0, Class{Kind: Connection, Cooldown: 30 * s, Failover: true}, true},
-		{"fail-drop", "k", false, 0, Class{Kind: Connection, Cooldown: 30 * s, Failover: true}, false},
+		{"fail-400", "k", false, 400, outcome.Outcome{Kind: outcome.BadRequest}, false},
+		{"fail-413", "k", false, 413, outcome.Outcome{Kind: outcome.BadRequest}, false},
+		{"fail-422", "k", true, 422, outcome.Outcome{Kind: outcome.BadRequest}, false},
+		{"fail-401", "k", false, 401, outcome.Outcome{Kind: outcome.Auth, Failover: true}, false},
+		{"m", "key-fail-401", true, 401, outcome.Outcome{Kind: outcome.Auth, Failover: true}, false},
+		{"fail-403", "k", false, 403, outcome.Outcome{Kind: outcome.Auth, Failover: true}, false},
+		{"fail-403-ratelimit", "k", false, 403, outcome.Outcome{Kind: outcome.RateLimit, Cooldown: 10 * s, Failover: true}, false},
+		{"fail-402", "k", false, 402, outcome.Outcome{Kind: outcome.Quota, Cooldown: 1800 * s, Failover: true}, false},
+		{"fail-429", "k", false, 429, outcome.Outcome{Kind: outcome.RateLimit, Cooldown: 5 * s, Failover: true}, false},
+		{"fail-429-17", "k", true, 429, outcome.Outcome{Kind: outcome.RateLimit, Cooldown: 17 * s, Failover: true}, false},
+		{"fail-429-text", "k", false, 429, outcome.Outcome{Kind: outcome.RateLimit, Cooldown: 20 * s, Failover: true}, false},
+		{"fail-429-quota", "k", false, 429, outcome.Outcome{Kind: outcome.Quota, Cooldown: 1800 * s, Failover: true}, false},
+		{"fail-404", "k", false, 404, outcome.Outcome{Kind: outcome.NotFound, Cooldown: 300 * s, Failover: true}, false},
+		{"fail-500", "k", false, 500, outcome.Outcome{Kind: outcome.Server, Cooldown: 60 * s, Failover: true}, false},
+		{"m", "key-fail-503", true, 503, outcome.Outcome{Kind: outcome.Server, Cooldown: 60 * s, Failover: true}, false},
+		{"fail-hang", "k", false, 0, outcome.Outcome{Kind: outcome.Timeout, Cooldown: 30 * s, Failover: true}, false},
+		{"fail-hang", "k", true, 0, outcome.Outcome{Kind: outcome.Timeout, Cooldown: 30 * s, Failover: true}, false},
+		{"fail-slow-60000", "k", true, 0, outcome.Outcome{Kind: outcome.Timeout, Cooldown: 30 * s, Failover: true}, false},
+		{"fail-drop-2", "k", true, 0, outcome.Outcome{Kind: outcome.Connection, Cooldown: 30 * s, Failover: true}, true},
+		{"fail-drop-0", "k", true, 0, outcome.Outcome{Kind: outcome.Connection, Cooldown: 30 * s, Failover: true}, true},
+		{"fail-drop", "k", false, 0, outcome.Outcome{Kind: outcome.Connection, Cooldown: 30 * s, Failover: true}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.model+"/"+tt.key, func(t *testing.T) {
@@ -382,14 +383,14 @@ func TestFailureModes(t *testing.T) {
 				t.Fatalf("no failure (err %v)", err)
 			}
 			ue := asError(t, err)
-			if ue.Class != tt.want || ue.Status != tt.status || ue.Started != tt.started {
+			if ue.Outcome != tt.want || ue.Status != tt.status || ue.Started != tt.started {
 				t.Errorf("got %+v status %d started %v, want %+v status %d started %v\n%v",
-					ue.Class, ue.Status, ue.Started, tt.want, tt.status, tt.started, ue)
+					ue.Outcome, ue.Status, ue.Started, tt.want, tt.status, tt.started, ue)
 			}
 			if tt.status != 0 && (ue.Message == "" || len(ue.Body) == 0) {
 				t.Errorf("status error without message or body: %+v", ue)
 			}
-			if !strings.Contains(ue.Error(), ue.Class.Kind.String()) || !strings.Contains(ue.Error(), ep.Host()) {
+			if !strings.Contains(ue.Error(), ue.Outcome.Kind.String()) || !strings.Contains(ue.Error(), ep.Host()) {
 				t.Errorf("error text %q lacks kind or host", ue.Error())
 			}
 		})
@@ -431,8 +432,8 @@ func TestStreamStallsAfterData(t *testing.T) {
 			defer resp.Close()
 			_, _, _, err = readStream(t, resp.Stream())
 			ue := asError(t, err)
-			if ue.Class.Kind != Timeout || !ue.Started {
-				t.Errorf("got %+v started %v: %v", ue.Class, ue.Started, ue)
+			if ue.Outcome.Kind != outcome.Timeout || !ue.Started {
+				t.Errorf("got %+v started %v: %v", ue.Outcome, ue.Started, ue)
 			}
 		})
 	}
@@ -451,8 +452,8 @@ func TestCanceledByClient(t *testing.T) {
 	}()
 	_, err := c.Do(ctx, &Request{Endpoint: ep, Body: []byte(`{"model":"fail-hang"}`)})
 	ue := asError(t, err)
-	if ue.Class != (Class{Kind: Canceled}) || !errors.Is(err, context.Canceled) {
-		t.Errorf("got %+v (%v)", ue.Class, err)
+	if ue.Outcome != (outcome.Outcome{Kind: outcome.Canceled}) || !errors.Is(err, context.Canceled) {
+		t.Errorf("got %+v (%v)", ue.Outcome, err)
 	}
 }
 
@@ -467,8 +468,8 @@ func TestConnectionRefused(t *testing.T) {
 	ep := newEndpoint(t, "http://"+addr, format.AuthBearer, "sk-refused", false)
 	_, err = c.Do(context.Background(), &Request{Endpoint: ep, Body: []byte(`{"model":"m"}`)})
 	ue := asError(t, err)
-	if ue.Class.Kind != Connection || ue.Status != 0 {
-		t.Errorf("got %+v: %v", ue.Class, ue)
+	if ue.Outcome.Kind != outcome.Connection || ue.Status != 0 {
+		t.Errorf("got %+v: %v", ue.Outcome, ue)
 	}
 }
 
@@ -481,8 +482,8 @@ func TestKeyNeverInErrors(t *testing.T) {
 	ep := newEndpoint(t, srv.URL(), format.AuthBearer, key, false)
 	_, err := c.Do(context.Background(), &Request{Endpoint: ep, Body: []byte(`{"model":"m"}`)})
 	ue := asError(t, err)
-	if ue.Class.Kind != Auth {
-		t.Fatalf("kind %v", ue.Class.Kind)
+	if ue.Outcome.Kind != outcome.Auth {
+		t.Fatalf("kind %v", ue.Outcome.Kind)
 	}
 	for what, s := range map[string]string{"Error()": ue.Error(), "Message": ue.Message, "Body": string(ue.Body)} {
 		if strings.Contains(s, key) || strings.Contains(s, key[3:]) {
@@ -501,7 +502,7 @@ func TestProbe(t *testing.T) {
 		t.Errorf("probe with a good key: %v", err)
 	}
 	err := c.Probe(context.Background(), newEndpoint(t, srv.URL(), format.AuthBearer, "key-fail-401", false))
-	if ue := asError(t, err); ue.Class.Kind != Auth {
+	if ue := asError(t, err); ue.Outcome.Kind != outcome.Auth {
 		t.Errorf("probe with a refused key: %v", err)
 	}
 	if got, _ := srv.LastRequest(); got.Path == "/v1/models" {
@@ -539,16 +540,16 @@ func TestErrorsInsideAnswers(t *testing.T) {
 	tests := []struct {
 		key     string
 		stream  bool
-		kind    Kind
+		kind    outcome.Kind
 		status  int
 		started bool
 	}{
-		{"json-error", false, Server, 503, false},
-		{"sse-error-first", true, RateLimit, 429, false},
-		{"sse-error-later", true, Quota, 402, true},
-		{"json-not-sse", true, BadRequest, 400, false},
-		{"empty-stream", true, Server, 0, false},
-		{"big", false, Server, 200, false},
+		{"json-error", false, outcome.Server, 503, false},
+		{"sse-error-first", true, outcome.RateLimit, 429, false},
+		{"sse-error-later", true, outcome.Quota, 402, true},
+		{"json-not-sse", true, outcome.BadRequest, 400, false},
+		{"empty-stream", true, outcome.Server, 0, false},
+		{"big", false, outcome.Server, 200, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -564,8 +565,8 @@ func TestErrorsInsideAnswers(t *testing.T) {
 				_, err = resp.ReadAll(nil)
 			}
 			ue := asError(t, err)
-			if ue.Class.Kind != tt.kind || ue.Status != tt.status || ue.Started != tt.started {
-				t.Errorf("got %v status %d started %v: %v", ue.Class.Kind, ue.Status, ue.Started, ue)
+			if ue.Outcome.Kind != tt.kind || ue.Status != tt.status || ue.Started != tt.started {
+				t.Errorf("got %v status %d started %v: %v", ue.Outcome.Kind, ue.Status, ue.Started, ue)
 			}
 		})
 	}
@@ -625,7 +626,7 @@ func TestRequestTimeoutBeforeHeaders(t *testing.T) {
 	ep := newEndpoint(t, srv.URL(), format.AuthBearer, "k", false)
 	_, err := c.Do(context.Background(), &Request{Endpoint: ep, Body: []byte(`{"model":"fail-hang"}`)})
 	ue := asError(t, err)
-	if ue.Class.Kind != Timeout || !strings.Contains(ue.Message, "request timeout") {
-		t.Errorf("got %+v: %v", ue.Class, ue)
+	if ue.Outcome.Kind != outcome.Timeout || !strings.Contains(ue.Message, "request timeout") {
+		t.Errorf("got %+v: %v", ue.Outcome, ue)
 	}
 }

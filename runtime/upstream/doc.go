@@ -3,7 +3,7 @@
 // byte-level edits that keep every other field as sent (RewriteModel,
 // RequestUsage), sends attempts over pooled keep-alive connections with
 // connect, read and overall timeouts (Client), reads SSE answers chunk by
-// chunk for relaying (Stream), and classifies every failure for routing's
-// cooldowns and failover (Classify, Error). No API key ever appears in an
+// chunk for relaying (Stream), and classifies every attempt into an
+// outcome.Outcome for routing's cooldowns and failover (Classify, Error). No API key ever appears in an
 // error, message or log line of this package.
 package upstream

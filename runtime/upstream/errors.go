@@ -7,12 +7,14 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"smartrouter/runtime/outcome"
 )
 
 // Error is a failed attempt. Nothing in it holds the channel's API key: the
 // upstream's text is scrubbed of it.
 type Error struct {
-	Class   Class
+	Outcome outcome.Outcome
 	Status  int    // upstream HTTP status (or the code of an in-stream error); 0 for transport failures
 	Message string // the upstream's own message, or what went wrong on the wire
 	// Body is the start of the upstream's error answer (at most
@@ -39,9 +41,9 @@ func (e *Error) Error() string {
 		b.WriteString(e.Message)
 	}
 	b.WriteString(" (")
-	b.WriteString(e.Class.Kind.String())
+	b.WriteString(e.Outcome.Kind.String())
 	b.WriteString("; ")
-	b.WriteString(hint(e.Class))
+	b.WriteString(hint(e.Outcome))
 	b.WriteString(")")
 	return b.String()
 }
@@ -50,34 +52,34 @@ func (e *Error) Error() string {
 // context.DeadlineExceeded, a net.Error, ...).
 func (e *Error) Unwrap() error { return e.err }
 
-func hint(c Class) string {
+func hint(c outcome.Outcome) string {
 	switch c.Kind {
-	case BadRequest:
+	case outcome.BadRequest:
 		return "the request was refused as invalid; fix it before retrying"
-	case Auth:
+	case outcome.Auth:
 		return "check the channel's API key; the channel stays cooled until it works again"
-	case Quota:
+	case outcome.Quota:
 		return "top up or raise the provider account's quota; the pair cools for " + c.Cooldown.String()
-	case RateLimit:
+	case outcome.RateLimit:
 		return "the provider limits the request rate; the pair cools for " + c.Cooldown.String()
-	case NotFound:
+	case outcome.NotFound:
 		return "the channel no longer serves this model; rerun model discovery; the pair cools for " + c.Cooldown.String()
-	case Canceled:
+	case outcome.Canceled:
 		return "the client gave up"
-	case OK:
+	case outcome.OK:
 		return "no failure"
 	}
 	return "the provider is failing or unreachable; the pair cools for " + c.Cooldown.String()
 }
 
 func transportError(ep *Endpoint, err error, started bool) *Error {
-	return &Error{Class: classifyErr(err), Host: ep.host, Message: scrubString(err.Error(), ep.key),
+	return &Error{Outcome: classifyErr(err), Host: ep.host, Message: scrubString(err.Error(), ep.key),
 		Started: started, err: err}
 }
 
 func statusError(ep *Endpoint, status int, h http.Header, body []byte) *Error {
 	body = scrub(body, ep.key)
-	return &Error{Class: Classify(status, h, body, nil), Status: status, Host: ep.host,
+	return &Error{Outcome: Classify(status, h, body, nil), Status: status, Host: ep.host,
 		Message: errorMessage(body), Body: body}
 }
 
@@ -109,7 +111,7 @@ func inBodyError(ep *Endpoint, errVal []byte, started bool) *Error {
 	if msg == "" {
 		msg = errorMessage(append(append([]byte(`{"error":`), errVal...), '}'))
 	}
-	return &Error{Class: Classify(status, nil, errVal, nil), Status: status, Host: ep.host,
+	return &Error{Outcome: Classify(status, nil, errVal, nil), Status: status, Host: ep.host,
 		Message: msg, Body: errVal, Started: started}
 }
 

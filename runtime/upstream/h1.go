@@ -181,23 +181,7 @@ func (c *Client) doH1(ctx context.Context, ep *Endpoint, body []byte, clientHead
 	req.Header.SetMethod(http.MethodPost)
 	req.Header.SetRequestURI(t.uri)
 	req.Header.SetHost(t.host)
-	req.Header.SetContentTypeBytes(ctJSON)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.cfg.UserAgent)
-	if ep.authName != "" {
-		req.Header.Set(ep.authName, ep.authValue[0])
-	}
-	if ep.openRouter {
-		req.Header.Set("HTTP-Referer", c.cfg.Referer)
-		req.Header.Set("X-Title", c.cfg.Title)
-	}
-	if clientHeader != nil {
-		for _, name := range c.fwd {
-			if v := clientHeader(name); v != "" && validHeaderValue(v) {
-				req.Header.Set(name, v)
-			}
-		}
-	}
+	c.setHeaders((*fastHeader)(&req.Header), ep, true, c.acceptJSON, clientHeader)
 	req.SetBodyRaw(body)
 
 	resp := fasthttp.AcquireResponse()
@@ -275,7 +259,13 @@ func (c *Client) doH1(ctx context.Context, ep *Endpoint, body []byte, clientHead
 	return nil, statusError(ep, status, h, b)
 }
 
-var ctJSON = []byte("application/json")
+// fastHeader is the headerSink of doH1.
+type fastHeader fasthttp.RequestHeader
+
+func (h *fastHeader) set(name string, shared []string) {
+	(*fasthttp.RequestHeader)(h).Set(name, shared[0])
+}
+func (h *fastHeader) setOne(name, v string) { (*fasthttp.RequestHeader)(h).Set(name, v) }
 
 // h1Header copies the answer's headers.
 func h1Header(resp *fasthttp.Response) http.Header {

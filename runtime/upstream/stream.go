@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"smartrouter/runtime/outcome"
 )
 
 // Chunk is one `data:` payload of an upstream SSE stream.
@@ -125,7 +127,7 @@ func (s *Stream) fail(err error) error {
 		s.done = true // tolerated: some servers omit [DONE]
 		return io.EOF
 	case err == io.EOF:
-		s.err = &Error{Class: Class{Kind: Server, Cooldown: ServerCooldown, Failover: true},
+		s.err = &Error{Outcome: outcome.Of(outcome.Server),
 			Host: s.ep.host, Message: "the stream ended without any data"}
 	default:
 		var ue *Error
@@ -196,7 +198,7 @@ func (s *Stream) readLine() ([]byte, error) {
 }
 
 func (s *Stream) tooLong() error {
-	return &Error{Class: Class{Kind: Server, Cooldown: ServerCooldown, Failover: true},
+	return &Error{Outcome: outcome.Of(outcome.Server),
 		Host: s.ep.host, Message: fmt.Sprintf("stream line longer than %d bytes; raise the line limit", s.maxLine)}
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"smartrouter/runtime/outcome"
 )
 
 type streamItem struct {
@@ -34,7 +36,7 @@ func TestStreamParsing(t *testing.T) {
 		input string
 		want  []streamItem
 		err   error // io.EOF, or a Kind via kindErr
-		kind  Kind
+		kind  outcome.Kind
 	}{
 		{"plain", "data: {\"a\":1}\n\ndata: [DONE]\n\n",
 			[]streamItem{{data: `{"a":1}`}, {data: "[DONE]", done: true}}, io.EOF, 0},
@@ -51,12 +53,12 @@ func TestStreamParsing(t *testing.T) {
 		{"nothing after [DONE] is read", "data: [DONE]\n\ndata: late\n", []streamItem{{data: "[DONE]", done: true}}, io.EOF, 0},
 		{"non-JSON payload relayed", "data: hello\n", []streamItem{{data: "hello"}}, io.EOF, 0},
 		{"long line", "data: " + long + "\n", []streamItem{{data: long}}, io.EOF, 0},
-		{"empty stream", "", nil, nil, Server},
-		{"only comments", ": ping\n\n: ping\n", nil, nil, Server},
-		{"error first", "data: {\"error\":{\"message\":\"Too many requests\",\"code\":429}}\n", nil, nil, RateLimit},
+		{"empty stream", "", nil, nil, outcome.Server},
+		{"only comments", ": ping\n\n: ping\n", nil, nil, outcome.Server},
+		{"error first", "data: {\"error\":{\"message\":\"Too many requests\",\"code\":429}}\n", nil, nil, outcome.RateLimit},
 		{"error null is not an error", "data: {\"error\":null,\"choices\":[]}\n", []streamItem{{data: `{"error":null,"choices":[]}`}}, io.EOF, 0},
-		{"error after data", "data: {}\ndata: {\"error\":{\"message\":\"boom\"}}\n", []streamItem{{data: "{}"}}, nil, Server},
-		{"bare JSON error", "{\"error\":{\"message\":\"no such model\",\"code\":404}}", nil, nil, NotFound},
+		{"error after data", "data: {}\ndata: {\"error\":{\"message\":\"boom\"}}\n", []streamItem{{data: "{}"}}, nil, outcome.Server},
+		{"bare JSON error", "{\"error\":{\"message\":\"no such model\",\"code\":404}}", nil, nil, outcome.NotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,8 +78,8 @@ func TestStreamParsing(t *testing.T) {
 				return
 			}
 			ue := asError(t, err)
-			if ue.Class.Kind != tt.kind || ue.Started != (len(tt.want) > 0) {
-				t.Errorf("error %v kind %v started %v", ue, ue.Class.Kind, ue.Started)
+			if ue.Outcome.Kind != tt.kind || ue.Started != (len(tt.want) > 0) {
+				t.Errorf("error %v kind %v started %v", ue, ue.Outcome.Kind, ue.Started)
 			}
 		})
 	}
@@ -86,7 +88,7 @@ func TestStreamParsing(t *testing.T) {
 func TestStreamLineLimit(t *testing.T) {
 	s := NewStream(strings.NewReader("data: "+strings.Repeat("y", 200<<10)+"\n"), 100<<10)
 	_, err := s.Next()
-	if ue := asError(t, err); ue.Class.Kind != Server || !strings.Contains(ue.Message, "longer than") {
+	if ue := asError(t, err); ue.Outcome.Kind != outcome.Server || !strings.Contains(ue.Message, "longer than") {
 		t.Errorf("got %v", err)
 	}
 	// The error sticks.
@@ -103,8 +105,8 @@ func TestStreamReadError(t *testing.T) {
 	}
 	_, err := s.Next()
 	ue := asError(t, err)
-	if ue.Class.Kind != Connection || !ue.Started || !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Errorf("got %+v started %v: %v", ue.Class, ue.Started, err)
+	if ue.Outcome.Kind != outcome.Connection || !ue.Started || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("got %+v started %v: %v", ue.Outcome, ue.Started, err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"smartrouter/fixtures/mockllm"
 	"smartrouter/format"
+	"smartrouter/runtime/outcome"
 )
 
 func benchBodies() map[string][]byte {
@@ -57,7 +58,7 @@ func BenchmarkClassify(b *testing.B) {
 	body := []byte(`{"error":{"message":"Rate limit reached for requests","type":"rate_limit_error","code":"rate_limit_exceeded"}}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		if c := Classify(429, h, body, nil); c.Kind != RateLimit {
+		if c := Classify(429, h, body, nil); c.Kind != outcome.RateLimit {
 			b.Fatal(c)
 		}
 	}
