@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"smartrouter/format"
+	"smartrouter/runtime/body"
 	"smartrouter/runtime/route"
 	"smartrouter/runtime/snapshot"
 	"smartrouter/runtime/upstream"
@@ -29,7 +30,7 @@ type work struct {
 	body2 []byte // the same asking for usage (streams)
 	out   []byte // the upstream answer (non-stream)
 	meta  []byte // metadata object, header values
-	cut   []span
+	cut   []body.Span
 	att   []attempt
 	ureq  upstream.Request
 	rid   []byte
@@ -110,8 +111,8 @@ func (s *Server) chat(c *fiber.Ctx) error {
 		s.met.Request(fiber.StatusUnauthorized, codeAuth)
 		return nil
 	}
-	body := c.Request().Body()
-	if len(body) > st.maxBody {
+	raw := c.Request().Body()
+	if len(raw) > st.maxBody {
 		s.chatError(w, fiber.StatusRequestEntityTooLarge, typeInvalid, codeTooLarge, "",
 			"request body is larger than the limit of "+strconv.Itoa(st.maxBody)+" bytes (server.max_request_size); send a smaller request")
 		return nil
@@ -121,7 +122,7 @@ func (s *Server) chat(c *fiber.Ctx) error {
 			"compressed request bodies are not supported; send plain JSON")
 		return nil
 	}
-	f, err := route.RequestFeatures(body)
+	f, err := body.ParseOpenAIChat(raw)
 	switch {
 	case err != nil:
 		s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, "",
@@ -159,10 +160,10 @@ func (s *Server) chat(c *fiber.Ctx) error {
 			s.met.Attempt("unusable", -1)
 			continue
 		}
-		w.body, err = upstream.RewriteModel(w.body[:0], body, model)
+		w.body, err = body.RewriteModel(w.body[:0], raw, model)
 		send, added := w.body, false
 		if err == nil && f.Stream {
-			w.body2, added, err = upstream.RequestUsage(w.body2[:0], w.body)
+			w.body2, added, err = body.OpenAIRequestUsage(w.body2[:0], w.body)
 			send = w.body2
 		}
 		if err != nil {
@@ -345,7 +346,7 @@ func (s *Server) upstreamRejected(w *work, st *state, i int, t0 time.Time, upDur
 	resp.SetStatusCode(status)
 	resp.Header.SetContentType(fiber.MIMEApplicationJSON)
 	resp.Header.Set(HeaderStatus, statusAllFailed)
-	if b := bytes.TrimSpace(ue.Body); isErrorObject(b) {
+	if b := bytes.TrimSpace(ue.Body); body.IsOpenAIError(b) {
 		resp.SetBody(b)
 	} else {
 		w.meta = appendErrorBody(w.meta[:0], typeInvalid, codeAllFailed, "",
@@ -356,17 +357,6 @@ func (s *Server) upstreamRejected(w *work, st *state, i int, t0 time.Time, upDur
 	w.routedHeaders(st, i, i+1, overhead)
 	s.met.Overhead(seconds(overhead))
 	s.met.Request(status, codeAllFailed)
-}
-
-// isErrorObject reports whether b is a complete JSON object with an "error"
-// member.
-func isErrorObject(b []byte) bool {
-	wk := jwalk{b}
-	if len(b) == 0 || b[0] != '{' || wk.skip(0) != len(b) {
-		return false
-	}
-	vs, _ := wk.member(0, "error")
-	return vs >= 0
 }
 
 // allFailed answers 503 all_channels_failed with every attempt listed.
@@ -414,20 +404,20 @@ func (s *Server) allFailed(w *work, st *state, t0 time.Time, upDur time.Duration
 // complete answers a successful non-stream attempt i: the upstream JSON with
 // reasoning blocks cut (strip_reasoning) and the smart_ai_router object
 // spliced in before the final '}' (response_metadata).
-func (s *Server) complete(w *work, st *state, i int, f *route.Features, t0 time.Time, upDur, lat time.Duration) {
+func (s *Server) complete(w *work, st *state, i int, f *body.Features, t0 time.Time, upDur, lat time.Duration) {
 	p := w.dec.Pairs[i]
 	st.router.Success(p, lat)
 	s.met.Attempt("ok", seconds(lat))
 	out := w.out
-	u := parseUsage(out, 0)
+	u := body.ParseOpenAIUsage(body.ScanOpenAIResponse(out).Usage)
 	s.met.Tokens(u.PromptTokens, u.CompletionTokens)
 	w.cut = w.cut[:0]
 	if st.strip {
-		w.cut = reasoningSpans(w.cut, out)
+		w.cut = body.OpenAIReasoningSpans(w.cut, out)
 	}
 	at, nonEmpty := -1, false
 	if st.meta {
-		at, nonEmpty = spliceEnd(out)
+		at, nonEmpty = body.SpliceEnd(out)
 	}
 	resp := w.c.Response()
 	resp.SetStatusCode(fiber.StatusOK)
@@ -448,21 +438,21 @@ func (s *Server) complete(w *work, st *state, i int, f *route.Features, t0 time.
 }
 
 // appendBodyWithout writes b without the spans in cut (those inside b).
-func appendBodyWithout(write func([]byte), b []byte, cut []span) {
+func appendBodyWithout(write func([]byte), b []byte, cut []body.Span) {
 	at := 0
 	for _, c := range cut {
-		if c.e > len(b) {
+		if c.End > len(b) {
 			break
 		}
-		write(b[at:c.s])
-		at = c.e
+		write(b[at:c.Start])
+		at = c.End
 	}
 	write(b[at:])
 }
 
 // appendMetadata appends `"smart_ai_router":{...}` (with a leading comma
 // when the object already has members).
-func (w *work) appendMetadata(b []byte, st *state, i int, f *route.Features, u *upstream.Usage,
+func (w *work) appendMetadata(b []byte, st *state, i int, f *body.Features, u *body.Usage,
 	total, overhead time.Duration, comma bool) []byte {
 	p := w.dec.Pairs[i]
 	pr := st.snap.Pair(p)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"smartrouter/runtime/body"
 )
 
 // Error is a failed attempt. Nothing in it holds the channel's API key: the
@@ -88,7 +90,7 @@ func inBodyError(ep *Endpoint, errVal []byte, started bool) *Error {
 	errVal = scrub(errVal, ep.key)
 	status := 0
 	for _, k := range [...]string{"code", "status"} {
-		if v, ok, _ := Field(errVal, k); ok {
+		if v, ok, _ := body.Field(errVal, k); ok {
 			if n, err := strconv.Atoi(string(bytes.Trim(v, `"`))); err == nil && n >= 400 && n < 600 {
 				status = n
 				break
