@@ -26,10 +26,11 @@ func ParseOpenAIChat(b []byte) (Features, error) {
 	modelAt, modelEnd, modelEsc := -1, 0, false // the last "model", when a string
 	var maxTok, maxCompl uint64
 	var haveMaxTok, haveMaxCompl, tools, functions bool
+	var kb keyBuf
 	for o.next() {
 		c := b[o.val]
-		switch {
-		case o.key("model"):
+		switch string(o.keyName(&kb)) {
+		case "model":
 			modelAt = -1
 			if c == '"' {
 				if modelEnd, modelEsc, err = scanString(b, o.val); err != nil {
@@ -38,7 +39,7 @@ func ParseOpenAIChat(b []byte) (Features, error) {
 				modelAt = o.val
 				o.took(modelEnd)
 			}
-		case o.key("messages"):
+		case "messages":
 			f.Messages, f.InputTokens, f.NeedVision, f.HasMessages = 0, 0, false, c == '['
 			if c == '[' {
 				var end int
@@ -47,19 +48,19 @@ func ParseOpenAIChat(b []byte) (Features, error) {
 				}
 				o.took(end)
 			}
-		case o.key("tools"):
+		case "tools":
 			tools = nonEmptyArray(b, o.val)
-		case o.key("functions"):
+		case "functions":
 			functions = nonEmptyArray(b, o.val)
-		case o.key("max_tokens"):
+		case "max_tokens":
 			if maxTok, haveMaxTok, err = plainInt(&o, maxTokensLimit); err != nil {
 				return Features{}, err
 			}
-		case o.key("max_completion_tokens"):
+		case "max_completion_tokens":
 			if maxCompl, haveMaxCompl, err = plainInt(&o, maxTokensLimit); err != nil {
 				return Features{}, err
 			}
-		case o.key("stream"):
+		case "stream":
 			f.Stream = c == 't' // next checks that it is the literal true
 		}
 	}
@@ -213,9 +214,10 @@ func openAIPart(a *walk) (cjk, other int, image bool, err error) {
 	if err != nil {
 		return 0, 0, false, err
 	}
+	var kb keyBuf
 	for p.next() {
-		switch {
-		case p.key("type"):
+		switch string(p.keyName(&kb)) {
+		case "type":
 			image = false
 			if b[p.val] == '"' {
 				var end int
@@ -224,7 +226,7 @@ func openAIPart(a *walk) (cjk, other int, image bool, err error) {
 				}
 				p.took(end)
 			}
-		case p.key("text"):
+		case "text":
 			cjk, other = 0, 0
 			if b[p.val] == '"' {
 				end, _, err := scanString(b, p.val)
@@ -348,25 +350,26 @@ func ScanOpenAIResponse(b []byte) OpenAIResponse {
 		return OpenAIResponse{}
 	}
 	emptyChoices := false
+	var kb keyBuf
 	for o.next() {
-		var v []byte
-		if o.key("choices") || o.key("usage") || o.key("error") {
-			end, err := o.skip()
-			if err != nil {
-				break
-			}
-			v = b[o.val:end]
+		name := string(o.keyName(&kb))
+		if name != "choices" && name != "usage" && name != "error" {
+			continue
 		}
-		switch {
-		case v == nil:
-		case o.key("choices"):
+		end, err := o.skip()
+		if err != nil {
+			break
+		}
+		v := b[o.val:end]
+		switch name {
+		case "choices":
 			emptyChoices = v[0] == '[' && skipWS(v, 1) == len(v)-1
-		case o.key("usage"):
+		case "usage":
 			r.Usage = nil
 			if v[0] == '{' {
 				r.Usage = v
 			}
-		case o.key("error"):
+		case "error":
 			r.Error = nil
 			if v[0] != 'n' {
 				r.Error = v
@@ -391,14 +394,15 @@ func ParseOpenAIUsage(usage []byte) Usage {
 		return Usage{}
 	}
 	var u Usage
+	var kb keyBuf
 	for o.next() {
 		var n *int64
-		switch {
-		case o.key("prompt_tokens"):
+		switch string(o.keyName(&kb)) {
+		case "prompt_tokens":
 			n = &u.PromptTokens
-		case o.key("completion_tokens"):
+		case "completion_tokens":
 			n = &u.CompletionTokens
-		case o.key("total_tokens"):
+		case "total_tokens":
 			n = &u.TotalTokens
 		default:
 			continue
@@ -425,32 +429,91 @@ var (
 // inside choices[].message.content of a chat completion, each with the
 // whitespace (raw or escaped as \n, \r, \t) that follows it. Removing them
 // keeps the JSON valid: the markers are plain ASCII and cannot be part of an
-// escape. An answer that is not a valid JSON object is left alone.
+// escape. An answer that is not a valid JSON object is left alone. It reads
+// the answer in one pass; where a member repeats, the last one counts.
 func OpenAIReasoningSpans(dst []Span, b []byte) []Span {
-	cs, _, err := field(b, "choices")
-	if err != nil || cs < 0 || b[cs] != '[' {
+	orig := len(dst)
+	o, err := topObject(b)
+	if err != nil {
 		return dst
 	}
-	a, _ := open(b, cs, 1, false)
-	for a.next() {
-		if b[a.val] != '{' {
+	for o.next() {
+		if !o.key("choices") {
 			continue
 		}
-		ms, _, end, err := lookup(b, a.val, 2, "message")
+		dst = dst[:orig]
+		if b[o.val] != '[' {
+			continue
+		}
+		a, err := open(b, o.val, o.depth+1, false)
 		if err != nil {
-			return dst
+			return dst[:orig]
 		}
-		a.took(end)
-		if ms < 0 || b[ms] != '{' {
-			continue
+		for a.next() {
+			if dst, err = choiceReasoning(dst, &a); err != nil {
+				return dst[:orig]
+			}
 		}
-		vs, ve, _, err := lookup(b, ms, 3, "content")
-		if err != nil || vs < 0 || b[vs] != '"' {
-			continue
+		if a.err != nil {
+			return dst[:orig]
 		}
-		dst = thinkSpans(dst, b, vs+1, ve-1)
+		o.took(a.end)
+	}
+	if o.finish() != nil {
+		return dst[:orig]
 	}
 	return dst
+}
+
+// choiceReasoning appends the reasoning spans of the choice the walk is on:
+// those of its last "message", in that of its last "content".
+func choiceReasoning(dst []Span, a *walk) ([]Span, error) {
+	b := a.b
+	if b[a.val] != '{' {
+		return dst, nil
+	}
+	c, err := open(b, a.val, a.depth+1, true)
+	if err != nil {
+		return dst, err
+	}
+	mark := len(dst)
+	for c.next() {
+		if !c.key("message") {
+			continue
+		}
+		dst = dst[:mark]
+		if b[c.val] != '{' {
+			continue
+		}
+		m, err := open(b, c.val, c.depth+1, true)
+		if err != nil {
+			return dst, err
+		}
+		for m.next() {
+			if !m.key("content") {
+				continue
+			}
+			dst = dst[:mark]
+			if b[m.val] != '"' {
+				continue
+			}
+			end, _, err := scanString(b, m.val)
+			if err != nil {
+				return dst, err
+			}
+			dst = thinkSpans(dst, b, m.val+1, end-1)
+			m.took(end)
+		}
+		if m.err != nil {
+			return dst, m.err
+		}
+		c.took(m.end)
+	}
+	if c.err != nil {
+		return dst, c.err
+	}
+	a.took(c.end)
+	return dst, nil
 }
 
 // thinkSpans finds the reasoning blocks in body[s:e] (the raw inside of a

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"regexp"
+	"slices"
 	"testing"
 	"unicode/utf8"
 )
@@ -411,6 +412,20 @@ func TestReasoningSpans(t *testing.T) {
 		{"whitespace everywhere", "{ \"choices\" : [ { \"message\" : { \"content\" : \"<think>z</think>\\r\\nq\" } } ] }",
 			"{ \"choices\" : [ { \"message\" : { \"content\" : \"q\" } } ] }"},
 		{"malformed answer untouched", `{"choices":[{"message":{"content":"<think>z</think>q"}}`, `{"choices":[{"message":{"content":"<think>z</think>q"}}`},
+		{"invalid after the choices untouched", `{"choices":[{"message":{"content":"<think>z</think>q"}}],"x":01}`,
+			`{"choices":[{"message":{"content":"<think>z</think>q"}}],"x":01}`},
+		{"last choices wins", `{"choices":[{"message":{"content":"<think>z</think>q"}}],"choices":[]}`,
+			`{"choices":[{"message":{"content":"<think>z</think>q"}}],"choices":[]}`},
+		{"last choices wins, not an array", `{"choices":[{"message":{"content":"<think>z</think>q"}}],"choices":null}`,
+			`{"choices":[{"message":{"content":"<think>z</think>q"}}],"choices":null}`},
+		{"last message wins", `{"choices":[{"message":{"content":"<think>a</think>x"},"message":{"content":"<think>b</think>y"}}]}`,
+			`{"choices":[{"message":{"content":"<think>a</think>x"},"message":{"content":"y"}}]}`},
+		{"last content wins", `{"choices":[{"message":{"content":"<think>a</think>x","content":5}},{"message":{"content":"<think>c</think>z"}}]}`,
+			`{"choices":[{"message":{"content":"<think>a</think>x","content":5}},{"message":{"content":"z"}}]}`},
+		{"escaped keys", `{"ch\u006fices":[{"m\u0065ssage":{"c\u006fntent":"<think>a</think>x"}}]}`,
+			`{"ch\u006fices":[{"m\u0065ssage":{"c\u006fntent":"x"}}]}`},
+		{"choices of other values", `{"choices":[1,"<think>a</think>",{"message":"<think>a</think>"},{"delta":{"content":"<think>a</think>"}}]}`,
+			`{"choices":[1,"<think>a</think>",{"message":"<think>a</think>"},{"delta":{"content":"<think>a</think>"}}]}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -419,6 +434,32 @@ func TestReasoningSpans(t *testing.T) {
 			}
 		})
 	}
+}
+
+// referenceReasoning finds the reasoning spans member by member with Field
+// (each lookup a walk of its own), where OpenAIReasoningSpans reads the
+// answer in one pass.
+func referenceReasoning(b []byte) []Span {
+	off := func(v []byte) int { return cap(b) - cap(v) }
+	choices, ok, err := Field(b, "choices")
+	if err != nil || !ok || choices[0] != '[' {
+		return nil
+	}
+	var spans []Span
+	a, _ := open(b, off(choices), 1, false)
+	for a.next() {
+		end, _ := a.skip()
+		msg, ok, _ := Field(b[a.val:end], "message")
+		if !ok || msg[0] != '{' {
+			continue
+		}
+		content, ok, _ := Field(msg, "content")
+		if !ok || content[0] != '"' {
+			continue
+		}
+		spans = thinkSpans(spans, b, off(content)+1, off(content)+len(content)-1)
+	}
+	return spans
 }
 
 // FuzzAnswerEdit feeds arbitrary upstream answers through the byte-level
@@ -444,6 +485,9 @@ func FuzzAnswerEdit(f *testing.F) {
 			t.Fatalf("an error answer without a non-null error: %s", b)
 		}
 		cut := OpenAIReasoningSpans(nil, b)
+		if ref := referenceReasoning(b); !slices.Equal(cut, ref) {
+			t.Fatalf("reasoning spans of %q: %v, reference %v", b, cut, ref)
+		}
 		prev := 0
 		for _, c := range cut {
 			if c.Start < prev || c.End < c.Start || c.End > len(b) {

@@ -1,6 +1,7 @@
 package body
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
@@ -71,11 +72,29 @@ func skipWS(b []byte, i int) int {
 	return i
 }
 
+// Masks for testing the eight bytes of a word at once.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plainWord reports whether none of the eight bytes of w is a quote, a
+// backslash or a control character. It may answer false for a plain word
+// (a byte above 0x7f can set a false alarm), never true for one that is not.
+func plainWord(w uint64) bool {
+	q := w ^ ('"' * ones)
+	e := w ^ ('\\' * ones)
+	return ((q-ones)&^q|(e-ones)&^e|(w-0x20*ones)&^w)&highs == 0
+}
+
 // scanString expects b[i] == '"' and returns the index after the closing
 // quote and whether the string holds an escape.
 func scanString(b []byte, i int) (end int, esc bool, err error) {
 	i++
 	for {
+		for i+8 <= len(b) && plainWord(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
 		for i < len(b) && strPlain[b[i]] {
 			i++
 		}
@@ -297,13 +316,30 @@ func (w *walk) skip() (int, error) {
 // took records that the caller read the current value up to end.
 func (w *walk) took(end int) { w.i, w.pending = end, false }
 
-// key reports whether the current member's key decodes to name (ASCII).
-func (w *walk) key(name string) bool {
+// keyBuf holds the decoding of an escaped key; it is large enough for every
+// key the package looks for.
+type keyBuf [32]byte
+
+// keyName returns the current member's key to switch on: its raw bytes, or
+// for an escaped key its decoding (into buf) when that is ASCII, else nil:
+// no name the package looks for has a byte outside ASCII.
+func (w *walk) keyName(buf *keyBuf) []byte {
 	raw := w.b[w.ks:w.ke]
 	if !w.kesc {
-		return string(raw) == name
+		return raw
 	}
-	return unquoteEqualsASCII(raw, name)
+	name, ok := unquoteASCII(buf[:0], raw)
+	if !ok {
+		return nil
+	}
+	return name
+}
+
+// key reports whether the current member's key decodes to name (ASCII).
+func (w *walk) key(name string) bool {
+	var buf keyBuf
+	k := w.keyName(&buf)
+	return k != nil && string(k) == name
 }
 
 // finish checks that only whitespace follows the top-level object.
@@ -317,12 +353,11 @@ func (w *walk) finish() error {
 	return nil
 }
 
-// lookup walks the object at b[i] and returns the span of the value of its
-// last member key (vs < 0 when there is none) and the end of the object.
-func lookup(b []byte, i, depth int, key string) (vs, ve, end int, err error) {
-	o, err := open(b, i, depth, true)
+// field is Field by offsets: vs < 0 when the member is absent.
+func field(b []byte, key string) (vs, ve int, err error) {
+	o, err := topObject(b)
 	if err != nil {
-		return -1, -1, 0, err
+		return -1, -1, err
 	}
 	vs, ve = -1, -1
 	for o.next() {
@@ -333,21 +368,8 @@ func lookup(b []byte, i, depth int, key string) (vs, ve, end int, err error) {
 			vs = o.val
 		}
 	}
-	if o.err != nil {
-		return -1, -1, 0, o.err
-	}
-	return vs, ve, o.end, nil
-}
-
-// field is Field by offsets: vs < 0 when the member is absent.
-func field(b []byte, key string) (vs, ve int, err error) {
-	i := skipWS(b, 0)
-	vs, ve, end, err := lookup(b, i, 0, key)
-	if err != nil {
+	if err := o.finish(); err != nil {
 		return -1, -1, err
-	}
-	if j := skipWS(b, end); j != len(b) {
-		return -1, -1, syntaxErr(j, "data after the top-level object")
 	}
 	return vs, ve, nil
 }
@@ -365,12 +387,11 @@ func Field(b []byte, key string) (value []byte, ok bool, err error) {
 	return b[vs:ve], true, nil
 }
 
-// unquoteEqualsASCII reports whether the raw string contents (escapes not yet
-// decoded, already validated by scanString) decode to the ASCII string name.
-// Any byte or rune outside ASCII cannot match, so invalid UTF-8 and
-// surrogates need no special care.
-func unquoteEqualsASCII(raw []byte, name string) bool {
-	j := 0
+// unquoteASCII appends to dst the decoding of the raw string contents
+// (escapes not yet decoded, already validated by scanString) and reports
+// whether it is all ASCII; it stops at the first byte or rune that is not,
+// so invalid UTF-8 and surrogates need no special care.
+func unquoteASCII(dst, raw []byte) ([]byte, bool) {
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		if c == '\\' {
@@ -378,7 +399,7 @@ func unquoteEqualsASCII(raw []byte, name string) bool {
 			case 'u':
 				r := hex4(raw[i+2 : i+6])
 				if r >= utf8.RuneSelf {
-					return false
+					return dst, false
 				}
 				c = byte(r)
 				i += 6
@@ -396,14 +417,14 @@ func unquoteEqualsASCII(raw []byte, name string) bool {
 				c, i = raw[i+1], i+2
 			}
 		} else {
+			if c >= utf8.RuneSelf {
+				return dst, false
+			}
 			i++
 		}
-		if j >= len(name) || name[j] != c {
-			return false
-		}
-		j++
+		dst = append(dst, c)
 	}
-	return j == len(name)
+	return dst, true
 }
 
 // unquote decodes a JSON string with escapes that scanString has checked.
@@ -422,7 +443,9 @@ func stringIs(b []byte, i int, name string) (is bool, end int, err error) {
 	}
 	raw := b[i+1 : end-1]
 	if esc {
-		return unquoteEqualsASCII(raw, name), end, nil
+		var buf keyBuf
+		dec, ok := unquoteASCII(buf[:0], raw)
+		return ok && string(dec) == name, end, nil
 	}
 	return string(raw) == name, end, nil
 }

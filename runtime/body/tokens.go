@@ -11,6 +11,11 @@ func tokens(cjk, other int) int { return cjk + other/4 + 4 }
 // scanner has checked, decoding escapes: CJK characters and the others.
 func countText(b []byte) (cjk, other int) {
 	for i := 0; i < len(b); {
+		if c := b[i]; c < utf8.RuneSelf && c != '\\' { // plain ASCII: never CJK
+			other++
+			i++
+			continue
+		}
 		var r rune
 		if b[i] == '\\' && i+1 < len(b) {
 			if b[i+1] == 'u' && i+6 <= len(b) {
