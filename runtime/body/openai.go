@@ -161,7 +161,7 @@ func openAIMessage(a *walk) (cjk, other int, vision bool, err error) {
 	if b[a.val] != '{' {
 		return 0, 0, false, nil
 	}
-	m, err := open(b, a.val, a.depth+1, true)
+	m, err := a.inner(true)
 	if err != nil {
 		return 0, 0, false, err
 	}
@@ -179,7 +179,7 @@ func openAIMessage(a *walk) (cjk, other int, vision bool, err error) {
 			cjk, other = countText(b[m.val+1 : end-1])
 			m.took(end)
 		case '[':
-			p, err := open(b, m.val, m.depth+1, false)
+			p, err := m.inner(false)
 			if err != nil {
 				return 0, 0, false, err
 			}
@@ -210,7 +210,7 @@ func openAIPart(a *walk) (cjk, other int, image bool, err error) {
 	if b[a.val] != '{' {
 		return 0, 0, false, nil
 	}
-	p, err := open(b, a.val, a.depth+1, true)
+	p, err := a.inner(true)
 	if err != nil {
 		return 0, 0, false, err
 	}
@@ -445,7 +445,7 @@ func OpenAIReasoningSpans(dst []Span, b []byte) []Span {
 		if b[o.val] != '[' {
 			continue
 		}
-		a, err := open(b, o.val, o.depth+1, false)
+		a, err := o.inner(false)
 		if err != nil {
 			return dst[:orig]
 		}
@@ -472,7 +472,7 @@ func choiceReasoning(dst []Span, a *walk) ([]Span, error) {
 	if b[a.val] != '{' {
 		return dst, nil
 	}
-	c, err := open(b, a.val, a.depth+1, true)
+	c, err := a.inner(true)
 	if err != nil {
 		return dst, err
 	}
@@ -485,7 +485,7 @@ func choiceReasoning(dst []Span, a *walk) ([]Span, error) {
 		if b[c.val] != '{' {
 			continue
 		}
-		m, err := open(b, c.val, c.depth+1, true)
+		m, err := c.inner(true)
 		if err != nil {
 			return dst, err
 		}

@@ -239,6 +239,10 @@ func open(b []byte, i, depth int, obj bool) (walk, error) {
 	return walk{b: b, i: i + 1, depth: depth, obj: obj, first: true}, nil
 }
 
+// inner starts a walk of the current value, the object (obj) or array it
+// must be; the caller hands its end to took when it is done.
+func (w *walk) inner(obj bool) (walk, error) { return open(w.b, w.val, w.depth+1, obj) }
+
 // topObject opens the document's top-level object.
 func topObject(b []byte) (walk, error) {
 	return open(b, skipWS(b, 0), 0, true)
