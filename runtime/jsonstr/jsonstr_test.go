@@ -1,7 +1,9 @@
 package jsonstr
 
 import (
+	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -29,6 +31,24 @@ func TestAppend(t *testing.T) {
 	}
 	if got := string(Append([]byte("x="), "<a>")); got != `x="\u003ca\u003e"` {
 		t.Fatalf("got %s", got)
+	}
+}
+
+func TestAppendDecodesAndEscapesHTML(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"b\s`, "ctl\x00\x1f\n\r\t", "<a&b>", "é中😀", "bad\xffutf8", "\u2028\u2029"} {
+		b := Append(nil, s)
+		var got string
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Errorf("%q -> %s: %v", s, b, err)
+			continue
+		}
+		want := strings.ToValidUTF8(s, "\ufffd")
+		if got != want {
+			t.Errorf("%q -> %s -> %q", s, b, got)
+		}
+		if bytes.ContainsAny(b, "<>&") {
+			t.Errorf("%s not escaped for HTML", b)
+		}
 	}
 }
 

@@ -77,15 +77,3 @@ func BenchmarkRoute(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) { benchRoute(b, c.opts, c.req) })
 	}
 }
-
-func BenchmarkRequestFeatures(b *testing.B) {
-	body := []byte(`{"model":"gpt-4o-mini","stream":true,"max_tokens":512,"tools":[{"type":"function","function":{"name":"f","parameters":{}}}],` +
-		`"messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":[{"type":"text","text":"Describe this picture in detail, please. 请详细描述"},{"type":"image_url","image_url":{"url":"https://example.com/a.png"}}]}]}`)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := RequestFeatures(body); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

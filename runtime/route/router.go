@@ -50,7 +50,7 @@ const (
 type Request struct {
 	Model       string // the request's model string
 	Strategy    string // X-Router-Strategy; "" = the configured default
-	InputTokens int    // estimated input tokens (see RequestFeatures)
+	InputTokens int    // estimated input tokens (see body.Features)
 	MaxTokens   int    // max_tokens; 0 = not set
 	NeedVision  bool   // a content part of type image_url
 	NeedTools   bool   // tools or functions non-empty

@@ -8,6 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"smartrouter/runtime/body"
 	"smartrouter/runtime/route"
 	"smartrouter/runtime/upstream"
 )
@@ -127,15 +128,16 @@ func TestMetadataDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.rid = append(w.rid, "req-0123456789ab-1"...)
-	f := route.Features{Model: "gpt-4o-mini", InputTokens: 12}
-	u := upstream.Usage{PromptTokens: 10, CompletionTokens: 20, TotalTokens: 30}
-	body := []byte(`{"choices":[{"message":{"content":"<think>x</think> y"}}],"usage":{"prompt_tokens":10}}`)
+	f := body.Features{Model: "gpt-4o-mini", InputTokens: 12}
+	u := body.Usage{PromptTokens: 10, CompletionTokens: 20, TotalTokens: 30}
+	answer := []byte(`{"choices":[{"message":{"content":"<think>x</think> y"}}],"usage":{"prompt_tokens":10}}`)
 	w.meta = w.appendMetadata(w.meta[:0], st, 0, &f, &u, time.Millisecond, time.Microsecond, true)
-	w.cut = reasoningSpans(w.cut[:0], body)
+	w.cut = body.OpenAIReasoningSpans(w.cut[:0], answer)
 	n := testing.AllocsPerRun(100, func() {
 		w.meta = w.appendMetadata(w.meta[:0], st, 0, &f, &u, time.Millisecond, time.Microsecond, true)
-		w.cut = reasoningSpans(w.cut[:0], body)
-		spliceEnd(body)
+		w.cut = body.OpenAIReasoningSpans(w.cut[:0], answer)
+		body.SpliceEnd(answer)
+		body.ParseOpenAIUsage(body.ScanOpenAIResponse(answer).Usage)
 	})
 	if n != 0 {
 		t.Errorf("%v allocations", n)

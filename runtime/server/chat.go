@@ -9,9 +9,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"smartrouter/format"
+	"smartrouter/runtime/body"
 	"smartrouter/runtime/jsonstr"
-	"smartrouter/runtime/route"
-	"smartrouter/runtime/upstream"
 )
 
 // The OpenAI chat completions surface of the proxy loop (proxy.go).
@@ -34,7 +33,7 @@ func (s *Server) chat(c *fiber.Ctx) error {
 // a JSON object with a "model" and a "messages" array.
 func (w *work) validateChat() bool {
 	var err error
-	w.f, err = route.RequestFeatures(w.in)
+	w.f, err = body.ParseOpenAIChat(w.in)
 	switch {
 	case err != nil:
 		w.s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, "",
@@ -56,11 +55,11 @@ func (w *work) validateChat() bool {
 // also asks for usage (w.added tells whether the client had not).
 func (w *work) rewriteChat(model string) ([]byte, error) {
 	var err error
-	w.body, err = upstream.RewriteModel(w.body[:0], w.in, model)
+	w.body, err = body.RewriteModel(w.body[:0], w.in, model)
 	send := w.body
 	w.added = false
 	if err == nil && w.f.Stream {
-		w.body2, w.added, err = upstream.RequestUsage(w.body2[:0], w.body)
+		w.body2, w.added, err = body.OpenAIRequestUsage(w.body2[:0], w.body)
 		send = w.body2
 	}
 	return send, err
@@ -72,15 +71,15 @@ func (w *work) rewriteChat(model string) ([]byte, error) {
 func (w *work) complete(i int) {
 	s, st := w.s, w.st
 	out := w.out
-	u := parseUsage(out, 0)
+	u := body.ParseOpenAIUsage(body.ScanOpenAIResponse(out).Usage)
 	s.met.Tokens(u.PromptTokens, u.CompletionTokens)
 	w.cut = w.cut[:0]
 	if st.strip {
-		w.cut = reasoningSpans(w.cut, out)
+		w.cut = body.OpenAIReasoningSpans(w.cut, out)
 	}
 	at, nonEmpty := -1, false
 	if st.meta {
-		at, nonEmpty = spliceEnd(out)
+		at, nonEmpty = body.SpliceEnd(out)
 	}
 	resp := w.c.Response()
 	resp.SetStatusCode(fiber.StatusOK)
@@ -101,21 +100,21 @@ func (w *work) complete(i int) {
 }
 
 // appendBodyWithout writes b without the spans in cut (those inside b).
-func appendBodyWithout(write func([]byte), b []byte, cut []span) {
+func appendBodyWithout(write func([]byte), b []byte, cut []body.Span) {
 	at := 0
 	for _, c := range cut {
-		if c.e > len(b) {
+		if c.End > len(b) {
 			break
 		}
-		write(b[at:c.s])
-		at = c.e
+		write(b[at:c.Start])
+		at = c.End
 	}
 	write(b[at:])
 }
 
 // appendMetadata appends `"smart_ai_router":{...}` (with a leading comma
 // when the object already has members).
-func (w *work) appendMetadata(b []byte, st *state, i int, f *route.Features, u *upstream.Usage,
+func (w *work) appendMetadata(b []byte, st *state, i int, f *body.Features, u *body.Usage,
 	total, overhead time.Duration, comma bool) []byte {
 	p := w.dec.Pairs[i]
 	pr := st.snap.Pair(p)

@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"smartrouter/format/query"
+	"smartrouter/runtime/body"
 	"smartrouter/runtime/jsonstr"
 	"smartrouter/runtime/outcome"
 	"smartrouter/runtime/route"
@@ -57,8 +58,8 @@ type work struct {
 	h     *snapshot.Handle
 	owned bool // the handle is released at the end of the request (false once a stream relay owns it)
 	st    *state
-	in    []byte         // the client body (fasthttp's buffer)
-	f     route.Features // what validate read from it
+	in    []byte        // the client body (fasthttp's buffer)
+	f     body.Features // what validate read from it
 	dec   route.Decision
 	upDur time.Duration // time spent in upstream calls
 
@@ -72,7 +73,7 @@ type work struct {
 	first upstream.Chunk // the first chunk of a stream
 
 	meta []byte // metadata object, header values
-	cut  []span
+	cut  []body.Span
 	att  []attempt
 	rid  []byte
 }
@@ -104,7 +105,7 @@ const maxPooledBuffer = 1 << 20
 func (s *Server) putWork(w *work) {
 	w.c, w.sf, w.h, w.st, w.in = nil, nil, nil, nil, nil
 	w.owned, w.upDur, w.added = false, 0, false
-	w.f = route.Features{}
+	w.f = body.Features{}
 	w.resp, w.us, w.first = nil, nil, upstream.Chunk{}
 	w.ureq.Endpoint, w.ureq.Body = nil, nil
 	for i := range w.att {
@@ -447,7 +448,7 @@ func (w *work) rejected(i int, ue *upstream.Error) {
 	resp.SetStatusCode(status)
 	resp.Header.SetContentType(fiber.MIMEApplicationJSON)
 	resp.Header.Set(HeaderStatus, statusAllFailed)
-	if b := bytes.TrimSpace(ue.Body); isErrorObject(b) {
+	if b := bytes.TrimSpace(ue.Body); body.IsOpenAIError(b) {
 		resp.SetBody(b)
 	} else {
 		w.meta = appendErrorBody(w.meta[:0], typeInvalid, codeAllFailed, "",
@@ -458,17 +459,6 @@ func (w *work) rejected(i int, ue *upstream.Error) {
 	w.routedHeaders(w.st, i, i+1, overhead)
 	w.s.met.Overhead(seconds(overhead))
 	w.s.met.Request(status, codeAllFailed)
-}
-
-// isErrorObject reports whether b is a complete JSON object with an "error"
-// member.
-func isErrorObject(b []byte) bool {
-	wk := jwalk{b}
-	if len(b) == 0 || b[0] != '{' || wk.skip(0) != len(b) {
-		return false
-	}
-	vs, _ := wk.member(0, "error")
-	return vs >= 0
 }
 
 // allFailed answers 503 all_channels_failed with every attempt listed.

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -97,6 +99,21 @@ func appendMs(dst []byte, d time.Duration) []byte {
 		d = 0
 	}
 	return appendFloat(dst, float64(d)/float64(time.Millisecond), 3)
+}
+
+// appendFloat appends f with at most prec decimals, trailing zeros dropped.
+func appendFloat(dst []byte, f float64, prec int) []byte {
+	n := len(dst)
+	dst = strconv.AppendFloat(dst, f, 'f', prec, 64)
+	if bytes.IndexByte(dst[n:], '.') >= 0 {
+		for dst[len(dst)-1] == '0' {
+			dst = dst[:len(dst)-1]
+		}
+		if dst[len(dst)-1] == '.' {
+			dst = dst[:len(dst)-1]
+		}
+	}
+	return dst
 }
 
 func orDur(d, def time.Duration) time.Duration {

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"smartrouter/runtime/body"
 	"smartrouter/runtime/outcome"
 	"smartrouter/runtime/snapshot"
 	"smartrouter/runtime/upstream"
@@ -30,7 +31,7 @@ type relay struct {
 	added bool // usage was asked for by the router: drop the usage-only chunk
 	ttfb  time.Duration
 
-	u       upstream.Usage
+	u       body.Usage
 	out     []byte // events produced and not yet returned by Read
 	off     int    // out[:off] was returned
 	started bool   // first was produced
@@ -104,7 +105,7 @@ func (r *relay) fill() (err error) {
 			}
 		}
 		if ch.Usage != nil {
-			r.u = parseUsage(ch.Usage, -1)
+			r.u = body.ParseOpenAIUsage(ch.Usage)
 		}
 		if !ch.UsageOnly || !r.added {
 			r.out = append(r.out, sseData...)

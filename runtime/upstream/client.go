@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"smartrouter/format"
+	"smartrouter/runtime/body"
 	"smartrouter/runtime/outcome"
 )
 
@@ -177,8 +178,8 @@ func (c *Client) Close() {
 // Request is one chat completion attempt.
 type Request struct {
 	Endpoint *Endpoint
-	// Body is the JSON to send, already passed through RewriteModel (and
-	// RequestUsage for streams). It is not modified.
+	// Body is the JSON to send, already passed through body.RewriteModel
+	// (and body.OpenAIRequestUsage for streams). It is not modified.
 	Body   []byte
 	Stream bool // ask for text/event-stream
 	// ClientHeader returns a header of the client's request by name (case
@@ -370,8 +371,8 @@ func (r *Response) ReadAll(dst []byte) ([]byte, error) {
 		return b, &Error{Outcome: outcome.Of(outcome.Server), Status: r.Status,
 			Host: r.ep.host, Message: fmt.Sprintf("answer larger than %d bytes; raise the response size limit", r.c.cfg.MaxResponseSize)}
 	}
-	if ci := inspectChunk(b[start:]); ci.errVal != nil {
-		return b, inBodyError(r.ep, ci.errVal, false)
+	if ans := body.ScanOpenAIResponse(b[start:]); ans.Error != nil {
+		return b, inBodyError(r.ep, ans.Error, false)
 	}
 	return b, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"smartrouter/fixtures/mockllm"
 	"smartrouter/format"
+	"smartrouter/runtime/body"
 	"smartrouter/runtime/outcome"
 )
 
@@ -57,11 +58,11 @@ func TestNonStream(t *testing.T) {
 	c := newClient(t, Config{})
 	ep := newEndpoint(t, srv.URL(), format.AuthBearer, "sk-test-1", false)
 
-	body, err := RewriteModel(nil, []byte(richBody), "mock-large")
+	sent, err := body.RewriteModel(nil, []byte(richBody), "mock-large")
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := c.Do(context.Background(), &Request{Endpoint: ep, Body: body})
+	resp, err := c.Do(context.Background(), &Request{Endpoint: ep, Body: sent})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,18 +84,18 @@ func TestNonStream(t *testing.T) {
 	if ans.Model != "mock-large" || len(ans.Choices) != 1 || ans.Choices[0].Message.Content != mockllm.Content(mockllm.DefaultChunks) {
 		t.Errorf("answer %s", out)
 	}
-	raw, ok, _ := Field(out, "usage")
-	u, err := ParseUsage(raw)
-	if !ok || err != nil || u.CompletionTokens != mockllm.DefaultChunks || u.TotalTokens != u.PromptTokens+u.CompletionTokens {
-		t.Errorf("usage %s: %+v %v", raw, u, err)
+	raw := body.ScanOpenAIResponse(out).Usage
+	u := body.ParseOpenAIUsage(raw)
+	if raw == nil || u.CompletionTokens != mockllm.DefaultChunks || u.TotalTokens != u.PromptTokens+u.CompletionTokens {
+		t.Errorf("usage %s: %+v", raw, u)
 	}
 
 	got, ok := srv.LastRequest()
 	if !ok {
 		t.Fatal("nothing recorded")
 	}
-	if string(got.Body) != string(body) {
-		t.Errorf("forwarded body differs:\n got  %s\n want %s", got.Body, body)
+	if string(got.Body) != string(sent) {
+		t.Errorf("forwarded body differs:\n got  %s\n want %s", got.Body, sent)
 	}
 	if got.Path != "/v1/chat/completions" || got.Method != "POST" || got.Model != "mock-large" {
 		t.Errorf("request %s %s model %q", got.Method, got.Path, got.Model)
@@ -131,8 +132,8 @@ func readStream(t *testing.T, s *Stream) (content string, usageOnly int, done bo
 		}
 		if ch.UsageOnly {
 			usageOnly++
-			if u, err := ParseUsage(ch.Usage); err != nil || u.CompletionTokens == 0 {
-				t.Errorf("usage chunk %s: %+v %v", ch.Usage, u, err)
+			if u := body.ParseOpenAIUsage(ch.Usage); u.CompletionTokens == 0 {
+				t.Errorf("usage chunk %s: %+v", ch.Usage, u)
 			}
 			continue
 		}
@@ -160,15 +161,15 @@ func TestStream(t *testing.T) {
 		{"client asked for usage", `{"model":"x","stream":true,"stream_options":{"include_usage":true}}`, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			body, err := RewriteModel(nil, []byte(tt.body), "mock-small")
+			sent, err := body.RewriteModel(nil, []byte(tt.body), "mock-small")
 			if err != nil {
 				t.Fatal(err)
 			}
-			body, added, err := RequestUsage(nil, body)
+			sent, added, err := body.OpenAIRequestUsage(nil, sent)
 			if err != nil || added != tt.wantAdded {
-				t.Fatalf("RequestUsage added=%v err=%v", added, err)
+				t.Fatalf("OpenAIRequestUsage added=%v err=%v", added, err)
 			}
-			resp, err := c.Do(context.Background(), &Request{Endpoint: ep, Body: body, Stream: true})
+			resp, err := c.Do(context.Background(), &Request{Endpoint: ep, Body: sent, Stream: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -179,7 +180,7 @@ func TestStream(t *testing.T) {
 				t.Errorf("content %q usageOnly %d done %v err %v", content, usageOnly, done, err)
 			}
 			got, _ := srv.LastRequest()
-			if string(got.Body) != string(body) || got.Header.Get("Accept") != "text/event-stream" {
+			if string(got.Body) != string(sent) || got.Header.Get("Accept") != "text/event-stream" {
 				t.Errorf("forwarded %s with Accept %q", got.Body, got.Header.Get("Accept"))
 			}
 		})

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"smartrouter/runtime/body"
 	"smartrouter/runtime/outcome"
 )
 
@@ -90,7 +91,7 @@ func inBodyError(ep *Endpoint, errVal []byte, started bool) *Error {
 	errVal = scrub(errVal, ep.key)
 	status := 0
 	for _, k := range [...]string{"code", "status"} {
-		if v, ok, _ := Field(errVal, k); ok {
+		if v, ok, _ := body.Field(errVal, k); ok {
 			if n, err := strconv.Atoi(string(bytes.Trim(v, `"`))); err == nil && n >= 400 && n < 600 {
 				status = n
 				break

@@ -8,6 +8,7 @@ import (
 	"io"
 	"sync"
 
+	"smartrouter/runtime/body"
 	"smartrouter/runtime/outcome"
 )
 
@@ -21,7 +22,7 @@ type Chunk struct {
 	// Usage is the raw "usage" object of the chunk when it has one (not null).
 	Usage []byte
 	// UsageOnly reports a chunk with an empty "choices" and a usage object:
-	// the one RequestUsage asked for, dropped by the relay when the client
+	// the one body.OpenAIRequestUsage asked for, dropped by the relay when the client
 	// did not ask for it.
 	UsageOnly bool
 }
@@ -104,17 +105,17 @@ func (s *Stream) Next() (Chunk, error) {
 				}
 				return Chunk{Data: p, Done: true}, nil
 			}
-			ci := inspectChunk(p)
-			if ci.errVal != nil {
-				s.err = inBodyError(s.ep, ci.errVal, s.yielded > 0)
+			ans := body.ScanOpenAIResponse(p)
+			if ans.Error != nil {
+				s.err = inBodyError(s.ep, ans.Error, s.yielded > 0)
 				return Chunk{}, s.err
 			}
 			s.yielded++
-			return Chunk{Data: p, Usage: ci.usage, UsageOnly: ci.usageOnly}, nil
+			return Chunk{Data: p, Usage: ans.Usage, UsageOnly: ans.UsageOnly}, nil
 		}
 		if line[0] == '{' { // a JSON error answered without SSE framing
-			if ci := inspectChunk(line); ci.errVal != nil {
-				s.err = inBodyError(s.ep, ci.errVal, s.yielded > 0)
+			if ans := body.ScanOpenAIResponse(line); ans.Error != nil {
+				s.err = inBodyError(s.ep, ans.Error, s.yielded > 0)
 				return Chunk{}, s.err
 			}
 		}

@@ -5,53 +5,13 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"strings"
 	"testing"
 
 	"smartrouter/fixtures/mockllm"
 	"smartrouter/format"
+	"smartrouter/runtime/body"
 	"smartrouter/runtime/outcome"
 )
-
-func benchBodies() map[string][]byte {
-	img := strings.Repeat("iVBORw0KGgoAAAANSUhEUgAA", 1<<20/24)
-	return map[string][]byte{
-		"small": []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one word."}],"stream":true,"max_tokens":16}`),
-		"rich":  []byte(richBody),
-		"1MiB": []byte(`{"messages":[{"role":"user","content":[{"type":"text","text":"describe"},` +
-			`{"type":"image_url","image_url":{"url":"data:image/png;base64,` + img + `"}}]}],"model":"gpt-4o"}`),
-	}
-}
-
-func BenchmarkRewriteModel(b *testing.B) {
-	for _, name := range []string{"small", "rich", "1MiB"} {
-		body := benchBodies()[name]
-		b.Run(name, func(b *testing.B) {
-			dst := make([]byte, 0, len(body)+64)
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			for b.Loop() {
-				var err error
-				if dst, err = RewriteModel(dst[:0], body, "openai/gpt-4o-mini-2024-07-18"); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
-func BenchmarkRequestUsage(b *testing.B) {
-	body := benchBodies()["small"]
-	dst := make([]byte, 0, len(body)+64)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		var err error
-		if dst, _, err = RequestUsage(dst[:0], body); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
 
 func BenchmarkClassify(b *testing.B) {
 	h := http.Header{"Retry-After": {"7"}}
@@ -94,10 +54,10 @@ func BenchmarkRoundTrip(b *testing.B) {
 	srv := startMock(b, mockllm.Config{Record: -1})
 	c := newClient(b, Config{})
 	ep := newEndpoint(b, srv.URL(), format.AuthBearer, "sk-bench", false)
-	small := benchBodies()["small"]
+	small := []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one word."}],"stream":true,"max_tokens":16}`)
 	nonStream := bytes.Replace(small, []byte(`"stream":true`), []byte(`"stream":false`), 1)
-	body, _ := RewriteModel(nil, small, "mock-small")
-	streamBody, _, _ := RequestUsage(nil, body)
+	sent, _ := body.RewriteModel(nil, small, "mock-small")
+	streamBody, _, _ := body.OpenAIRequestUsage(nil, sent)
 	ctx := context.Background()
 
 	b.Run("nonstream", func(b *testing.B) {

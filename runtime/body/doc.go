@@ -1,0 +1,20 @@
+// Package body owns the JSON bodies of the wire formats the router speaks:
+// the one scanner that reads them (scan.go) and, on it, what the router needs
+// from each format. Nothing here decodes a body into maps or structs; every
+// function walks the raw bytes once, and the edits copy every byte they do not
+// change, so what reaches the upstream is what the client sent.
+//
+// Format-neutral: the request facts routing needs (Features), token usage
+// (Usage), the top-level "model" rewrite, member lookup (Field) and the point
+// where the router's metadata is spliced into an answer (SpliceEnd).
+//
+// OpenAI chat completions (openai.go): the parse of a request
+// (ParseOpenAIChat), asking a stream for its usage chunk
+// (OpenAIRequestUsage), the members of an answer or stream chunk
+// (ScanOpenAIResponse), the one usage parser for both (ParseOpenAIUsage),
+// reasoning blocks (OpenAIReasoningSpans) and error answers (IsOpenAIError).
+// Other formats go in files of their own beside it, on the same scanner.
+//
+// The package sits below routing, the upstream client and the server and
+// imports none of them. JSON strings are written by runtime/jsonstr.
+package body
