@@ -282,14 +282,14 @@ func TestUsedAndRouterReports(t *testing.T) {
 	}
 	clk.Advance(500 * time.Millisecond)
 	if got := r.Report(p, failed(outcome.NotFound, 0), 0); got != 300*time.Second {
-		t.Fatalf("Router.Failure period %v", got)
+		t.Fatalf("Router.Report of a failure: period %v", got)
 	}
 	if st := live.Channel("c"); len(st.Pairs) != 1 || !st.Pairs[0].Cooling {
-		t.Fatalf("Router.Failure did not reach the live state: %+v", st)
+		t.Fatalf("Router.Report of a failure did not reach the live state: %+v", st)
 	}
 	r.Report(p, success, 100*time.Millisecond)
 	if st := live.Channel("c"); len(st.Pairs) != 0 || st.LatencyMs != 100 {
-		t.Fatalf("Router.Success: %+v", st)
+		t.Fatalf("Router.Report of a success: %+v", st)
 	}
 }
 

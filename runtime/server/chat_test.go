@@ -175,7 +175,7 @@ func TestFailoverAndCooldown(t *testing.T) {
 		name     string
 		rule     mockllm.Rule
 		settings func(*format.Settings)
-		kind     string // route.FailureKind of the cooldown
+		kind     string // outcome cooldown kind (outcome.Kind.CooldownKind)
 		channel  bool   // the whole channel cools (auth)
 	}{
 		{name: "401", rule: mockllm.Rule{Key: keyA, Status: 401}, kind: "auth", channel: true},
