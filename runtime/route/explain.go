@@ -20,6 +20,9 @@ type Explain struct {
 	Candidates []ExplainPair     `json:"candidates"`
 	Filtered   []ExplainFiltered `json:"filtered"`
 	Order      []ExplainRef      `json:"order"` // best first
+	// Panic: every pair that could serve was cooling, and Order holds the
+	// one whose cooldown ends first (panic routing).
+	Panic bool `json:"panic,omitempty"`
 }
 
 // ExplainRequest echoes the request facts that scores and filters used.

@@ -10,7 +10,8 @@ import (
 )
 
 func TestHealthFormulas(t *testing.T) {
-	l := NewLive(newClock().Now)
+	clk := newClock()
+	l := NewLive(clk.Now)
 	h := 1.0
 	steps := []bool{false, false, false, true, true, false, true}
 	for i, ok := range steps {
@@ -19,6 +20,7 @@ func TestHealthFormulas(t *testing.T) {
 			h = min(1, 1.01*h+0.01)
 		} else {
 			l.Report("c", "m", failed(outcome.Server, time.Second), 0)
+			clk.Advance(time.Hour) // each failure its own incident
 			h = max(0, 0.9*h-0.1)
 		}
 		if got := l.Channel("c").Health; !near(got, h) {
@@ -28,6 +30,7 @@ func TestHealthFormulas(t *testing.T) {
 	// Floors at 0, caps at 1.
 	for i := 0; i < 30; i++ {
 		l.Report("c", "m", failed(outcome.Server, time.Second), 0)
+		clk.Advance(time.Hour)
 	}
 	if got := l.Channel("c").Health; got != 0 {
 		t.Fatalf("health floor: %v", got)
@@ -73,21 +76,29 @@ func TestCooldownPeriods(t *testing.T) {
 func TestCooldownDoubling(t *testing.T) {
 	clk := newClock()
 	l := NewLive(clk.Now)
-	want := []time.Duration{60, 120, 240, 480, 960, 1920, 3600, 3600}
+	// A failed trial (a failure after the period) doubles, up to the
+	// kind's cap (MaxServerCooldown for 5xx).
+	want := []time.Duration{60, 120, 240, 480, 600, 600}
 	for i, w := range want {
 		got := l.Report("c", "m", failed(outcome.Server, 0), 0)
 		if got != w*time.Second {
 			t.Fatalf("repeat %d: %v, want %v", i, got, w*time.Second)
 		}
-		clk.Advance(got) // let it recover before the next try
-		l.Recover("c")   // keep the whole-channel rule out of this test
+		if st := l.Channel("c").Pairs[0]; st.Strikes != i+1 {
+			t.Fatalf("repeat %d: strikes %d", i, st.Strikes)
+		}
+		clk.Advance(got) // the trial is due
+		l.state("c").consec.Store(0) // keep the whole-channel rule out of this test
 	}
-	// Another kind starts from its own base period.
-	if got := l.Report("c", "m", failed(outcome.Timeout, 0), 0); got != 30*time.Second {
-		t.Fatalf("other kind: %v", got)
-	}
-	if got := l.Report("c", "m", failed(outcome.Timeout, 0), 0); got != 60*time.Second {
-		t.Fatalf("repeat of the other kind: %v", got)
+	// Another kind starts from its own base period, and caps at
+	// MaxNetworkCooldown.
+	for i, w := range []time.Duration{30, 60, 120, 240, 300, 300} {
+		got := l.Report("c", "m", failed(outcome.Timeout, 0), 0)
+		if got != w*time.Second {
+			t.Fatalf("timeout repeat %d: %v, want %v", i, got, w*time.Second)
+		}
+		clk.Advance(got)
+		l.state("c").consec.Store(0)
 	}
 	// A success forgets the streak.
 	l.Report("c", "m", success, 0)
@@ -95,7 +106,11 @@ func TestCooldownDoubling(t *testing.T) {
 		t.Fatalf("after a success: %v", got)
 	}
 	// Quota doubles once to the cap.
-	if l.Report("c", "q", failed(outcome.Quota, 0), 0) != 1800*time.Second || l.Report("c", "q", failed(outcome.Quota, 0), 0) != 3600*time.Second {
+	if l.Report("c", "q", failed(outcome.Quota, 0), 0) != 1800*time.Second {
+		t.Fatal("quota period")
+	}
+	clk.Advance(1800 * time.Second)
+	if l.Report("c", "q", failed(outcome.Quota, 0), 0) != 3600*time.Second {
 		t.Fatal("quota doubling")
 	}
 }
@@ -106,11 +121,11 @@ func TestWholeChannelCooling(t *testing.T) {
 		l := NewLive(clk.Now)
 		for i := 1; i <= 5; i++ {
 			l.Report("c", "m", failed(outcome.Timeout, time.Second), 0)
-			clk.Advance(2 * time.Second) // the pair cooldown has ended each time
 			cooling := l.Channel("c").Cooling != nil
 			if cooling != (i == 5) {
 				t.Fatalf("after %d failures channel cooling = %v", i, cooling)
 			}
+			clk.Advance(2 * time.Minute) // the pair cooldown has ended each time
 		}
 		// A success ends it and resets the streak.
 		l.Report("c", "m", success, 0)
@@ -237,9 +252,10 @@ func TestKeyValidationSeeding(t *testing.T) {
 	if l.Channel("rate").Cooling != nil || near(l.Channel("good").Health, 0.75) {
 		t.Fatalf("reload re-seeded: %+v health %v", l.Channel("rate").Cooling, l.Channel("good").Health)
 	}
-	// The quota cooldown keeps running; the auth one ends with the reload.
-	if l.Channel("quota").Cooling == nil || l.Channel("inv").Cooling != nil {
-		t.Fatal("reload: quota should still cool, auth should not")
+	// A reload ends every cooldown (the operator's "try again"), and does
+	// not seed the same verdicts again.
+	if l.Channel("quota").Cooling != nil || l.Channel("inv").Cooling != nil {
+		t.Fatal("reload: cooldowns should have ended")
 	}
 }
 

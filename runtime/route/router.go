@@ -67,7 +67,11 @@ type Decision struct {
 	Strategy string     // the strategy used
 	Kind     query.Kind // how the model string was read
 	Matched  int        // pairs matched before the filters
-	Explain  *Explain   // set only when Request.Explain
+	// Panic is set when every matched pair that could serve was cooling:
+	// Pairs then holds the one whose cooldown ends first (panic routing),
+	// never a pair cooled for auth, quota or a missing model.
+	Panic   bool
+	Explain *Explain // set only when Request.Explain
 }
 
 // Reason says why a matched pair was not routed to.
@@ -164,6 +168,31 @@ func (e *NoChannelsError) Unwrap() error { return ErrNoChannels }
 // RouterStatus is the X-Router-Status header value of the error.
 func (e *NoChannelsError) RouterStatus() string { return "no-channels-found" }
 
+// ErrContextLength is wrapped by *ContextLengthError (400
+// context_length_exceeded).
+var ErrContextLength = errors.New("context length exceeded")
+
+// ContextLengthError: every matched pair that could otherwise serve the
+// request (enabled, with a key, fit for it) was filtered because its known
+// context is smaller than the request's input tokens plus max_tokens. A
+// smaller request may succeed; a retry of the same one cannot.
+type ContextLengthError struct {
+	Model    string
+	Need     uint64 // estimated input tokens + max_tokens
+	Largest  uint64 // the largest known context among those pairs
+	Filtered int    // pairs filtered for their context
+}
+
+func (e *ContextLengthError) Error() string {
+	return fmt.Sprintf("the request needs about %d tokens (estimated input + max_tokens) but the largest context of the %d models matching %q is %d tokens; shorten the messages or lower max_tokens", e.Need, e.Filtered, e.Model, e.Largest)
+}
+
+// Unwrap makes errors.Is(err, ErrContextLength) true.
+func (e *ContextLengthError) Unwrap() error { return ErrContextLength }
+
+// RouterStatus is the X-Router-Status header value of the error.
+func (e *ContextLengthError) RouterStatus() string { return "context-length-exceeded" }
+
 type chanInfo struct {
 	id          string
 	state       *chanState
@@ -191,6 +220,7 @@ type Router struct {
 	defOut     float64
 	minCtx     uint64
 	minParams  uint64
+	errCool    time.Duration // routing.error_cooldown_period: base period of server failures (0: the table's)
 	exclEmbed  bool
 	exclVision bool
 }
@@ -225,6 +255,7 @@ func New(snap *format.Snapshot, live *Live, opts Options) *Router {
 		defOut:     priceOr(set.DefaultOutputPrice, DefaultOutputPrice),
 		minCtx:     set.MinContextLength,
 		minParams:  set.MinParamsM,
+		errCool:    time.Duration(set.ErrorCooldownSec) * time.Second,
 		exclEmbed:  set.ExcludeEmbeddingModels,
 		exclVision: set.ExcludeVisionOnlyModels,
 	}
@@ -373,11 +404,14 @@ func (r *Router) candidates(model string) (*candSet, error) {
 
 // Route orders the pairs that may serve req, best first, into out. Errors:
 // *query.ParseError (400), *StrategyError (400), *NotFoundError (404),
-// *NoChannelsError (503). Without Explain and with a warm cache it does not
-// allocate once out and the router's buffers have grown.
+// *ContextLengthError (400), *NoChannelsError (503). When every matched
+// pair that could serve is cooling, the decision holds the one whose
+// cooldown ends first and Panic is set (panic routing; auth, quota and
+// not-found cooldowns never qualify). Without Explain and with a warm cache
+// it does not allocate once out and the router's buffers have grown.
 func (r *Router) Route(req Request, out *Decision) error {
 	out.Pairs, out.Totals = out.Pairs[:0], out.Totals[:0]
-	out.Explain, out.Matched, out.Kind, out.Strategy = nil, 0, 0, ""
+	out.Explain, out.Matched, out.Kind, out.Strategy, out.Panic = nil, 0, 0, "", false
 	st, err := r.Strategy(req.Strategy)
 	if err != nil {
 		return err
@@ -414,12 +448,40 @@ func (r *Router) Route(req Request, out *Decision) error {
 	env.inTok = float64(max(req.InputTokens, 0))
 
 	limit := req.Limit
+	// What the filtered pairs say, for the error when none is left: the
+	// pairs filtered for their context, the others that could have served
+	// but for live state, and the panic candidate (the cooling pair whose
+	// cooldown ends first).
+	var (
+		ctxOut, liveOut int
+		largest         uint64
+		panicC          cand
+		panicEnd        int64 = -1
+	)
 	for _, p := range ords {
 		pr := r.snap.Pair(p)
 		ci := &r.chans[pr.Channel]
 		if reason := r.filter(&pr, ci, &env); reason != 0 {
 			if ex != nil {
 				ex.addFiltered(r, p, &pr, reason, &env)
+			}
+			switch reason {
+			case ReasonChannelDisabled, ReasonNoAPIKey:
+			case ReasonContextTooSmall:
+				ctxOut++
+				largest = max(largest, pr.ContextLength)
+			case ReasonChannelCooling, ReasonPairCooling, ReasonLowHealth:
+				liveOut++
+				end, ok := ci.state.panicEnd(r.snap.Model(pr.Model).Name, now)
+				if !ok {
+					break
+				}
+				c := cand{pair: p, model: pr.Model, rank: ci.rank}
+				if panicEnd < 0 || end < panicEnd || end == panicEnd && compareCand(c, panicC) < 0 {
+					panicC, panicEnd = c, end
+				}
+			default:
+				liveOut++
 			}
 			continue
 		}
@@ -436,7 +498,22 @@ func (r *Router) Route(req Request, out *Decision) error {
 		}
 	}
 	if len(w.cands) == 0 {
-		return &NoChannelsError{Model: req.Model, Matched: set.n}
+		switch {
+		case panicEnd >= 0:
+			var sc Scores
+			pr := r.snap.Pair(panicC.pair)
+			r.score(&pr, &r.chans[pr.Channel], &env, &sc)
+			panicC.total = st.Total(&sc)
+			w.cands = append(w.cands, panicC)
+			out.Panic = true
+			if ex != nil {
+				ex.Panic = true
+			}
+		case ctxOut > 0 && liveOut == 0:
+			return &ContextLengthError{Model: req.Model, Need: env.needCtx, Largest: largest, Filtered: ctxOut}
+		default:
+			return &NoChannelsError{Model: req.Model, Matched: set.n}
+		}
 	}
 	if limit <= 0 {
 		slices.SortFunc(w.cands, compareCand)
@@ -636,20 +713,28 @@ func (r *Router) resolve(q query.Query) *candSet {
 // Report helpers keyed by pair ordinal, for the caller that tries the pairs of
 // a Decision.
 
-// Used records that the pair's channel was just used (min_request_interval).
+// Used records that the pair is about to be tried: the channel's last use
+// (min_request_interval) and, for a pair past the end of its cooldown, the
+// lease of its half-open trial (no other request is routed to it until this
+// attempt's outcome is reported, or TrialLease passed).
 func (r *Router) Used(pair uint32) {
 	pr := r.snap.Pair(pair)
 	if int(pr.Channel) < len(r.chans) {
-		r.chans[pr.Channel].state.lastUse.Store(r.live.nowNs())
+		r.chans[pr.Channel].state.used(r.snap.Model(pr.Model).Name, r.live.nowNs())
 	}
 }
 
 // Report records the outcome of a call of the pair (see Live.Report) and
-// returns how long the pair (or its channel) now cools.
+// returns how long the pair (or its channel) now cools. A server failure
+// (5xx, or any failure without a kind of its own) cools for the snapshot's
+// routing.error_cooldown_period when it sets one.
 func (r *Router) Report(pair uint32, o outcome.Outcome, latency time.Duration) time.Duration {
 	pr := r.snap.Pair(pair)
 	if int(pr.Channel) >= len(r.chans) {
 		return 0
+	}
+	if r.errCool > 0 && o.Kind.CooldownKind() == outcome.Server && o.Kind != outcome.OK {
+		o.Cooldown = r.errCool
 	}
 	return r.chans[pr.Channel].state.report(r.snap.Model(pr.Model).Name, o, latency, r.live.nowNs)
 }
