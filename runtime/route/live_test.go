@@ -87,7 +87,7 @@ func TestCooldownDoubling(t *testing.T) {
 		if st := l.Channel("c").Pairs[0]; st.Strikes != i+1 {
 			t.Fatalf("repeat %d: strikes %d", i, st.Strikes)
 		}
-		clk.Advance(got) // the trial is due
+		clk.Advance(got)             // the trial is due
 		l.state("c").consec.Store(0) // keep the whole-channel rule out of this test
 	}
 	// Another kind starts from its own base period, and caps at

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -227,6 +228,7 @@ func (s *Server) adminRoute(c *fiber.Ctx) error {
 	status := fiber.StatusOK
 	var (
 		nf *route.NotFoundError
+		cl *route.ContextLengthError
 		nc *route.NoChannelsError
 		se *route.StrategyError
 		pe *query.ParseError
@@ -235,6 +237,8 @@ func (s *Server) adminRoute(c *fiber.Ctx) error {
 	case err == nil:
 	case errors.As(err, &nf):
 		status, out.Outcome, out.RouterStatus = fiber.StatusNotFound, codeModel, nf.RouterStatus()
+	case errors.As(err, &cl):
+		status, out.Outcome, out.RouterStatus = fiber.StatusBadRequest, codeContextLength, cl.RouterStatus()
 	case errors.As(err, &nc):
 		status, out.Outcome, out.RouterStatus = fiber.StatusServiceUnavailable, codeNoChannels, nc.RouterStatus()
 	case errors.As(err, &se):
@@ -274,4 +278,44 @@ func sendJSON(c *fiber.Ctx, status int, v any) error {
 	}
 	writeJSON(c, status, b)
 	return nil
+}
+
+// PathAdminCooldownsReset ends cooldowns on demand (admin auth).
+const PathAdminCooldownsReset = "/v1/admin/cooldowns/reset"
+
+// cooldownsReset is the answer of POST /v1/admin/cooldowns/reset.
+type cooldownsReset struct {
+	Status  string `json:"status"`
+	Channel string `json:"channel,omitempty"` // the filter; absent = every channel
+	Cleared int    `json:"cleared"`           // cooldowns that were running
+}
+
+// adminCooldownsReset ends every cooldown and failure streak, of one channel
+// (?channel=ID) or of all, and lifts their health to at least
+// route.RecoveredHealth (route.Live.Reset): the operator's "the upstream is
+// back, try it now".
+func (s *Server) adminCooldownsReset(c *fiber.Ctx) error {
+	h := s.adminAuth(c)
+	if h == nil {
+		return nil
+	}
+	defer h.Release()
+	ch := c.Query("channel")
+	if ch != "" {
+		known := false
+		for _, x := range h.Snapshot().Channels() {
+			if x.ID == ch {
+				known = true
+				break
+			}
+		}
+		if !known {
+			writeError(c, fiber.StatusNotFound, typeInvalid, codeInvalid, "channel",
+				"no channel "+strconv.Quote(ch)+" in the current snapshot; see GET /v1/admin/route or /health for the channels, or omit ?channel= to reset all")
+			return nil
+		}
+	}
+	n := s.live.Reset(ch)
+	s.log.Info("cooldowns reset by an admin request", "channel", ch, "cleared", n)
+	return sendJSON(c, fiber.StatusOK, cooldownsReset{Status: "reset", Channel: strings.Clone(ch), Cleared: n})
 }

@@ -43,6 +43,7 @@ func (s *Server) newApp() *fiber.App {
 	app.Get(PathAdminSnap, s.adminSnapshot)
 	app.Post(PathAdminReload, s.adminReload)
 	app.Get(PathAdminRoute, s.adminRoute)
+	app.Post(PathAdminCooldownsReset, s.adminCooldownsReset)
 	return app
 }
 

@@ -140,7 +140,7 @@ func (s *Server) proxy(c *fiber.Ctx, sf *surface) {
 	if !w.acquire() || !w.validate() || !w.route() {
 		return
 	}
-	n := min(len(w.dec.Pairs), w.st.maxRetry)
+	n := min(len(w.dec.Pairs), w.st.tries())
 tries:
 	for i := range n {
 		switch w.try(i) {
@@ -208,17 +208,39 @@ func (w *work) validate() bool {
 	return w.sf.validate(w)
 }
 
+// tries is how many candidate pairs a request may try:
+// routing.max_retry_attempts, or only the first with
+// routing.enable_fallback false.
+func (st *state) tries() int {
+	if !st.set.EnableFallback {
+		return 1
+	}
+	return st.maxRetry
+}
+
+// HeaderPanic is set ("true") on the answer of a request that was panic
+// routed: every candidate was cooling, and the one whose cooldown ends first
+// was tried anyway.
+const HeaderPanic = "X-Router-Panic"
+
+// codeContextLength is OpenAI's error code for a request larger than the
+// model's context.
+const codeContextLength = "context_length_exceeded"
+
 // route orders the candidate pairs into w.dec, or answers why there are
 // none.
 func (w *work) route() bool {
 	f := &w.f
 	err := w.st.router.Route(route.Request{
 		Model: f.Model, Strategy: w.c.Get(HeaderStrategy), InputTokens: f.InputTokens, MaxTokens: f.MaxTokens,
-		NeedVision: f.NeedVision, NeedTools: f.NeedTools, Limit: w.st.maxRetry,
+		NeedVision: f.NeedVision, NeedTools: f.NeedTools, Limit: w.st.tries(),
 	}, &w.dec)
 	if err != nil {
 		w.s.routeError(w, err)
 		return false
+	}
+	if w.dec.Panic {
+		w.c.Response().Header.Set(HeaderPanic, "true")
 	}
 	return true
 }
@@ -425,6 +447,11 @@ func (s *Server) routeError(w *work, err error) {
 	case *route.NoChannelsError:
 		hd.Set(HeaderStatus, e.RouterStatus())
 		s.chatError(w, fiber.StatusServiceUnavailable, typeServer, codeNoChannels, "model", e.Error())
+	case *route.ContextLengthError:
+		// Every pair that could serve is too small: a 400 (as OpenAI
+		// answers), so that clients do not retry the same request.
+		hd.Set(HeaderStatus, e.RouterStatus())
+		s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeContextLength, "messages", e.Error())
 	case *route.StrategyError:
 		s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeStrategy, HeaderStrategy, e.Error())
 	case *query.ParseError:
