@@ -110,6 +110,17 @@ func (p *h1Pool) put(key string, c *h1Conn) {
 	p.mu.Unlock()
 }
 
+// dropIdle closes the idle connections to one host.
+func (p *h1Pool) dropIdle(key string) {
+	p.mu.Lock()
+	l := p.idle[key]
+	delete(p.idle, key)
+	p.mu.Unlock()
+	for _, c := range l {
+		c.nc.Close()
+	}
+}
+
 // closeIdle closes the idle connections; connections in use close when
 // their call ends.
 func (p *h1Pool) closeIdle() {
@@ -186,7 +197,10 @@ func (c *Client) doH1(ctx context.Context, ep *Endpoint, body []byte, clientHead
 
 	resp := fasthttp.AcquireResponse()
 	for try := 0; ; try++ {
-		conn := c.h1.get(t.key)
+		var conn *h1Conn
+		if try == 0 {
+			conn = c.h1.get(t.key)
+		}
 		reused := conn != nil
 		if conn == nil {
 			dctx, cancel := context.WithDeadline(ctx, by)
@@ -220,8 +234,12 @@ func (c *Client) doH1(ctx context.Context, ep *Endpoint, body []byte, clientHead
 		}
 		if err != nil {
 			if reused && !canceled && try == 0 && staleConn(err) {
+				// The upstream closed the idle connection (or restarted:
+				// then every idle one to it is dead): once more on a
+				// freshly dialled one, before the failure counts.
+				c.h1.dropIdle(t.key)
 				resp.Reset()
-				continue // the upstream closed the idle connection: once more on a new one
+				continue
 			}
 			if !canceled && errors.Is(err, fasthttp.ErrBodyTooLarge) {
 				// As with net/http, an answer over the limit fails in ReadAll.

@@ -81,3 +81,58 @@ func TestNonStreamConnections(t *testing.T) {
 		})
 	}
 }
+
+// An upstream that restarts leaves every pooled connection to it dead. The
+// first call after the restart fails on a reused connection, is retried once
+// on a freshly dialled one (not on the next dead pooled one) and succeeds.
+func TestNonStreamAfterUpstreamRestart(t *testing.T) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"choices":[{"message":{"content":"ok"}}]}`))
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	hs := &http.Server{Handler: handler}
+	go hs.Serve(ln)
+	c := newClient(t, Config{})
+	ep := newEndpoint(t, "http://"+addr, format.AuthBearer, "k", false)
+	call := func() error {
+		resp, err := c.Do(context.Background(), &Request{Endpoint: ep, Body: []byte(`{"model":"m"}`)})
+		if err != nil {
+			return err
+		}
+		_, err = resp.ReadAll(nil)
+		resp.Close()
+		return err
+	}
+	// Several connections in the pool: concurrent calls.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if err := call(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	c.h1.mu.Lock()
+	pooled := len(c.h1.idle[ep.target.key])
+	c.h1.mu.Unlock()
+	if pooled < 2 {
+		t.Skipf("only %d pooled connections; the scenario needs several", pooled)
+	}
+	hs.Close() // the restart: every connection is closed
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s again: %v", addr, err)
+	}
+	hs2 := &http.Server{Handler: handler}
+	go hs2.Serve(ln2)
+	t.Cleanup(func() { hs2.Close() })
+	if err := call(); err != nil {
+		t.Fatalf("first call after the restart failed: %v", err)
+	}
+}
