@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -371,10 +372,30 @@ func (r *Response) ReadAll(dst []byte) ([]byte, error) {
 		return b, &Error{Outcome: outcome.Of(outcome.Server), Status: r.Status,
 			Host: r.ep.host, Message: fmt.Sprintf("answer larger than %d bytes; raise the response size limit", r.c.cfg.MaxResponseSize)}
 	}
+	if !looksLikeObject(b[start:]) {
+		// An HTML page of a proxy, or bytes that are not an answer: the
+		// client could not use it, and the upstream is not serving.
+		return b, &Error{Outcome: outcome.Of(outcome.Server), Status: r.Status, Host: r.ep.host,
+			Message: "the upstream answered " + strconv.Itoa(r.Status) + " with a body that is not a JSON object"}
+	}
 	if ans := body.ScanOpenAIResponse(b[start:]); ans.Error != nil {
 		return b, inBodyError(r.ep, ans.Error, false)
 	}
 	return b, nil
+}
+
+// looksLikeObject reports whether b starts with '{' and ends with '}'
+// (spaces aside): a cheap check that a 2xx answer is JSON, not an HTML page
+// or garbage. The scanners judge the rest.
+func looksLikeObject(b []byte) bool {
+	i, j := 0, len(b)-1
+	for i <= j && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	for j > i && (b[j] == ' ' || b[j] == '\t' || b[j] == '\r' || b[j] == '\n') {
+		j--
+	}
+	return j > i && b[i] == '{' && b[j] == '}'
 }
 
 // readLimited appends up to limit bytes of the body to dst.
