@@ -47,8 +47,10 @@ func (k Kind) ChannelWide() bool { return k == Auth }
 func (k Kind) Neutral() bool { return k == Canceled || k == BadRequest }
 
 // The cooldown table: the base period a first failure cools its pair for.
-// The live state doubles it on repeats of the same cooldown kind (see
-// CooldownKind), up to its own cap.
+// The live state doubles it for each further incident of the same cooldown
+// kind (see CooldownKind) before a success, up to a cap per kind, and never
+// doubles a rate limit; routing.error_cooldown_period replaces
+// ServerCooldown.
 const (
 	QuotaCooldown        = 1800 * time.Second
 	RateLimitCooldown    = 10 * time.Second  // 429 without a usable hint

@@ -17,6 +17,12 @@
 // last use), keyed by channel and model ids so that it outlives snapshot
 // swaps. The caller reports every attempt's outcome.Outcome (runtime/outcome:
 // the kinds and the cooldown table) with Router.Report, by pair ordinal, or
-// Live.Report, by ids. Router.Cost prices a request on a pair, for the cost
+// Live.Report, by ids. Cooldowns are incidents with half-open trials
+// (failures of a running incident change nothing, periods double per failed
+// trial up to a cap per kind, a success closes them); when every pair that
+// could serve is cooling, Route panics to the one whose cooldown ends first
+// (Decision.Panic), and a request that fits no pair's context is a
+// *ContextLengthError. Live.Reset and Live.Load end cooldowns on demand.
+// Router.Cost prices a request on a pair, for the cost
 // score and for the caller's response metadata. Explain output describes every decision for the admin endpoint.
 package route

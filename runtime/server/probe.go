@@ -8,11 +8,13 @@ import (
 )
 
 // Recovery probes. A channel cooled by an auth failure has no end of its own,
-// and a channel whose health fell below route.MinHealth gets no traffic, so
-// neither could come back by serving requests. A background loop probes such
-// a channel's /models (free: never a completion) at most once per
-// ProbeSpacing, and a success ends the cooldown and lifts the health
-// (route.Live.Recover). The health_check task of the config turns it off
+// a channel cooled as a whole for a network failure may wait long, and a
+// channel whose health fell below route.MinHealth gets no traffic (but
+// panic-routed requests), so none of them can count on serving requests to
+// come back. A background loop probes such a channel's /models (free: never a
+// completion) at most once per ProbeSpacing, and a success ends the channel
+// cooldown and the channel's network and server pair cooldowns, and lifts the
+// health (route.Live.Recover). The health_check task of the config turns it off
 // (tasks.health_check.enabled: false).
 
 // Probe defaults.
