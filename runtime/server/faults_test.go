@@ -136,6 +136,11 @@ func TestFaultMatrix(t *testing.T) {
 				if a.status != 200 || a.header.Get(HeaderAttempts) != "1" {
 					t.Fatalf("after the fault: %d attempts %q: %s", a.status, a.header.Get(HeaderAttempts), a.body)
 				}
+				// The fake clock did not move: only panic routing can have
+				// tried the cooling pair at once.
+				if panicked := a.header.Get(HeaderPanic) == "true"; panicked != (tt.recover == atOnce) {
+					t.Fatalf("X-Router-Panic %q with recovery %d", a.header.Get(HeaderPanic), tt.recover)
+				}
 				if stream {
 					if ev := sseEvents(a.body); len(ev) == 0 || ev[len(ev)-1] != "[DONE]" || strings.Contains(string(a.body), `"error"`) {
 						t.Fatalf("recovered stream: %q", ev)
