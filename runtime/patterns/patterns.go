@@ -18,7 +18,7 @@ import (
 
 // Limits.
 const (
-	DefaultK = 64  // slots of a Sketch when New is given 0
+	DefaultK = 64 // slots of a Sketch when New is given 0
 	MaxK     = 1024
 	MaxKey   = 200 // longest model string tracked, in bytes; longer ones are not counted
 )
