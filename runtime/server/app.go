@@ -43,6 +43,8 @@ func (s *Server) newApp() *fiber.App {
 	app.Get(PathAdminSnap, s.adminSnapshot)
 	app.Post(PathAdminReload, s.adminReload)
 	app.Get(PathAdminRoute, s.adminRoute)
+	app.Post(PathAdminRefresh, s.adminRefresh)
+	app.Get(PathAdminPatterns, s.adminPatterns)
 	return app
 }
 

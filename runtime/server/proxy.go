@@ -220,6 +220,7 @@ func (w *work) route() bool {
 		w.s.routeError(w, err)
 		return false
 	}
+	w.s.recordModel(f.Model) // learned prewarm (tasks.go); no allocation
 	return true
 }
 
