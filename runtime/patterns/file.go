@@ -1,9 +1,7 @@
 package patterns
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,55 +9,14 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"smartrouter/format/reqpatterns"
 )
-
-// MaxFileSize bounds the patterns file read back at start.
-const MaxFileSize = 1 << 20
-
-// FileVersion is the version of the patterns file.
-const FileVersion = 1
-
-// File is the persisted form: the top entries, most counted first.
-type File struct {
-	Version   int       `json:"version"`
-	UpdatedAt time.Time `json:"updated_at"`
-	Total     uint64    `json:"total"`
-	Models    []Entry   `json:"models"`
-}
 
 // Encode returns the file for the sketch's entries.
 func (s *Sketch) Encode(now time.Time) ([]byte, error) {
-	st := s.Stats()
-	f := File{Version: FileVersion, UpdatedAt: now.UTC(), Total: st.Total, Models: s.Entries(0)}
-	b, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
-}
-
-// Parse reads a patterns file. The file is untrusted: it is bounded in size
-// and entries, and entries with an empty or too long model are dropped.
-func Parse(b []byte) (*File, error) {
-	if len(b) > MaxFileSize {
-		return nil, fmt.Errorf("the patterns file is %d bytes, more than the %d allowed; delete it (routerd writes a new one)", len(b), MaxFileSize)
-	}
-	var f File
-	d := json.NewDecoder(bytes.NewReader(b))
-	if err := d.Decode(&f); err != nil {
-		return nil, fmt.Errorf("the patterns file is not valid JSON (%v); delete it (routerd writes a new one)", err)
-	}
-	if f.Version != FileVersion {
-		return nil, fmt.Errorf("the patterns file has version %d, this build reads %d; delete it (routerd writes a new one)", f.Version, FileVersion)
-	}
-	keep := f.Models[:0]
-	for _, e := range f.Models {
-		if e.Model != "" && len(e.Model) <= MaxKey && len(keep) < MaxK {
-			keep = append(keep, e)
-		}
-	}
-	f.Models = keep
-	return &f, nil
+	return reqpatterns.Encode(&reqpatterns.File{Version: reqpatterns.Version, UpdatedAt: now.UTC(),
+		Total: s.Stats().Total, Models: s.Entries(0)})
 }
 
 // Load reads the patterns file at path into the sketch. A missing file is
@@ -73,11 +30,11 @@ func (s *Sketch) Load(path string) error {
 		return err
 	}
 	defer fh.Close()
-	b, err := io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
+	b, err := io.ReadAll(io.LimitReader(fh, reqpatterns.MaxFileSize+1))
 	if err != nil {
 		return err
 	}
-	f, err := Parse(b)
+	f, err := reqpatterns.Parse(b)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

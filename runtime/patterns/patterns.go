@@ -14,17 +14,19 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"smartrouter/format/reqpatterns"
 )
 
 // Limits.
 const (
-	DefaultK = 64 // slots of a Sketch when New is given 0
-	MaxK     = 1024
-	MaxKey   = 200 // longest model string tracked, in bytes; longer ones are not counted
+	DefaultK = 64                     // slots of a Sketch when New is given 0
+	MaxK     = reqpatterns.MaxEntries // slots at most
+	MaxKey   = reqpatterns.MaxModel   // longest model string tracked, in bytes; longer ones are not counted
 )
 
 // FileName is the patterns file in the cache folder.
-const FileName = "request_patterns.json"
+const FileName = reqpatterns.FileName
 
 type slot struct {
 	hash  uint64
@@ -105,11 +107,7 @@ func (s *Sketch) add(model string, count, errBound uint64) {
 
 // Entry is one tracked model string. Count over-estimates the true count
 // by at most Error.
-type Entry struct {
-	Model string `json:"model"`
-	Count uint64 `json:"count"`
-	Error uint64 `json:"error"`
-}
+type Entry = reqpatterns.Entry
 
 // Entries returns the tracked strings, most counted first (ties by name),
 // at most n of them (n <= 0: all).

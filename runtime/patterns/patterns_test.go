@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"smartrouter/format/reqpatterns"
 )
 
 func TestSketchFindsHeavyHittersWithinK(t *testing.T) {
@@ -102,7 +104,7 @@ func TestSaveLoadRoundTripAndRewriteOnlyOnNewRanking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := Parse(b)
+	f, err := reqpatterns.Parse(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,17 +126,8 @@ func TestSaveLoadRoundTripAndRewriteOnlyOnNewRanking(t *testing.T) {
 	}
 }
 
-func TestParseRefusesBadFiles(t *testing.T) {
-	for name, in := range map[string]string{
-		"not json":  "{",
-		"version":   `{"version":2,"models":[]}`,
-		"too large": `{"version":1,"models":[]}` + strings.Repeat(" ", MaxFileSize),
-	} {
-		if _, err := Parse([]byte(in)); err == nil || !strings.Contains(err.Error(), "delete it") {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
-	f, err := Parse([]byte(`{"version":1,"models":[{"model":"","count":3},{"model":"ok","count":18446744073709551615}]}`))
+func TestMergeSaturates(t *testing.T) {
+	f, err := reqpatterns.Parse([]byte(`{"version":1,"models":[{"model":"","count":3},{"model":"ok","count":18446744073709551615}]}`))
 	if err != nil || len(f.Models) != 1 {
 		t.Fatalf("%+v %v", f, err)
 	}
@@ -143,6 +136,14 @@ func TestParseRefusesBadFiles(t *testing.T) {
 	s.Merge(f.Models)
 	if e := s.Entries(1); e[0].Count != ^uint64(0) {
 		t.Fatalf("count did not saturate: %+v", e)
+	}
+}
+
+func TestLoadRefusesBadFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), FileName)
+	os.WriteFile(p, []byte("{"), 0o600)
+	if err := New(4).Load(p); err == nil || !strings.Contains(err.Error(), "delete it") {
+		t.Fatalf("bad file: %v", err)
 	}
 }
 
@@ -165,7 +166,7 @@ func TestPersistSavesOnTickAndAtShutdown(t *testing.T) {
 	cancel()
 	<-done
 	b, _ = os.ReadFile(p)
-	f, err := Parse(b)
+	f, err := reqpatterns.Parse(b)
 	if err != nil || f.Models[0].Model != "second" {
 		t.Fatalf("after shutdown: %+v %v", f, err)
 	}
