@@ -260,7 +260,7 @@ func refreshRows(res *results) []row {
 		fail.Verdict = "met"
 	}
 	p99 := row{What: "added p99 during a refresh", Target: "≤ 1 ms",
-		Measured: fmt.Sprintf("%s (p99 %s over %d requests overlapping a refresh, %s over %d others)", fmtMs(r.AddedP99()), fmtMs(r.During.P99), r.During.N, fmtMs(r.Base.P99), r.Base.N),
+		Measured: fmt.Sprintf("%s (p99 %s over %d requests overlapping a refresh, %s over %d others)", fmtDur(r.AddedP99()), fmtDur(r.During.P99), r.During.N, fmtDur(r.Base.P99), r.Base.N),
 		Verdict:  verdictAtMost(float64(r.AddedP99()), float64(time.Millisecond), durFormat)}
 	rss := row{What: "peak RSS during the refreshes", Target: "≤ idle + 80 MB",
 		Measured: fmt.Sprintf("%s peak VmRSS, %s idle (+%s); VmHWM %s", mb(r.PeakKB), mb(r.IdleKB), mb(r.PeakKB-r.IdleKB), mb(r.HWMKB)),
@@ -276,7 +276,7 @@ func renderRefresh(b *strings.Builder, res *results) {
 		fmt.Fprintf(b, "Not measured: %s\n\n", orDash(r.Err))
 		return
 	}
-	fmt.Fprintf(b, "| requests | failed | refreshes ok | refresh failed | refresh time p50 / max | p99 outside | p99 during | idle RSS | peak RSS |\n|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(b, "| requests | failed | refreshes ok | refresh failed | refresh time p50 / max | p99 outside (ms) | p99 during (ms) | idle RSS | peak RSS |\n|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(b, "| %d | %d | %d | %d | %s / %s | %s | %s | %s | %s |\n\n", r.Requests, r.Errors, r.Refreshes, len(r.Failed),
 		fmtDur(r.RefreshMs.Median), fmtDur(r.RefreshMs.Max), fmtMs(r.Base.P99), fmtMs(r.During.P99), mb(r.IdleKB), mb(r.PeakKB))
 	for _, s := range append(r.ErrSample, r.Failed...) {
