@@ -81,7 +81,7 @@ func build(configDir, cacheDir string, opts Options, w *diag.Warnings, gen uint6
 	if err := m.Canonicalize(); err != nil {
 		return nil, fmt.Errorf("compiler: the joined model is inconsistent: %w", err)
 	}
-	res, err := b.prewarm(m, in.cfg.Routing.Prewarm)
+	res, err := b.prewarm(m, in.cfg.Routing.Prewarm, in.learned)
 	if err != nil {
 		return nil, err
 	}

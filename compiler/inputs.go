@@ -54,6 +54,7 @@ type inputs struct {
 	entries   [][]discEntry // per channel ordinal, file order
 	kv        *cache.KeyValidation
 	chanIdx   map[string]int
+	learned   []string // most requested model strings (learned.go)
 }
 
 // discEntry is a discovery entry matched to a channel.
@@ -76,7 +77,7 @@ type reader struct {
 // source, in a fixed order.
 func readInputs(configDir, cacheDir string, opts Options, w *diag.Warnings) (*inputs, error) {
 	r := &reader{opts: opts, w: w, configDir: configDir, cacheDir: cacheDir, in: &inputs{}}
-	steps := []func() error{r.config, r.capabilities, r.pricing, r.discovery, r.pricingCaches, r.keyValidation}
+	steps := []func() error{r.config, r.capabilities, r.pricing, r.discovery, r.pricingCaches, r.keyValidation, r.learnedPatterns}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err

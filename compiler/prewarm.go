@@ -3,6 +3,7 @@ package compiler
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"smartrouter/compiler/config"
@@ -14,9 +15,15 @@ import (
 // prewarm resolves each configured prewarm model string against the
 // snapshot itself, with the same code the server routes with
 // (query.Resolver: the static candidate set before any live filter), and
-// stores the candidate lists. m must be canonical: its pair ordinals are
-// then those of the encoded file. It returns the final encoding.
-func (b *builder) prewarm(m *format.Model, queries []string) (*result, error) {
+// stores the candidate lists. learned (the most requested model strings,
+// learned.go) follow the configured queries; one already configured is not
+// repeated. m must be canonical: its pair ordinals are then those of the
+// encoded file. It returns the final encoding.
+func (b *builder) prewarm(m *format.Model, configured, learned []string) (*result, error) {
+	queries := configured
+	if len(learned) > 0 {
+		queries = append(slices.Clip(configured), learned...)
+	}
 	data, err := format.Encode(m)
 	if err != nil {
 		return nil, fmt.Errorf("compiler: encode the snapshot: %w", err)
@@ -36,15 +43,22 @@ func (b *builder) prewarm(m *format.Model, queries []string) (*result, error) {
 	r := query.NewResolver(snap)
 	seen := make(map[string]bool, len(queries))
 	m.Prewarm = m.Prewarm[:0]
-	for _, q := range queries {
+	for i, q := range queries {
 		if strings.TrimSpace(q) == "" || seen[q] {
 			continue
 		}
 		seen[q] = true
 		_, pairs, err := r.Resolve(q)
 		if err != nil {
+			if i >= len(configured) {
+				// A client sent it; not worth a warning per compile.
+				continue
+			}
 			b.w.Add(diag.Pos{File: filepath.Join(b.in.cfgRoot, config.MainFile)}, groupPrewarm, "routing.prewarm %q: %v", q, err)
 			continue
+		}
+		if i >= len(configured) && len(pairs) == 0 {
+			continue // a learned string no channel serves (any more)
 		}
 		m.Prewarm = append(m.Prewarm, format.Prewarm{Query: q, Pairs: append([]uint32{}, pairs...)})
 	}

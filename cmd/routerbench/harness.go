@@ -52,6 +52,7 @@ type results struct {
 	Overhead      []overheadPair
 	OverheadErr   string
 	Swap          swapResult
+	Refresh       refreshResult // refresh.go
 	Rates         []rateResult
 	Nginx         string
 	Profile       profileResult
@@ -125,6 +126,19 @@ func (h *harness) runAll(ctx context.Context) error {
 		installs[f], snaps[f] = in, snap
 	}
 
+	if h.opt.only == "refresh" {
+		if in := installs["scale"]; in != nil {
+			if ct, err := h.probe(ctx, in, snaps["scale"]); err != nil {
+				h.res.Refresh.Err = "probe: " + err.Error()
+			} else {
+				h.res.Chat = ct
+				h.res.Refresh = h.refreshUnderLoad(ctx, in, snaps["scale"], ct)
+			}
+		}
+		h.res.Elapsed = time.Since(h.res.Started)
+		evaluate(h.res)
+		return nil
+	}
 	h.res.Compile = h.measureCompile(ctx)
 	h.goBenches(ctx)
 	for _, f := range []string{"scale", "growth"} {
@@ -255,6 +269,9 @@ func (h *harness) loadPhases(ctx context.Context, in *install, snapSrc string, c
 	h.res.Swap = h.swapUnderLoad(ctx, p, base, snap, in.Tokens, routed)
 	h.log.Info("swap under load", "signals", h.res.Swap.Signals, "swaps", h.res.Swap.Swaps, "failed", h.res.Swap.Load.Errors, "err", h.res.Swap.Err)
 
+	if ctx.Err() == nil {
+		h.res.Refresh = h.refreshUnderLoad(ctx, in, snapSrc, ct)
+	}
 	if h.opt.stepDur > 0 && ctx.Err() == nil {
 		h.res.Rates = append(h.res.Rates, rateSearch(ctx, "mock", chatTargetFor(mockURL, "bench-direct", chatBody(ct.Upstream, false)), h.opt.stepDur))
 		h.res.Rates = append(h.res.Rates, rateSearch(ctx, "routerd", routed, h.opt.stepDur))

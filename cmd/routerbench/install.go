@@ -161,7 +161,7 @@ func tokensOf(src []byte, vals map[string]string) (authTokens, error) {
 type install struct {
 	Name      string
 	ConfigDir string   // the copy with base URLs on the mock
-	CacheDir  string   // the fixture's own cache/ (read only)
+	CacheDir  string   // dst/cache: links to the fixture's own cache files (routerd writes its request patterns there)
 	Env       []string // NAME=value for every ${NAME} of the config
 	Tokens    authTokens
 	CacheMB   float64 // size of cache/*.json, MB
@@ -208,8 +208,12 @@ func prepareInstall(name, src, dst, mockURL string) (*install, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &install{Name: name, ConfigDir: cfgDst, CacheDir: filepath.Join(src, "cache"), Env: env, Tokens: tok}
-	in.CacheMB = dirMB(in.CacheDir)
+	cacheDir, err := linkCache(filepath.Join(src, "cache"), filepath.Join(dst, "cache"))
+	if err != nil {
+		return nil, err
+	}
+	in := &install{Name: name, ConfigDir: cfgDst, CacheDir: cacheDir, Env: env, Tokens: tok}
+	in.CacheMB = dirMB(filepath.Join(src, "cache")) // the fixture's files (CacheDir holds links)
 	return in, nil
 }
 

@@ -128,6 +128,12 @@ func TestPrepareInstall(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "config", "pricing", "p.json"), []byte(`{"x":1}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.MkdirAll(filepath.Join(src, "cache"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "cache", "discovered_models.json"), []byte(`{}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	dst := t.TempDir()
 	in, err := prepareInstall("s", src, dst, "http://127.0.0.1:9/v1")
 	if err != nil {
@@ -143,7 +149,16 @@ func TestPrepareInstall(t *testing.T) {
 	if orig, _ := os.ReadFile(filepath.Join(src, "config", "router_config.yaml")); string(orig) != sampleConfig {
 		t.Error("the source config was modified")
 	}
-	if in.CacheDir != filepath.Join(src, "cache") || in.Tokens.API != "bench-router_api_token" || len(in.Env) != 3 {
+	// The cache folder links to the fixture's files; what routerd writes
+	// there stays out of the fixture.
+	if b, err := os.ReadFile(filepath.Join(in.CacheDir, "discovered_models.json")); err != nil || string(b) != `{}` {
+		t.Errorf("cache not linked: %v %q", err, b)
+	}
+	os.WriteFile(filepath.Join(in.CacheDir, "request_patterns.json"), []byte(`{}`), 0o600)
+	if _, err := os.Stat(filepath.Join(src, "cache", "request_patterns.json")); err == nil {
+		t.Error("a file written into the install's cache reached the fixture")
+	}
+	if in.CacheDir != filepath.Join(dst, "cache") || in.Tokens.API != "bench-router_api_token" || len(in.Env) != 3 {
 		t.Errorf("install = %+v", in)
 	}
 

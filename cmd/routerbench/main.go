@@ -61,6 +61,7 @@ type options struct {
 	compiles int
 	benchCnt int
 	profile  bool
+	only     string // "refresh": only the refresh-under-load phase
 }
 
 func main() {
@@ -128,8 +129,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&opt.fixtures, "fixtures", "fixtures/generated", "folder of the scale and growth fixtures (generated when missing)")
 	fs.IntVar(&opt.rate, "rate", 1000, "requests per second of the overhead and swap loads")
 	fs.BoolVar(&opt.profile, "profile", false, "also take a CPU profile of the server under load (routerd's -cpuprofile when it has one, else the same server package run by this harness)")
+	fs.StringVar(&opt.only, "only", "", "run only one phase: refresh (refresh → compile → swap under load, refresh.go); the report shows only it")
 	if err := fs.Parse(args); err != nil {
 		return opt, err
+	}
+	if opt.only != "" && opt.only != "refresh" {
+		return opt, fmt.Errorf("-only %q: the only phase that runs alone is refresh", opt.only)
 	}
 	if fs.NArg() > 0 {
 		return opt, fmt.Errorf("unexpected argument %q; see -h", fs.Arg(0))

@@ -315,6 +315,7 @@ func summaryRows(res *results) []row {
 		mr.Measured, mr.Verdict = notMeasured, notMeasured
 	}
 	add(mr)
+	rows = append(rows, refreshRows(res)...) // refresh.go
 	return rows
 }
 
@@ -392,6 +393,7 @@ func renderReport(res *results) string {
 	renderOverhead(&b, res)
 	renderProfile(&b, res)
 	renderSwap(&b, res)
+	renderRefresh(&b, res)
 	renderRates(&b, res)
 	renderCompile(&b, res)
 	if len(res.Notes) > 0 {

@@ -115,15 +115,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer signal.Stop(sigs)
 
 	ctx := context.Background()
-	srv, err := server.New(ctx, server.Options{Snapshot: so, Logger: log, Version: version})
+	sopts := server.Options{Snapshot: so, Logger: log, Version: version}
+	bg := newBackground(so, &sopts, log) // tasks.go
+	srv, err := server.New(ctx, sopts)
 	if err != nil {
 		log.Error("cannot start", "error", err)
+		return 1
+	}
+	if err := bg.start(ctx, srv); err != nil {
+		log.Error("cannot start the background tasks", "error", err)
+		_ = srv.Shutdown(ctx)
 		return 1
 	}
 	addr, mapped := srv.ListenAddr(f.addr)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Error("cannot listen; pick another address with -addr", "addr", addr, "error", err)
+		bg.stop(ctx)
 		_ = srv.Shutdown(ctx)
 		return 1
 	}
@@ -141,6 +149,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case err := <-served:
 			if err != nil {
 				log.Error("server stopped", "error", err)
+				bg.stop(ctx)
 				_ = srv.Shutdown(ctx)
 				return 1
 			}
@@ -154,6 +163,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			log.Info("shutting down: draining in-flight requests", "signal", sig.String(), "timeout", f.drainTimeout)
 			dctx, cancel := context.WithTimeout(ctx, f.drainTimeout)
+			bg.stop(dctx)
 			err := srv.Shutdown(dctx)
 			cancel()
 			if err != nil {

@@ -34,6 +34,13 @@ const (
 	DefaultKeyValidationTask  = 24 * time.Hour
 )
 
+// DefaultLearnedPrewarm is routing.learned_prewarm when unset, and
+// MaxLearnedPrewarm its largest value.
+const (
+	DefaultLearnedPrewarm = 10
+	MaxLearnedPrewarm     = 256
+)
+
 // DefaultPrewarm returns the model strings precomputed when routing.prewarm is
 // not set.
 func DefaultPrewarm() []string {
@@ -176,7 +183,11 @@ type Routing struct {
 	SortingStrategies []format.Strategy
 	// Prewarm lists the model strings to precompute. See README.md for how
 	// performance.yaml changes the default.
-	Prewarm          []string
+	Prewarm []string
+	// LearnedPrewarm (routing.learned_prewarm, default
+	// DefaultLearnedPrewarm, 0 = off) is how many of the model strings
+	// routerd was asked for most (cache/request_patterns.json) join Prewarm.
+	LearnedPrewarm   int
 	StripReasoning   bool // default true
 	ResponseMetadata bool // default true
 	// QualityScores keep the file order: the first matching substring wins.
@@ -271,6 +282,7 @@ func defaults() *Config {
 			ErrorCooldownPeriod: DefaultErrorCooldown,
 			HealthCheckInterval: DefaultHealthCheck,
 			Prewarm:             DefaultPrewarm(),
+			LearnedPrewarm:      DefaultLearnedPrewarm,
 			StripReasoning:      true,
 			ResponseMetadata:    true,
 			DefaultInputPrice:   DefaultInputPricePer1M,

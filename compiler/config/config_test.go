@@ -110,7 +110,7 @@ func TestDefaults(t *testing.T) {
 			APIKey: format.Secret{Env: "OPENAI_API_KEY"}, Enabled: true, Priority: 1, Weight: 1.0, Pos: diag.At(file, 5, 5)}},
 		Routing: Routing{DefaultStrategy: "cost_first", EnableFallback: true, MaxRetryAttempts: 3,
 			ErrorCooldownPeriod: 60 * time.Second, HealthCheckInterval: 300 * time.Second,
-			Prewarm:        []string{"tag:free", "tag:gpt", "tag:claude", "tag:local"},
+			Prewarm: []string{"tag:free", "tag:gpt", "tag:claude", "tag:local"}, LearnedPrewarm: DefaultLearnedPrewarm,
 			StripReasoning: true, ResponseMetadata: true, DefaultInputPrice: 0.5, DefaultOutputPrice: 1.5},
 		Tasks: Tasks{
 			ModelDiscovery:   Task{Enabled: true, Interval: 6 * time.Hour},
@@ -220,6 +220,7 @@ routing:
       - {field: Quality, weight: 0.3, order: DESC}
       - {field: local}
   prewarm: ["tag:free", "gpt-4o"]
+  learned_prewarm: 3
   strip_reasoning: false
   response_metadata: false
   quality_scores: {zeta: 0.1, alpha: 0.9}
@@ -266,7 +267,7 @@ func TestAllFields(t *testing.T) {
 			ModelFilters: ModelFilters{MinContextLength: 32000, MinParameterCount: 7000, ExcludeEmbeddingModels: true, ExcludeVisionOnlyModels: true},
 			SortingStrategies: []format.Strategy{{Name: "mine", Fields: []format.StrategyField{
 				{Field: "cost", Weight: 0.7, Asc: true}, {Field: "quality", Weight: 0.3}, {Field: "local", Weight: 1}}}},
-			Prewarm:        []string{"tag:free", "gpt-4o"},
+			Prewarm: []string{"tag:free", "gpt-4o"}, LearnedPrewarm: 3,
 			StripReasoning: false, ResponseMetadata: false,
 			QualityScores:     []format.QualityRule{{Substring: "zeta", Score: 0.1}, {Substring: "alpha", Score: 0.9}},
 			DefaultInputPrice: 0.25, DefaultOutputPrice: 0.75},
@@ -367,6 +368,15 @@ func TestOverlays(t *testing.T) {
 			func(c *Config) (any, any) {
 				return [2]any{c.Routing.DefaultStrategy, c.Routing.MaxRetryAttempts}, [2]any{"free_first", 5}
 			}},
+		{"learned_prewarm defaults to 10",
+			map[string]string{MainFile: cfg()},
+			func(c *Config) (any, any) { return c.Routing.LearnedPrewarm, DefaultLearnedPrewarm }},
+		{"learned_prewarm 0 turns it off",
+			map[string]string{MainFile: cfg("routing:\n  learned_prewarm: 0\n")},
+			func(c *Config) (any, any) { return c.Routing.LearnedPrewarm, 0 }},
+		{"learned_prewarm in the routing overlay",
+			map[string]string{MainFile: cfg(), RoutingFile: "learned_prewarm: 25\n"},
+			func(c *Config) (any, any) { return c.Routing.LearnedPrewarm, 25 }},
 		{"routing_config.yaml wrapped in routing:",
 			map[string]string{MainFile: cfg(), RoutingFile: "routing:\n  default_strategy: local_first\n"},
 			func(c *Config) (any, any) { return c.Routing.DefaultStrategy, "local_first" }},
@@ -531,6 +541,7 @@ func errCases() []errCase {
 		{name: "strategy item without field", files: main(cfg("routing:\n  sorting_strategies:\n    s: [{weight: 1}]\n")), at: "{weight: 1}", want: `s[0]: missing required key "field"`},
 		{name: "unknown default strategy", files: main(cfg("routing:\n  default_strategy: fastest\n")), at: "fastest", want: `routing.default_strategy: unknown strategy "fastest"`},
 		{name: "quality score range", files: main(cfg("routing:\n  quality_scores: {gpt-4: 2}\n")), at: "2}", want: "routing.quality_scores.gpt-4: must be between 0 and 1"},
+		{name: "learned prewarm range", files: main(cfg("routing:\n  learned_prewarm: 1000\n")), at: "1000", want: "routing.learned_prewarm: must be between 0 and 256"},
 		{name: "retry attempts", files: main(cfg("routing:\n  max_retry_attempts: 0\n")), at: "0\n", want: "routing.max_retry_attempts: must be between 1 and 1000"},
 		{name: "task interval zero", files: main(cfg("tasks:\n  health_check: {interval_minutes: 0}\n")), at: "{interval", want: "tasks.health_check: interval_hours + interval_minutes must be more than 0"},
 		{name: "auth without token", files: main(cfg("auth:\n  enabled: true\n")), at: "true", want: "auth.enabled: is true but auth.api_token is missing or a placeholder"},

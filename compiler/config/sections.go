@@ -491,6 +491,8 @@ func (s *state) routing(es []entry, c *Config) (prewarmSet bool) {
 			}
 		case "prewarm":
 			r.Prewarm, prewarmSet = v.strs(), true
+		case "learned_prewarm":
+			r.LearnedPrewarm = int(v.integer(0, MaxLearnedPrewarm))
 		case "strip_reasoning":
 			r.StripReasoning = v.boolean()
 		case "response_metadata":

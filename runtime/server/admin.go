@@ -127,7 +127,7 @@ func (s *Server) adminSnapshot(c *fiber.Ctx) error {
 		return nil
 	}
 	h.Release()
-	return sendJSON(c, fiber.StatusOK, s.mgr.Info())
+	return sendJSON(c, fiber.StatusOK, s.snapshotAnswer())
 }
 
 // reloadAnswer is the answer of a successful POST /v1/admin/reload.

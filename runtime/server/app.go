@@ -44,6 +44,8 @@ func (s *Server) newApp() *fiber.App {
 	app.Post(PathAdminReload, s.adminReload)
 	app.Get(PathAdminRoute, s.adminRoute)
 	app.Post(PathAdminCooldownsReset, s.adminCooldownsReset)
+	app.Post(PathAdminRefresh, s.adminRefresh)
+	app.Get(PathAdminPatterns, s.adminPatterns)
 	return app
 }
 

@@ -242,6 +242,7 @@ func (w *work) route() bool {
 	if w.dec.Panic {
 		w.c.Response().Header.Set(HeaderPanic, "true")
 	}
+	w.s.recordModel(f.Model) // learned prewarm (tasks.go); no allocation
 	return true
 }
 

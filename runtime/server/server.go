@@ -91,6 +91,7 @@ type Server struct {
 	conns   connTracker
 	started time.Time
 	probes  prober
+	ext     extensions // background tasks and request patterns (tasks.go)
 }
 
 // New loads the first snapshot (see snapshot.Load) and builds the server.

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"smartrouter/compiler"
+	"smartrouter/compiler/diag"
+	"smartrouter/format"
+	"smartrouter/runtime/patterns"
+	"smartrouter/runtime/server"
+	"smartrouter/runtime/snapshot"
+	"smartrouter/runtime/tasks"
+)
+
+// Background tasks and learned request patterns: the wiring of runtime/tasks
+// and runtime/patterns to the compiler (the work is handed in as functions,
+// because runtime/ does not import compiler/).
+
+// patternsSaveEvery is how often the request patterns are persisted (and at
+// shutdown).
+const patternsSaveEvery = 10 * time.Minute
+
+// taskMaxConcurrent bounds the background runs at once. The settings'
+// tasks.*.max_concurrent, once the snapshot carries it, is passed here.
+const taskMaxConcurrent = tasks.DefaultMaxConcurrent
+
+// background holds routerd's background parts.
+type background struct {
+	log       *slog.Logger
+	snapPath  string
+	configDir string
+	cacheDir  string
+
+	mu     sync.Mutex
+	runner *tasks.Runner // set once the server exists
+
+	sketch   *patterns.Sketch
+	stopPat  context.CancelFunc
+	patDone  <-chan struct{}
+	patTimer *time.Ticker
+}
+
+// newBackground prepares the background parts and adjusts the server's
+// options: the recovery prober is driven by the health_check task instead of
+// its own loop, and every published snapshot makes the tasks re-read their
+// settings.
+func newBackground(so snapshot.Options, opts *server.Options, log *slog.Logger) *background {
+	bg := &background{log: log, snapPath: so.Path, configDir: so.ConfigDir, cacheDir: so.CacheDir}
+	opts.ProbeTick = -1
+	user := opts.Snapshot.Observer
+	opts.Snapshot.Observer = snapshot.ObserverFunc(func(ok bool, reason string, gen uint64) {
+		if ok {
+			bg.mu.Lock()
+			r := bg.runner
+			bg.mu.Unlock()
+			if r != nil {
+				r.SettingsChanged()
+			}
+		}
+		if user != nil {
+			user.OnReload(ok, reason, gen)
+		}
+	})
+	return bg
+}
+
+// start builds the task runner and the pattern sketch and starts them.
+func (bg *background) start(ctx context.Context, srv *server.Server) error {
+	mgr := srv.Manager()
+	ro := tasks.Options{
+		Jobs: []tasks.Job{{
+			// The recovery probes of runtime/server (probe.go), on by default
+			// every 30 s as before; tasks.health_check overrides both.
+			Name: tasks.HealthCheck,
+			Run: func(ctx context.Context) (bool, error) {
+				srv.ProbeOnce(ctx)
+				return false, nil
+			},
+			Default: format.Task{Enabled: true, IntervalSec: uint32(server.DefaultProbeTick / time.Second)},
+		}},
+		// model_discovery and api_key_validation join Jobs (Refresh: true)
+		// once the discovery and key-validation packages exist: their Func
+		// runs them on bg.configDir/bg.cacheDir and reports whether a cache
+		// file changed.
+		Settings:      func() []format.Task { return currentTasks(mgr) },
+		MaxConcurrent: taskMaxConcurrent,
+		Logger:        bg.log,
+		Registerer:    srv.Metrics().Registry(),
+	}
+	if bg.configDir != "" && bg.snapPath != "" {
+		ro.Build = func(ctx context.Context) ([]byte, error) {
+			var w diag.Warnings
+			gen := mgr.Info().Generation + 1
+			b, err := compiler.BuildBytes(bg.configDir, bg.cacheDir, compiler.Options{Generation: gen}, &w)
+			if err != nil {
+				return nil, fmt.Errorf("compile -config %s and -cache %s (run routerc compile on them to see the details): %w", bg.configDir, bg.cacheDir, err)
+			}
+			if n := w.Len(); n > 0 {
+				bg.log.Warn("the refresh build has warnings; run routerc compile on the same folders to see them", "warnings", n)
+			}
+			return b, nil
+		}
+		ro.Write = func(b []byte) error { return compiler.WriteFileAtomic(bg.snapPath, b) }
+		ro.Reload = srv.Reload
+	} else {
+		bg.log.Info("the refresh cycle is off: it needs -config and a snapshot file (-snapshot)")
+	}
+	r, err := tasks.New(ro)
+	if err != nil {
+		return err
+	}
+	bg.mu.Lock()
+	bg.runner = r
+	bg.mu.Unlock()
+	srv.SetTasks(r)
+	r.Start(ctx)
+
+	if bg.cacheDir != "" {
+		bg.sketch = patterns.New(patterns.DefaultK)
+		path := filepath.Join(bg.cacheDir, patterns.FileName)
+		if err := bg.sketch.Load(path); err != nil {
+			bg.log.Warn("request patterns not read; counting starts from zero", "error", err)
+		}
+		srv.SetPatterns(bg.sketch)
+		pctx, cancel := context.WithCancel(context.Background())
+		bg.stopPat = cancel
+		bg.patTimer = time.NewTicker(patternsSaveEvery)
+		bg.patDone = bg.sketch.Persist(pctx, path, bg.patTimer.C, time.Now, func(err error) {
+			bg.log.Warn("request patterns not saved", "path", path, "error", err)
+		})
+	}
+	return nil
+}
+
+// stop drains the background runs and saves the request patterns.
+func (bg *background) stop(ctx context.Context) {
+	bg.mu.Lock()
+	r := bg.runner
+	bg.mu.Unlock()
+	if r != nil {
+		if err := r.Stop(ctx); err != nil {
+			bg.log.Warn("background tasks cut at shutdown", "error", err)
+		}
+	}
+	if bg.stopPat != nil {
+		bg.patTimer.Stop()
+		bg.stopPat()
+		<-bg.patDone
+	}
+}
+
+// currentTasks copies the task settings of the snapshot serving now (the
+// names are cloned: the snapshot may be unmapped later).
+func currentTasks(mgr *snapshot.Manager) []format.Task {
+	h := mgr.Acquire()
+	if h == nil {
+		return nil
+	}
+	defer h.Release()
+	ts := h.Snapshot().Settings().Tasks
+	out := make([]format.Task, len(ts))
+	for i, t := range ts {
+		out[i] = t
+		out[i].Name = strings.Clone(t.Name)
+	}
+	return out
+}
