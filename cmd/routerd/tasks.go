@@ -76,13 +76,14 @@ func (bg *background) start(ctx context.Context, srv *server.Server) error {
 	ro := tasks.Options{
 		Jobs: []tasks.Job{{
 			// The recovery probes of runtime/server (probe.go), on by default
-			// every 30 s as before; tasks.health_check overrides both.
+			// every 30 s as before; tasks.health_check turns them off or makes
+			// them more frequent (see currentTasks).
 			Name: tasks.HealthCheck,
 			Run: func(ctx context.Context) (bool, error) {
 				srv.ProbeOnce(ctx)
 				return false, nil
 			},
-			Default: format.Task{Enabled: true, IntervalSec: uint32(server.DefaultProbeTick / time.Second)},
+			Default: format.Task{Enabled: true, IntervalSec: probeTickSec},
 		}},
 		// model_discovery and api_key_validation join Jobs (Refresh: true)
 		// once the discovery and key-validation packages exist: their Func
@@ -168,6 +169,17 @@ func currentTasks(mgr *snapshot.Manager) []format.Task {
 	for i, t := range ts {
 		out[i] = t
 		out[i].Name = strings.Clone(t.Name)
+		// The health check is the recovery prober: it only probes channels
+		// that are cooling or unhealthy, each at most every 5 minutes, so it
+		// runs at least every 30 s whatever tasks.health_check's interval
+		// says (the config's 30-minute default would otherwise keep a
+		// recovered key unused for half an hour).
+		if out[i].Name == tasks.HealthCheck && (out[i].IntervalSec == 0 || out[i].IntervalSec > probeTickSec) {
+			out[i].IntervalSec = probeTickSec
+		}
 	}
 	return out
 }
+
+// probeTickSec is the longest interval of the health_check task, in seconds.
+const probeTickSec = uint32(server.DefaultProbeTick / time.Second)
