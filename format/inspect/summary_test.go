@@ -1,0 +1,57 @@
+package inspect
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// TestSummaryNames checks how names from the snapshot are shown: printable
+// ones as they are, others quoted, and in Markdown never able to leave their
+// code span or table cell.
+func TestSummaryNames(t *testing.T) {
+	for in, want := range map[string]string{
+		"gpt-4o":       "gpt-4o",
+		"a\nb":         `"a\nb"`,
+		"":             `""`,
+		"x\x1b[31m":    `"x\x1b[31m"`,
+		"qwen/qwen3:8": "qwen/qwen3:8",
+	} {
+		if got := plain(in); got != want {
+			t.Errorf("plain(%q) = %s, want %s", in, got, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"a|b":  "`a\\|b`",
+		"a`b":  "`a'b`",
+		"a\nb": "`\"a\\nb\"`",
+	} {
+		if got := code(in); got != want {
+			t.Errorf("code(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestSummaryAgreesWithDiff checks that Summary reports a change exactly
+// when Diff does, and names the sections it does not cover.
+func TestSummaryAgreesWithDiff(t *testing.T) {
+	old := compileDir(t, smallDir)
+	dir := copyTree(t, smallDir)
+	replaceIn(t, dir, mainYAML, `prewarm: ["tag:free", `, `prewarm: [`)
+	nw := compileDir(t, dir)
+	for _, pair := range [][2]bool{{false, false}, {true, false}, {false, true}} {
+		a, b := old, old
+		if pair[0] {
+			b = nw
+		}
+		var d, s bytes.Buffer
+		dc, err1 := Diff(&d, a, b)
+		sc, err2 := Summary(&s, a, b, SummaryOptions{Markdown: pair[1]})
+		if err1 != nil || err2 != nil || dc != sc {
+			t.Fatalf("Diff %t %v, Summary %t %v", dc, err1, sc, err2)
+		}
+		if dc && !strings.Contains(s.String(), "prewarm") {
+			t.Errorf("summary does not name the prewarm change:\n%s", s.String())
+		}
+	}
+}
