@@ -55,3 +55,25 @@ func TestSummaryAgreesWithDiff(t *testing.T) {
 		}
 	}
 }
+
+// TestSummaryHidesKeys checks that a changed literal key is reported in
+// both formats without its value.
+func TestSummaryHidesKeys(t *testing.T) {
+	old := compileDir(t, demoDir)
+	dir := copyTree(t, demoDir)
+	replaceIn(t, dir, mainYAML, `api_key: "demo-key-main"`, `api_key: "demo-key-MAIN"`)
+	nw := compileDir(t, dir)
+	for _, md := range []bool{false, true} {
+		var out bytes.Buffer
+		changed, err := Summary(&out, old, nw, SummaryOptions{Markdown: md})
+		if err != nil || !changed {
+			t.Fatalf("changed=%t err=%v", changed, err)
+		}
+		if strings.Contains(out.String(), "demo-key") {
+			t.Errorf("summary shows a key:\n%s", out.String())
+		}
+		if !strings.Contains(out.String(), "api_key changed (value not shown)") {
+			t.Errorf("summary does not report the key change:\n%s", out.String())
+		}
+	}
+}
