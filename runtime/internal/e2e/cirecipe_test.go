@@ -197,6 +197,24 @@ func TestCIRecipe(t *testing.T) {
 		}
 	})
 
+	// A previous snapshot that cannot be read does not block the release.
+	t.Run("previous unreadable", func(t *testing.T) {
+		bad := filepath.Join(work, "corrupt.snap")
+		if err := os.WriteFile(bad, []byte("not a snapshot"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := runRecipe(t, work, append(cfg(v2), "OUT_DIR=out4", "PREVIOUS_SNAPSHOT="+bad, "ROUTERC=bin/routerc", "ROUTERD_BIN=bin/routerd")...)
+		if !strings.Contains(r.output, "warning: the previous snapshot "+bad+" could not be compared") {
+			t.Errorf("no warning about the unreadable previous snapshot:\n%s", r.output)
+		}
+		if got := string(r.file(t, "changes.txt")); !strings.Contains(got, "could not be compared") {
+			t.Errorf("changes.txt: %q", got)
+		}
+		if !bytes.Equal(r.file(t, "router.snap"), second.file(t, "router.snap")) {
+			t.Error("the snapshot differs from the one compiled with a readable previous snapshot")
+		}
+	})
+
 	// The bundle step runs "routerc bundle -snapshot FILE -routerd BIN -o
 	// OUT"; until that command exists every run stops there.
 	t.Run("bundle", func(t *testing.T) {
