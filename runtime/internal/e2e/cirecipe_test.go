@@ -249,6 +249,24 @@ func TestCIRecipe(t *testing.T) {
 		if !bytes.Equal(second.file(t, "routerd-bundled"), third.file(t, "routerd-bundled")) {
 			t.Error("routerd-bundled differs between two runs on the same inputs")
 		}
+
+		// Started with no flag but its address, the bundled binary serves
+		// the snapshot inside it: the next version's 8 channels and 29
+		// models, built at SOURCE_DATE_EPOCH (the demo has 5 and 9).
+		t.Setenv("ROUTER_API_TOKEN", "ci-recipe-token")
+		t.Setenv("ROUTER_ADMIN_TOKEN", "ci-recipe-admin")
+		saved := routerd
+		routerd = filepath.Join(second.out, "routerd-bundled")
+		p := startRouterd(t)
+		routerd = saved
+		if p.url == "" {
+			t.Fatalf("the bundled routerd did not start:\n%s", p.logText())
+		}
+		h := p.get("/health")
+		snap, _ := h["snapshot"].(map[string]any)
+		if h["channels"] != float64(8) || h["models"] != float64(29) || snap["built_at"] != "2023-11-14T22:13:20Z" {
+			t.Errorf("the bundled routerd does not serve its snapshot: /health %v", h)
+		}
 	})
 }
 
