@@ -78,6 +78,9 @@ func build(configDir, cacheDir string, opts Options, w *diag.Warnings, gen uint6
 			m.BuildTime = opts.BuildTime.UnixNano()
 		}
 	}
+	if !opts.SourceDate.IsZero() {
+		m.BuildTime = opts.SourceDate.UnixNano()
+	}
 	if err := m.Canonicalize(); err != nil {
 		return nil, fmt.Errorf("compiler: the joined model is inconsistent: %w", err)
 	}

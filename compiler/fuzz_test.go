@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"errors"
+	"strconv"
 	"testing"
 
 	"smartrouter/compiler/diag"
@@ -67,4 +68,22 @@ func TestCapabilitiesDecode(t *testing.T) {
 			t.Errorf("lookup(%q) = %+v, %t; want %+v, %t", tc.id, got, ok, tc.want, tc.ok)
 		}
 	}
+}
+
+// FuzzParseSourceDateEpoch checks that any value either parses to a time
+// that prints back as the same number or is refused, never panics.
+func FuzzParseSourceDateEpoch(f *testing.F) {
+	for _, s := range []string{"0", "1700000000", "9223372036", "9223372037", "", "-1", "1.5", "00012", " 1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		tm, err := ParseSourceDateEpoch(v)
+		if err != nil {
+			return
+		}
+		n, perr := strconv.ParseInt(v, 10, 64)
+		if perr != nil || tm.Unix() != n || n < 0 || n > MaxSourceDateEpoch {
+			t.Fatalf("%q parsed to %v", v, tm)
+		}
+	})
 }

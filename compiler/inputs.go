@@ -88,8 +88,11 @@ func readInputs(configDir, cacheDir string, opts Options, w *diag.Warnings) (*in
 
 func (r *reader) addSource(prefix, rel string, s format.Source) {
 	s.Path = prefix + filepath.ToSlash(rel)
-	if r.opts.Reproducible {
+	switch {
+	case r.opts.Reproducible:
 		s.ModTime = 0
+	case !r.opts.SourceDate.IsZero():
+		s.ModTime = min(s.ModTime, r.opts.SourceDate.UnixNano())
 	}
 	r.in.sources = append(r.in.sources, s)
 }

@@ -1,8 +1,11 @@
 package compiler
 
 import (
+	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
+	"strconv"
 	"time"
 )
 
@@ -16,8 +19,15 @@ type Options struct {
 	// committed demo snapshot and the determinism tests.
 	Reproducible bool
 	// BuildTime is recorded in the header (zero: the current time). Ignored
-	// with Reproducible.
+	// with Reproducible and when SourceDate is set.
 	BuildTime time.Time
+	// SourceDate, when not the zero time, follows the reproducible-builds
+	// SOURCE_DATE_EPOCH convention: it is the build time recorded in the
+	// header (also with Reproducible, which otherwise records 0), and every
+	// recorded source modification time later than it is clamped to it
+	// (with Reproducible source times stay 0). routerc sets it from the
+	// SOURCE_DATE_EPOCH environment variable (ParseSourceDateEpoch).
+	SourceDate time.Time
 	// Generation is recorded in the header (0: automatic, which is 1 for
 	// Build and BuildBytes and the previous output's generation + 1 for
 	// Compile). Ignored with Reproducible.
@@ -51,4 +61,37 @@ type Summary struct {
 	Fingerprint uint64
 	Warnings    int
 	Elapsed     time.Duration
+}
+
+// MaxSourceDateEpoch is the largest SOURCE_DATE_EPOCH accepted: the last
+// second whose nanoseconds fit the header's signed 64-bit build time
+// (2262-04-11T23:47:16Z).
+const MaxSourceDateEpoch = math.MaxInt64 / int64(time.Second)
+
+// ParseSourceDateEpoch reads a SOURCE_DATE_EPOCH value as the
+// reproducible-builds convention defines it: seconds since 1970-01-01 UTC
+// written as ASCII decimal digits only, like `date +%s` prints (no sign, no
+// space, no fraction), from 0 to MaxSourceDateEpoch. The error says what is
+// wrong and how to fix it; it quotes at most the first 32 bytes of v.
+func ParseSourceDateEpoch(v string) (time.Time, error) {
+	shown := v
+	if len(shown) > 32 {
+		shown = shown[:32] + "..."
+	}
+	bad := func(why string) (time.Time, error) {
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not valid: %s; set it to whole seconds since 1970-01-01 UTC (e.g. `git log -1 --format=%%ct`) or unset it", shown, why)
+	}
+	if v == "" {
+		return bad("it is empty")
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return bad("only the digits 0-9 are allowed")
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n > MaxSourceDateEpoch {
+		return bad(fmt.Sprintf("it is later than %d (2262-04-11)", MaxSourceDateEpoch))
+	}
+	return time.Unix(n, 0).UTC(), nil
 }

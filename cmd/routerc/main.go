@@ -6,7 +6,7 @@
 //	routerc verify FILE
 //	routerc inspect FILE [-config DIR -cache DIR]
 //	routerc dump FILE
-//	routerc diff OLD NEW
+//	routerc diff [-summary] [-format text|markdown] [-limit N] OLD NEW
 //	routerc route FILE MODEL [-strategy S] [-tokens N] [-max-tokens N] [-json]
 //
 // Each subcommand lives in its own file with a run function that takes its
@@ -40,7 +40,7 @@ func commands() []command {
 		{"verify", "FILE", "validate a snapshot file completely (exit status 0 or 1)", runVerify},
 		{"inspect", "FILE [-config DIR -cache DIR]", "header, sources and their staleness, sections, counts, top tags", runInspect},
 		{"dump", "FILE", "everything in a snapshot as stable text (keys masked)", runDump},
-		{"diff", "OLD NEW", "what changed between two snapshots", runDiff},
+		{"diff", "[-summary] [-format text|markdown] OLD NEW", "what changed between two snapshots (-summary: a short account for CI)", runDiff},
 		{"route", "FILE MODEL [-strategy S] [-tokens N] [-max-tokens N] [-json]", "explain how a model string would be routed", runRoute},
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 const (
 	smallDir = "../../fixtures/small"
+	nextDir  = "../../fixtures/small-next"
 	demoDir  = "../../fixtures/demo"
 	scaleDir = "../../fixtures/generated/scale"
 	growDir  = "../../fixtures/generated/growth"
