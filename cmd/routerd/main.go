@@ -42,6 +42,15 @@ type flags struct {
 	logLevel     string
 	logFormat    string
 	version      bool
+
+	// Limits (runtime/server/limits.go, docs/operations.md).
+	maxConns      int
+	maxConnsPerIP int
+	idleTimeout   time.Duration
+	readTimeout   time.Duration
+	writeTimeout  time.Duration
+	memoryLimit   byteSize
+	memorySet     bool // -memory-limit was given
 }
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
@@ -57,9 +66,21 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+	fs.IntVar(&f.maxConns, "max-conns", 0, "most open client connections; at the cap the oldest idle one is closed, else new ones get 503 (0: half the open-file limit less a reserve; -1: no cap)")
+	fs.IntVar(&f.maxConnsPerIP, "max-conns-per-ip", 0, "most open connections from one client address (0: no cap)")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
+	fs.DurationVar(&f.readTimeout, "read-timeout", server.DefaultReadTimeout, "how long reading one request may take (a new connection must send its request within it)")
+	fs.DurationVar(&f.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "how long one write to a client may block; a client that stops reading is cut after it (-1s: none)")
+	f.memoryLimit = defaultMemoryLimit
+	fs.Var(&f.memoryLimit, "memory-limit", "memory `size` the process aims to stay under (sets GOMEMLIMIT; new chat requests get 503 overloaded above 90% of it), e.g. 500MB, 1GiB; 0: none (default 500MiB, or GOMEMLIMIT when set)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == "memory-limit" {
+			f.memorySet = true
+		}
+	})
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q; routerd takes only flags (see -h)", fs.Arg(0))
 	}
@@ -114,8 +135,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
+	nofile := raiseFileLimit(log)
+	memLimit := applyMemoryLimit(f, log)
 	ctx := context.Background()
-	sopts := server.Options{Snapshot: so, Logger: log, Version: version}
+	sopts := server.Options{Snapshot: so, Logger: log, Version: version,
+		MaxConns: f.maxConns, MaxConnsPerIP: f.maxConnsPerIP,
+		IdleTimeout: f.idleTimeout, ReadTimeout: f.readTimeout, WriteTimeout: f.writeTimeout,
+		MemoryLimit: memLimit}
 	bg := newBackground(so, &sopts, log) // tasks.go
 	srv, err := server.New(ctx, sopts)
 	if err != nil {
@@ -138,7 +164,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	info := srv.Manager().Info()
-	args2 := []any{"addr", ln.Addr().String(), "version", version, "generation", info.Generation, "mode", info.Mode}
+	args2 := []any{"addr", ln.Addr().String(), "version", version, "generation", info.Generation, "mode", info.Mode,
+		"max_conns", srv.MaxConns(), "open_file_limit", nofile, "memory_limit", byteSize(memLimit).String()}
 	if mapped {
 		args2 = append(args2, "note", "server.host 0.0.0.0 is served on 127.0.0.1; use -addr 0.0.0.0:PORT to listen on all interfaces")
 	}

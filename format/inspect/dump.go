@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,80 @@ func MaskSecret(s format.Secret) string {
 		return fmt.Sprintf("<literal, %d chars>", len([]rune(s.Literal)))
 	}
 	return "none"
+}
+
+// masked replaces a credential in a URL.
+const masked = "REDACTED"
+
+// MaskURL shows a base URL without the credentials it may carry: the
+// userinfo (user:password@, or a lone user@ that is often a token) and the
+// values of query parameters whose name looks like a credential (key,
+// api_key, apikey, token, access_token, secret, password, auth, sig,
+// signature, code, and any name containing key, token, secret, pass, auth or
+// sig). Everything else is kept as written, so two dumps still compare.
+func MaskURL(s string) string {
+	rest, frag, hasFrag := strings.Cut(s, "#")
+	base, query, hasQuery := strings.Cut(rest, "?")
+	if i := strings.Index(base, "://"); i >= 0 {
+		auth := base[i+3:]
+		path := ""
+		if j := strings.IndexByte(auth, '/'); j >= 0 {
+			auth, path = auth[:j], auth[j:]
+		}
+		if at := strings.LastIndexByte(auth, '@'); at >= 0 {
+			user := auth[:at]
+			if name, _, ok := strings.Cut(user, ":"); ok && name != "" {
+				user = name + ":" + masked
+			} else {
+				user = masked
+			}
+			auth = user + auth[at:]
+		}
+		base = base[:i+3] + auth + path
+	}
+	out := base
+	if hasQuery {
+		parts := strings.Split(query, "&")
+		for k, p := range parts {
+			name, _, ok := strings.Cut(p, "=")
+			if ok && secretParam(name) {
+				parts[k] = name + "=" + masked
+			}
+		}
+		out += "?" + strings.Join(parts, "&")
+	}
+	if hasFrag {
+		out += "#" + frag
+	}
+	return out
+}
+
+// secretParam reports whether a query parameter name looks like it holds a
+// credential.
+func secretParam(name string) bool {
+	if u, err := url.QueryUnescape(name); err == nil {
+		name = u
+	}
+	n := strings.ToLower(name)
+	n = strings.NewReplacer("-", "", "_", "", ".", "").Replace(n)
+	switch n {
+	case "key", "apikey", "token", "accesstoken", "secret", "password", "pass", "pwd", "auth", "sig", "signature", "code", "credential", "credentials":
+		return true
+	}
+	for _, w := range []string{"key", "token", "secret", "pass", "auth", "sig"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func maskURLs(l []string) []string {
+	out := make([]string, len(l))
+	for i, s := range l {
+		out[i] = MaskURL(s)
+	}
+	return out
 }
 
 // FormatPrice shows a price in pico-USD per token as USD per million tokens
@@ -179,7 +254,7 @@ func providerLines(p *format.Provider) []string {
 		"name: " + strconv.Quote(p.Name),
 		"display_name: " + strconv.Quote(p.DisplayName),
 		"adapter: " + strconv.Quote(p.Adapter),
-		"base_url: " + strconv.Quote(p.BaseURL),
+		"base_url: " + strconv.Quote(MaskURL(p.BaseURL)),
 		"auth_type: " + authName(p.AuthType),
 		"rate_limit: " + strconv.FormatUint(uint64(p.RateLimit), 10),
 		"capabilities: " + quoteList(p.Capabilities),
@@ -205,7 +280,7 @@ func channelLines(c *format.Channel, provs []format.Provider) []string {
 		"provider: " + prov,
 		"model_name: " + strconv.Quote(c.ModelName),
 		"api_key: " + MaskSecret(c.APIKey),
-		"base_urls: " + quoteList(c.BaseURLs),
+		"base_urls: " + quoteList(maskURLs(c.BaseURLs)),
 		"enabled: " + strconv.FormatBool(c.Enabled),
 		"priority: " + strconv.Itoa(int(c.Priority)),
 		"weight: " + f64s(c.Weight),

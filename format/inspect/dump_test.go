@@ -97,3 +97,54 @@ func TestFormatPrice(t *testing.T) {
 		}
 	}
 }
+
+func TestMaskURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://api.example/v1":                                  "https://api.example/v1",
+		"https://user:pa%24s@api.example/v1":                      "https://user:REDACTED@api.example/v1",
+		"https://sk-token@api.example/v1":                         "https://REDACTED@api.example/v1",
+		"https://:secret@api.example":                             "https://REDACTED@api.example",
+		"https://api.example/v1?key=AIza123&alt=sse":              "https://api.example/v1?key=REDACTED&alt=sse",
+		"https://api.example/v1?api-version=2024&API_KEY=x#frag":  "https://api.example/v1?api-version=2024&API_KEY=REDACTED#frag",
+		"https://api.example/?access_token=t&sig=s&X-Api-Key=k&n": "https://api.example/?access_token=REDACTED&sig=REDACTED&X-Api-Key=REDACTED&n",
+		"https://api.example/path@v2?user=bob":                    "https://api.example/path@v2?user=bob",
+		"not a url?token=abc":                                     "not a url?token=REDACTED",
+	} {
+		if got := MaskURL(in); got != want {
+			t.Errorf("MaskURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// routerc dump (and diff, which shares the channel and provider lines) never
+// prints a base URL's password or key parameter.
+func TestDumpMasksBaseURLCredentials(t *testing.T) {
+	dir := copyTree(t, demoDir)
+	replaceIn(t, dir, mainYAML, `base_url: "http://127.0.0.1:7700/v1"`,
+		`base_url: "http://admin:hunter2-base-pass@127.0.0.1:7700/v1?api_key=sk-query-secret-77&region=eu"`)
+	s := compileDir(t, dir)
+	var out bytes.Buffer
+	if err := Dump(&out, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"hunter2-base-pass", "sk-query-secret-77"} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("the dump shows %q", secret)
+		}
+	}
+	if !strings.Contains(out.String(), "http://admin:REDACTED@127.0.0.1:7700/v1?api_key=REDACTED&region=eu") {
+		t.Errorf("the dump lost the masked base URL:\n%s", out.String())
+	}
+}
+
+func FuzzMaskURL(f *testing.F) {
+	for _, s := range []string{"https://u:p@h/v1?key=k", "h?x", "://@", "a://b@c@d/e?f=g&token=h#i"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m := MaskURL(s)
+		if MaskURL(m) != m {
+			t.Fatalf("masking %q twice changed it: %q", m, MaskURL(m))
+		}
+	})
+}

@@ -53,6 +53,7 @@ type Metrics struct {
 	gen       prometheus.Gauge
 	seq       prometheus.Gauge
 	reloads   *prometheus.CounterVec // result, reason
+	lim       limitMetrics
 }
 
 type reqKey struct {
@@ -65,6 +66,9 @@ type Options struct {
 	// Cooldowns, when set, is called at every scrape for the number of
 	// active cooldowns (channels plus pairs cooling down now).
 	Cooldowns func() float64
+	// OpenConns, when set, is called at every scrape for the number of open
+	// client connections.
+	OpenConns func() float64
 	// ProcessCollectors adds the Go runtime and process collectors
 	// (goroutines, memory, CPU, open files).
 	ProcessCollectors bool
@@ -114,6 +118,7 @@ func New(opts Options) *Metrics {
 		Help: "Snapshot reloads, by result (success, failure) and failure reason.",
 	}, []string{"result", "reason"})
 	m.reg.MustRegister(m.requests, m.attempts, m.upstream, m.overhead, m.tokens, m.streams, m.gen, m.seq, m.reloads)
+	m.newLimitMetrics(opts.OpenConns)
 	if opts.Cooldowns != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "active_cooldowns",

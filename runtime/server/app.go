@@ -38,7 +38,7 @@ func (s *Server) newApp() *fiber.App {
 	app.Get(PathRoot, s.root)
 	app.Get(PathHealth, s.health)
 	app.Get(PathMetrics, s.metrics)
-	app.Post(PathChat, s.chat)
+	app.Post(PathChat, s.admitJSON, s.chat)
 	app.Get(PathModels, s.models)
 	app.Get(PathAdminSnap, s.adminSnapshot)
 	app.Post(PathAdminReload, s.adminReload)

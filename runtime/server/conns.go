@@ -5,8 +5,11 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"smartrouter/runtime/metrics"
 )
 
 // Connection tracking for a prompt shutdown.
@@ -22,6 +25,10 @@ import (
 // at once. A busy one finishes its request and is then closed by fasthttp,
 // which stops serving a connection after its answer once shutting down.
 
+// The same wrapper enforces the connection limits (see limits.go): a cap on
+// open connections, an optional cap per client address, a write timeout per
+// write, and a back-off when accepting fails for want of file descriptors.
+
 // Connection states of a trackedConn.
 const (
 	connIdle   int32 = iota // no request bytes read since the last answer (or ever)
@@ -34,6 +41,15 @@ type connTracker struct {
 	mu      sync.Mutex
 	conns   map[*trackedConn]struct{}
 	closing bool
+	done    chan struct{} // closed by shutdown: ends an accept back-off
+
+	lim    connLimits
+	met    *metrics.Metrics
+	perIP  map[string]int // open connections per client address (when lim.perIP > 0)
+	oldest *trackedConn   // accept order, oldest first, for eviction
+	newest *trackedConn
+	count  int // connections counted against the cap
+	sleep  func(d time.Duration, done <-chan struct{}) bool
 }
 
 // trackedConn is a connection accepted through a trackingListener.
@@ -41,6 +57,22 @@ type trackedConn struct {
 	net.Conn
 	t     *connTracker
 	state atomic.Int32
+	// Guarded by t.mu.
+	ip         string
+	prev, next *trackedConn
+	counted    bool // in the accept-order list and in count
+}
+
+// Write bounds each write by the write timeout: a client that stops reading
+// fails the write once the kernel buffers are full and the timeout passes,
+// and fasthttp then closes the connection (a stream's relay, and with it the
+// upstream response, is closed too). The bound is per write, so a long
+// stream that the client keeps reading is never cut.
+func (c *trackedConn) Write(p []byte) (int, error) {
+	if d := c.t.lim.writeTimeout; d > 0 {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(d))
+	}
+	return c.Conn.Write(p)
 }
 
 // Read marks the connection busy when request bytes arrive. A connection the
@@ -63,29 +95,135 @@ type trackingListener struct {
 	t *connTracker
 }
 
+// Accept returns the next connection the limits admit. A temporary failure
+// (out of file descriptors, a connection aborted before it was accepted)
+// closes the oldest idle connection, backs off and tries again instead of
+// ending the server; connections over a limit are answered 503 and closed.
 func (l *trackingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	t := l.t
+	var delay time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			if !temporaryAcceptError(err) {
+				return nil, err
+			}
+			t.met.AcceptBackoff()
+			t.mu.Lock()
+			t.evictLocked()
+			t.mu.Unlock()
+			delay = nextBackoff(delay)
+			if !t.sleep(delay, t.done) {
+				return nil, net.ErrClosed
+			}
+			continue
+		}
+		delay = 0
+		if tc := t.admit(c); tc != nil {
+			return tc, nil
+		}
 	}
-	tc := &trackedConn{Conn: c, t: l.t}
-	l.t.mu.Lock()
-	if l.t.closing {
+}
+
+// admit registers c, or refuses it (nil) when a limit is reached.
+func (t *connTracker) admit(c net.Conn) *trackedConn {
+	tc := &trackedConn{Conn: c, t: t}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closing {
 		// Accepted while shutting down: it can carry no request.
 		tc.state.Store(connClosed)
 		c.Close()
-	} else {
-		if l.t.conns == nil {
-			l.t.conns = make(map[*trackedConn]struct{})
-		}
-		l.t.conns[tc] = struct{}{}
+		return tc
 	}
-	l.t.mu.Unlock()
-	return tc, nil
+	if t.lim.perIP > 0 {
+		tc.ip = remoteIP(c)
+		if t.perIP[tc.ip] >= t.lim.perIP {
+			t.met.ConnRefused(metrics.RefusedPerIP)
+			refuse(c, msgPerIP)
+			return nil
+		}
+	}
+	if t.lim.max > 0 && t.count >= t.lim.max && !t.evictLocked() {
+		t.met.ConnRefused(metrics.RefusedLimit)
+		refuse(c, msgTooMany)
+		return nil
+	}
+	if t.conns == nil {
+		t.conns = make(map[*trackedConn]struct{})
+	}
+	t.conns[tc] = struct{}{}
+	if t.lim.perIP > 0 {
+		if t.perIP == nil {
+			t.perIP = make(map[string]int)
+		}
+		t.perIP[tc.ip]++
+	}
+	tc.counted = true
+	t.count++
+	tc.prev = t.newest
+	if t.newest != nil {
+		t.newest.next = tc
+	} else {
+		t.oldest = tc
+	}
+	t.newest = tc
+	return tc
 }
 
-// wrap returns ln with its connections tracked.
+// release stops counting tc against the limits (once).
+func (t *connTracker) releaseLocked(tc *trackedConn) {
+	if !tc.counted {
+		return
+	}
+	tc.counted = false
+	t.count--
+	if tc.prev != nil {
+		tc.prev.next = tc.next
+	} else {
+		t.oldest = tc.next
+	}
+	if tc.next != nil {
+		tc.next.prev = tc.prev
+	} else {
+		t.newest = tc.prev
+	}
+	tc.prev, tc.next = nil, nil
+	if t.lim.perIP > 0 {
+		if n := t.perIP[tc.ip] - 1; n > 0 {
+			t.perIP[tc.ip] = n
+		} else {
+			delete(t.perIP, tc.ip)
+		}
+	}
+}
+
+// evictLocked closes the oldest connection without a request in progress
+// (one that never sent a byte, or a keep-alive one between two requests)
+// among the evictScan oldest, and reports whether it found one.
+func (t *connTracker) evictLocked() bool {
+	n := 0
+	for tc := t.oldest; tc != nil && n < evictScan; tc, n = tc.next, n+1 {
+		if tc.state.CompareAndSwap(connIdle, connClosed) {
+			t.releaseLocked(tc)
+			tc.Conn.Close()
+			t.met.ConnRefused(metrics.RefusedEvicted)
+			return true
+		}
+	}
+	return false
+}
+
+// wrap returns ln with its connections tracked and limited.
 func (t *connTracker) wrap(ln net.Listener) net.Listener {
+	t.mu.Lock()
+	if t.done == nil {
+		t.done = make(chan struct{})
+	}
+	if t.sleep == nil {
+		t.sleep = sleepOrDone
+	}
+	t.mu.Unlock()
 	return &trackingListener{Listener: ln, t: t}
 }
 
@@ -105,6 +243,7 @@ func (t *connTracker) connState(c net.Conn, st fasthttp.ConnState) {
 	case fasthttp.StateClosed, fasthttp.StateHijacked:
 		t.mu.Lock()
 		delete(t.conns, tc)
+		t.releaseLocked(tc)
 		t.mu.Unlock()
 	}
 }
@@ -121,6 +260,9 @@ func (t *connTracker) closeIfIdle(tc *trackedConn) {
 // their request.
 func (t *connTracker) shutdown() {
 	t.mu.Lock()
+	if !t.closing && t.done != nil {
+		close(t.done)
+	}
 	t.closing = true
 	idle := make([]*trackedConn, 0, len(t.conns))
 	for tc := range t.conns {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -8,13 +9,24 @@ import (
 
 // CORS for browser clients, from server.cors_origins of the current snapshot
 // (default ["*"]). A request without an Origin header (every SDK, curl) skips
-// all of this. A preflight (OPTIONS with Access-Control-Request-Method) is
-// answered here with 204; an origin not in the list gets no CORS headers, so
-// the browser refuses the answer.
+// all of this. For a request with an Origin:
+//
+//   - an allowed origin gets Access-Control-Allow-Origin (its own value,
+//     never "*") and the exposed X-Router-* headers; its preflight (OPTIONS
+//     with Access-Control-Request-Method) is answered here with 204;
+//   - an origin not in the list gets no CORS header at all; its preflight is
+//     refused 403, and so is any request other than GET, HEAD or OPTIONS
+//     (403 origin_not_allowed, before any handler runs), because a browser
+//     sends a "simple" cross-site POST (text/plain, form data) without a
+//     preflight and would run it even though it hides the answer;
+//   - "null" (sandboxed frames, file: pages, some redirects) is an origin
+//     like the others but "*" does not cover it: it is allowed only when
+//     cors_origins lists "null" itself.
 
 // corsPolicy is the per-snapshot form of server.cors_origins.
 type corsPolicy struct {
 	any     bool
+	null    bool            // "null" is listed
 	origins map[string]bool // exact origins, lowercased
 }
 
@@ -22,9 +34,12 @@ func newCORSPolicy(list []string) corsPolicy {
 	p := corsPolicy{origins: make(map[string]bool, len(list))}
 	for _, o := range list {
 		o = strings.ToLower(strings.TrimRight(strings.TrimSpace(o), "/"))
-		if o == "*" {
+		switch {
+		case o == "*":
 			p.any = true
-		} else if o != "" {
+		case o == "null":
+			p.null = true
+		case o != "":
 			p.origins[o] = true
 		}
 	}
@@ -32,6 +47,9 @@ func newCORSPolicy(list []string) corsPolicy {
 }
 
 func (p corsPolicy) allows(origin string) bool {
+	if strings.EqualFold(strings.TrimSpace(origin), "null") {
+		return p.null
+	}
 	return p.any || p.origins[strings.ToLower(origin)]
 }
 
@@ -50,10 +68,15 @@ func (s *Server) cors(c *fiber.Ctx) error {
 	c.Vary(fiber.HeaderOrigin)
 	preflight := c.Method() == fiber.MethodOptions && c.Get(fiber.HeaderAccessControlRequestMethod) != ""
 	if !allowed {
-		if preflight {
+		switch {
+		case preflight:
 			return c.SendStatus(fiber.StatusForbidden)
+		case safeMethod(c.Method()):
+			return c.Next()
 		}
-		return c.Next()
+		writeError(c, fiber.StatusForbidden, typeInvalid, codeOrigin, "",
+			"requests from origin "+strconvQuote(origin)+" are not allowed; add it to server.cors_origins to allow browser requests from it")
+		return nil
 	}
 	c.Set(fiber.HeaderAccessControlAllowOrigin, origin)
 	c.Set(fiber.HeaderAccessControlExposeHeaders, "X-Request-ID, X-Router-Channel, X-Router-Provider, X-Router-Model, X-Router-Strategy, X-Router-Score, X-Router-Attempts, X-Router-Overhead-Ms, X-Router-Status")
@@ -66,4 +89,18 @@ func (s *Server) cors(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderAccessControlMaxAge, "600")
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// safeMethod reports whether a method changes nothing on this server.
+func safeMethod(m string) bool {
+	return m == fiber.MethodGet || m == fiber.MethodHead || m == fiber.MethodOptions
+}
+
+// strconvQuote quotes an untrusted header value for a message, at most 100
+// bytes of it.
+func strconvQuote(s string) string {
+	if len(s) > 100 {
+		s = s[:100] + "..."
+	}
+	return strconv.Quote(s)
 }

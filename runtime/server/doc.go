@@ -20,6 +20,14 @@
 // between the steps; chat.go is the chat completions surface of that loop
 // (body checks, model rewrite, metadata, stream hand-off).
 //
+// The server protects itself from its clients (limits.go, conns.go): a cap
+// on open connections that closes the oldest idle one to make room, an
+// optional cap per client address, a back-off instead of an exit when
+// accepting runs out of descriptors, a timeout on each write to a client,
+// and shedding of new chat requests while memory use is above a high-water
+// mark. cors.go refuses state-changing requests from origins that
+// server.cors_origins does not allow.
+//
 // README.md in this directory lists the endpoints, headers, errors and the
 // lifecycle, and the known limits.
 package server

@@ -58,6 +58,30 @@ type Options struct {
 	// ProbeSpacing is the least time between two probes of one channel;
 	// 0: DefaultProbeSpacing.
 	ProbeSpacing time.Duration
+
+	// Limits (limits.go). MaxConns caps open client connections; 0:
+	// DefaultMaxConns of the process's descriptor limit; < 0: no cap.
+	MaxConns int
+	// MaxConnsPerIP caps the open connections of one client address;
+	// 0: no cap.
+	MaxConnsPerIP int
+	// WriteTimeout bounds each write to a client (a client that stops
+	// reading is cut after it); 0: DefaultWriteTimeout; < 0: none.
+	WriteTimeout time.Duration
+	// MemoryLimit, in bytes, is what new chat requests are shed against:
+	// above MemoryHighWater of it they get 503 overloaded; 0: no shedding.
+	// The server does not set the Go runtime's limit (GOMEMLIMIT): the
+	// process does (cmd/routerd).
+	MemoryLimit int64
+	// MemoryHighWater is the fraction of MemoryLimit above which requests
+	// are shed; 0: DefaultMemoryHighWater.
+	MemoryHighWater float64
+	// MemoryReader reads the memory in use; nil: ReadMemoryInUse. For
+	// tests.
+	MemoryReader func() uint64
+	// ShedInterval is how often memory use is read; 0:
+	// DefaultShedInterval; < 0: never by the server (tests read by hand).
+	ShedInterval time.Duration
 }
 
 // Server is routerd's HTTP server: the fiber app, the snapshot manager, the
@@ -92,6 +116,7 @@ type Server struct {
 	started time.Time
 	probes  prober
 	ext     extensions // background tasks and request patterns (tasks.go)
+	shed    *shedder
 }
 
 // New loads the first snapshot (see snapshot.Load) and builds the server.
@@ -110,8 +135,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.met = opts.Metrics
 	if s.met == nil {
-		s.met = metrics.New(metrics.Options{Cooldowns: s.activeCooldowns, ProcessCollectors: true})
+		s.met = metrics.New(metrics.Options{Cooldowns: s.activeCooldowns, OpenConns: s.openConns, ProcessCollectors: true})
 	}
+	s.conns.lim = s.connLimits()
+	s.conns.met = s.met
+	s.shed = newShedder(opts.MemoryLimit, opts.MemoryHighWater, opts.MemoryReader)
 	reasons := snapshot.Reasons()
 	names := make([]string, len(reasons))
 	for i, r := range reasons {
@@ -183,6 +211,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		}
 		go s.probeLoop(s.baseCtx, tick)
 	}
+	s.startShedding()
 	return s, nil
 }
 
@@ -254,6 +283,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shut down the HTTP server: %w", err)
 	}
 	return err
+}
+
+// openConns counts the open client connections (scrape time only).
+func (s *Server) openConns() float64 {
+	s.conns.mu.Lock()
+	defer s.conns.mu.Unlock()
+	return float64(s.conns.count)
 }
 
 // activeCooldowns counts the channels and pairs cooling down now (scrape

@@ -2,13 +2,17 @@ package upstream
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"smartrouter/runtime/body"
+	"smartrouter/runtime/jsonstr"
 	"smartrouter/runtime/outcome"
 )
 
@@ -81,7 +85,7 @@ func transportError(ep *Endpoint, err error, started bool) *Error {
 func statusError(ep *Endpoint, status int, h http.Header, body []byte) *Error {
 	body = scrub(body, ep.key)
 	return &Error{Outcome: Classify(status, h, body, nil), Status: status, Host: ep.host,
-		Message: errorMessage(body), Body: body}
+		Message: scrubString(errorMessage(body), ep.key), Body: body}
 }
 
 // inBodyError classifies an "error" object found in a 2xx answer or inside a
@@ -112,6 +116,7 @@ func inBodyError(ep *Endpoint, errVal []byte, started bool) *Error {
 	if msg == "" {
 		msg = errorMessage(append(append([]byte(`{"error":`), errVal...), '}'))
 	}
+	msg = scrubString(msg, ep.key)
 	return &Error{Outcome: Classify(status, nil, errVal, nil), Status: status, Host: ep.host,
 		Message: msg, Body: errVal, Started: started}
 }
@@ -181,17 +186,148 @@ func clean(s string) string {
 
 const redacted = "[redacted]"
 
-// scrub removes the API key from upstream text (some providers echo it).
-func scrub(b []byte, key string) []byte {
-	if len(key) < 4 || !bytes.Contains(b, []byte(key)) {
-		return b
+// Scrubbing. Some providers echo the API key in an error ("Incorrect API key
+// provided: sk-..."), and they may write it in any of several encodings. An
+// upstream's text is scrubbed before anything reads it (classification,
+// message extraction, Error.Body relayed to the client), and the extracted
+// message once more after decoding. The forms removed are:
+//
+//   - the raw key;
+//   - the key inside any JSON string literal, however escaped (\/, \uXXXX,
+//     surrogate pairs, \"): every literal holding a backslash is decoded, and
+//     rewritten when its decoded text holds the key in one of these forms;
+//   - the key URL-encoded (query and path escaping, upper- or lower-case hex);
+//   - the key in base64 (standard and URL alphabets, padded or not), also as
+//     part of a longer encoded value such as a Basic credential "user:key":
+//     the characters that encode only key bytes are matched, at each of the
+//     three possible alignments (keys of 8 bytes or more).
+//
+// Keys shorter than 4 bytes are not scrubbed: they would match ordinary text.
+
+// keyForms returns the encodings of key that are replaced in upstream text,
+// longest first so that a form containing another is replaced whole.
+func keyForms(key string) []string {
+	forms := []string{key}
+	add := func(f string) {
+		if len(f) < 4 {
+			return
+		}
+		for _, g := range forms {
+			if g == f {
+				return
+			}
+		}
+		forms = append(forms, f)
 	}
-	return bytes.ReplaceAll(b, []byte(key), []byte(redacted))
+	js := jsonstr.Append(nil, key)
+	add(string(js[1 : len(js)-1]))
+	add(strings.ReplaceAll(string(js[1:len(js)-1]), "/", `\/`))
+	for _, f := range []string{url.QueryEscape(key), url.PathEscape(key)} {
+		add(f)
+		add(lowerHex(f))
+	}
+	if len(key) >= 8 {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+			for pad := 0; pad < 3; pad++ {
+				src := make([]byte, pad+len(key))
+				copy(src[pad:], key)
+				e := enc.EncodeToString(src)
+				// Character i holds bits [6i, 6i+6) of src; keep the ones
+				// made of key bits only.
+				from, to := (8*pad+5)/6, 8*(pad+len(key))/6
+				add(e[from:to])
+			}
+		}
+	}
+	sort.SliceStable(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
+	return forms
 }
 
+// lowerHex lowers the hex digits of the %XX escapes of s.
+func lowerHex(s string) string {
+	b := []byte(s)
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' {
+			for k := i + 1; k <= i+2; k++ {
+				if b[k] >= 'A' && b[k] <= 'F' {
+					b[k] += 'a' - 'A'
+				}
+			}
+		}
+	}
+	return string(b)
+}
+
+// scrub removes the API key, in every form keyForms lists and inside JSON
+// string literals however escaped, from upstream text. It returns b itself
+// when there was nothing to remove.
+func scrub(b []byte, key string) []byte {
+	if len(key) < 4 {
+		return b
+	}
+	forms := keyForms(key)
+	b = scrubLiterals(b, key, forms)
+	for _, f := range forms {
+		if bytes.Contains(b, []byte(f)) {
+			b = bytes.ReplaceAll(b, []byte(f), []byte(redacted))
+		}
+	}
+	return b
+}
+
+// scrubLiterals rewrites the JSON string literals of b that hold a backslash
+// and whose decoded text holds the key. Text that is not JSON is scanned the
+// same way: a quoted run that does not decode is left alone.
+func scrubLiterals(b []byte, key string, forms []string) []byte {
+	if bytes.IndexByte(b, '\\') < 0 {
+		return b
+	}
+	var out []byte
+	last := 0
+	for i := 0; i < len(b); i++ {
+		if b[i] != '"' {
+			continue
+		}
+		j, esc := i+1, false
+		for ; j < len(b) && b[j] != '"'; j++ {
+			if b[j] == '\\' {
+				esc = true
+				j++
+			}
+		}
+		if j >= len(b) {
+			break
+		}
+		if esc {
+			var s string
+			if json.Unmarshal(b[i:j+1], &s) == nil {
+				if t := scrubText(s, forms); t != s {
+					out = append(out, b[last:i]...)
+					out = jsonstr.Append(out, t)
+					last = j + 1
+				}
+			}
+		}
+		i = j
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[last:]...)
+}
+
+func scrubText(s string, forms []string) string {
+	for _, f := range forms {
+		s = strings.ReplaceAll(s, f, redacted)
+	}
+	return s
+}
+
+// scrubString is scrub for text already decoded (a message, an error's
+// text).
 func scrubString(s, key string) string {
 	if len(key) < 4 {
 		return s
 	}
-	return strings.ReplaceAll(s, key, redacted)
+	return scrubText(s, keyForms(key))
 }

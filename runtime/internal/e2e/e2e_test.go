@@ -84,7 +84,14 @@ type proc struct {
 func startRouterd(t *testing.T, args ...string) *proc {
 	t.Helper()
 	args = append([]string{"-addr", "127.0.0.1:0", "-log-format", "json"}, args...)
-	p := &proc{t: t, cmd: exec.Command(routerd, args...), seen: make(chan struct{}, 1), done: make(chan struct{})}
+	return startProc(t, exec.Command(routerd, args...))
+}
+
+// startProc is startRouterd for a command built by the caller (a wrapper
+// that execs routerd with -addr 127.0.0.1:0 -log-format json).
+func startProc(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{t: t, cmd: cmd, seen: make(chan struct{}, 1), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), "E2E_KEY_A="+keyA, "E2E_KEY_B="+keyB)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
