@@ -63,6 +63,7 @@ func build(configDir, cacheDir string, opts Options, w *diag.Warnings, gen uint6
 	if err != nil {
 		return nil, err
 	}
+	opts.phase(PhaseBuild)
 	b := &builder{opts: opts, w: w, in: in}
 	m := b.model()
 	switch {
@@ -84,6 +85,7 @@ func build(configDir, cacheDir string, opts Options, w *diag.Warnings, gen uint6
 	if err := m.Canonicalize(); err != nil {
 		return nil, fmt.Errorf("compiler: the joined model is inconsistent: %w", err)
 	}
+	opts.phase(PhaseEncode)
 	res, err := b.prewarm(m, in.cfg.Routing.Prewarm, in.learned)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,8 @@ package compiler
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -347,5 +349,59 @@ func TestBuildMatchesBytes(t *testing.T) {
 	}
 	if !bytes.Equal(enc, b) {
 		t.Error("Encode(Build()) differs from BuildBytes()")
+	}
+}
+
+// TestLimitsSettings checks that the start-up and resource limits of
+// performance.yaml and tasks.*.max_concurrent reach the snapshot, and that
+// an installation without them stores them unset.
+func TestLimitsSettings(t *testing.T) {
+	_, s, _ := buildSmall(t)
+	st := s.Settings()
+	if st.MemoryLimitBytes != 0 || st.ConfigLoadTimeoutMs != 0 || st.CacheLoadTimeoutMs != 0 {
+		t.Errorf("small fixture limits %d/%d/%d, want unset", st.MemoryLimitBytes, st.ConfigLoadTimeoutMs, st.CacheLoadTimeoutMs)
+	}
+
+	dir := copyTree(t, smallDir)
+	cfg := filepath.Join(dir, "config")
+	perf := "async_config:\n  config_loading: {timeout_seconds: 15}\n  cache_loading: {timeout_seconds: 30}\n  memory_usage_limit: \"500MB\"\n"
+	if err := os.WriteFile(filepath.Join(cfg, "performance.yaml"), []byte(perf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	main := filepath.Join(cfg, "router_config.yaml")
+	b, err := os.ReadFile(main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Replace(b, []byte("    interval_minutes: 15\n"), []byte("    interval_minutes: 15\n    max_concurrent: 6\n"), 1)
+	if err := os.WriteFile(main, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, s, _ = buildDir(t, dir)
+	st = s.Settings()
+	if st.MemoryLimitBytes != 500<<20 || st.ConfigLoadTimeoutMs != 15000 || st.CacheLoadTimeoutMs != 30000 {
+		t.Errorf("limits %d/%d/%d, want 500 MB, 15 s, 30 s", st.MemoryLimitBytes, st.ConfigLoadTimeoutMs, st.CacheLoadTimeoutMs)
+	}
+	for _, task := range st.Tasks {
+		want := uint32(0)
+		if task.Name == "health_check" {
+			want = 6
+		}
+		if task.MaxConcurrent != want {
+			t.Errorf("task %s max_concurrent %d, want %d", task.Name, task.MaxConcurrent, want)
+		}
+	}
+}
+
+// TestPhases checks that Options.Phase sees the four phases once each, in
+// order.
+func TestPhases(t *testing.T) {
+	var got []string
+	_, err := BuildBytes(smallDir+"/config", smallDir+"/cache", Options{Phase: func(p string) { got = append(got, p) }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{PhaseConfig, PhaseCaches, PhaseBuild, PhaseEncode}; !slices.Equal(got, want) {
+		t.Errorf("phases %q, want %q", got, want)
 	}
 }

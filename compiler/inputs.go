@@ -78,7 +78,11 @@ type reader struct {
 func readInputs(configDir, cacheDir string, opts Options, w *diag.Warnings) (*inputs, error) {
 	r := &reader{opts: opts, w: w, configDir: configDir, cacheDir: cacheDir, in: &inputs{}}
 	steps := []func() error{r.config, r.capabilities, r.pricing, r.discovery, r.pricingCaches, r.keyValidation, r.learnedPatterns}
-	for _, step := range steps {
+	opts.phase(PhaseConfig)
+	for i, step := range steps {
+		if i == 3 {
+			opts.phase(PhaseCaches)
+		}
 		if err := step(); err != nil {
 			return nil, err
 		}

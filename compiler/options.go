@@ -39,10 +39,32 @@ type Options struct {
 	// cache of real installations reaches 50 MB) and one when the build is
 	// done.
 	Progress io.Writer
+	// Phase, when set, is called as the build enters each of its phases:
+	// PhaseConfig (the YAML files, pricing and capability files),
+	// PhaseCaches (the discovery, pricing and key-validation caches),
+	// PhaseBuild (joining them into the model) and PhaseEncode (encoding,
+	// resolving the prewarm lists on the encoded bytes, final encoding).
+	// routerd uses it to bound and time its JSON fallback build.
+	Phase func(name string)
 
 	// shuffle, set by tests only, visits channels and their model lists in
 	// a random order to prove that the output does not depend on it.
 	shuffle *rand.Rand
+}
+
+// The phases reported to Options.Phase, in order.
+const (
+	PhaseConfig = "config"
+	PhaseCaches = "caches"
+	PhaseBuild  = "build"
+	PhaseEncode = "encode"
+)
+
+// phase reports the start of a phase to opts.Phase, when set.
+func (o *Options) phase(name string) {
+	if o.Phase != nil {
+		o.Phase(name)
+	}
 }
 
 // Summary describes a finished compile.

@@ -120,6 +120,10 @@ func settings(c *config.Config) format.Settings {
 
 		Quality:    qualityTable(c.Routing.QualityScores),
 		Strategies: append([]format.Strategy(nil), c.Routing.SortingStrategies...),
+
+		MemoryLimitBytes:    c.Performance.MemoryLimit,
+		ConfigLoadTimeoutMs: ms(c.Performance.ConfigLoadTimeout),
+		CacheLoadTimeoutMs:  ms(c.Performance.CacheLoadTimeout),
 	}
 	for _, t := range []struct {
 		name string
@@ -129,7 +133,8 @@ func settings(c *config.Config) format.Settings {
 		{"health_check", c.Tasks.HealthCheck},
 		{"api_key_validation", c.Tasks.APIKeyValidation},
 	} {
-		s.Tasks = append(s.Tasks, format.Task{Name: t.name, Enabled: t.t.Enabled, IntervalSec: secs(t.t.Interval), RunOnStartup: t.t.RunOnStartup})
+		s.Tasks = append(s.Tasks, format.Task{Name: t.name, Enabled: t.t.Enabled, IntervalSec: secs(t.t.Interval), RunOnStartup: t.t.RunOnStartup,
+			MaxConcurrent: clampU32(t.t.MaxConcurrent)})
 	}
 	return s
 }

@@ -100,6 +100,12 @@ type Settings struct {
 	ExcludeEmbeddingModels  bool
 	ExcludeVisionOnlyModels bool
 
+	// Start-up and resource limits (section limits, format 1.1; zero means
+	// unset, and the runtime applies its own default).
+	MemoryLimitBytes    uint64 // performance.memory_usage_limit
+	ConfigLoadTimeoutMs uint32 // performance.async_config.config_loading.timeout_seconds
+	CacheLoadTimeoutMs  uint32 // performance.async_config.cache_loading.timeout_seconds
+
 	Quality    []QualityRule // first substring match wins
 	Strategies []Strategy    // built-ins are not stored; these add to or override them
 	Tasks      []Task
@@ -132,6 +138,9 @@ type Task struct {
 	Enabled      bool
 	IntervalSec  uint32
 	RunOnStartup bool
+	// MaxConcurrent is tasks.<name>.max_concurrent (0 = unset). Stored in
+	// the limits section (format 1.1), in the order of Settings.Tasks.
+	MaxConcurrent uint32
 }
 
 // Provider is an upstream kind.

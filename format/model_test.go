@@ -34,9 +34,10 @@ func handModel() *Model {
 				{Name: "fast", Fields: []StrategyField{{Field: "speed", Weight: 1}}},
 			},
 			Tasks: []Task{
-				{Name: "model_discovery", Enabled: true, IntervalSec: 3600, RunOnStartup: true},
+				{Name: "model_discovery", Enabled: true, IntervalSec: 3600, RunOnStartup: true, MaxConcurrent: 4},
 				{Name: "health_check", Enabled: false, IntervalSec: 300},
 			},
+			MemoryLimitBytes: 500 << 20, ConfigLoadTimeoutMs: 15000, CacheLoadTimeoutMs: 30000,
 		},
 		Sources: []Source{
 			{Path: "config.yaml", Size: 1234, ModTime: 1700000000000000001, Hash: 0xdeadbeef},

@@ -82,7 +82,7 @@ func Open(b []byte) (*Snapshot, error) {
 
 	steps := []func(secFn) error{
 		s.openSettings, s.openSources, s.openProviders, s.openChannels,
-		s.openPairsAndModels, s.openIndex, s.openTags, s.openPrewarm, s.openKeyStates,
+		s.openPairsAndModels, s.openIndex, s.openTags, s.openPrewarm, s.openKeyStates, s.openLimits,
 	}
 	for _, step := range steps {
 		if err := step(sec); err != nil {
@@ -148,6 +148,31 @@ func (s *Snapshot) openSettings(sec secFn) error {
 		st.Tasks = make([]Task, n)
 		for i := range st.Tasks {
 			st.Tasks[i] = Task{Name: d.str(), Enabled: d.bool(), IntervalSec: d.u32(), RunOnStartup: d.bool()}
+		}
+	}
+	return d.done()
+}
+
+// openLimits reads the limits section (format 1.1). A 1.0 file has none and
+// leaves every limit unset.
+func (s *Snapshot) openLimits(sec secFn) error {
+	b, base := sec(SecLimits)
+	if b == nil {
+		return nil
+	}
+	d := &dec{b: b, base: base, sec: "limits", strs: s.strs}
+	st := &s.settings
+	st.MemoryLimitBytes = d.u64()
+	st.ConfigLoadTimeoutMs = d.u32()
+	st.CacheLoadTimeoutMs = d.u32()
+	at := d.off
+	n := d.count(4)
+	if d.err == nil && n != len(st.Tasks) {
+		d.fail(at, ErrCorrupt, "task limits count "+strconv.Itoa(n)+" differs from the "+strconv.Itoa(len(st.Tasks))+" tasks in settings")
+	}
+	if d.err == nil {
+		for i := range n {
+			st.Tasks[i].MaxConcurrent = d.u32()
 		}
 	}
 	return d.done()

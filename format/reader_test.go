@@ -92,7 +92,7 @@ func TestMinorVersion(t *testing.T) {
 	if s.Prewarm() != nil {
 		t.Errorf("prewarm = %v; want none, its section was renamed", s.Prewarm())
 	}
-	if secs := s.Sections(); secs[len(secs)-2].Name != "section#77" {
+	if secs := s.Sections(); secs[len(secs)-3].Name != "section#77" {
 		t.Errorf("sections = %+v", secs)
 	}
 
@@ -197,4 +197,42 @@ func TestConcurrentReaders(t *testing.T) {
 			t.Fatalf("tag %d changed from %d to %d pairs", i, before[i], got)
 		}
 	}
+}
+
+// TestLimitsSection checks the limits section of format 1.1: its values
+// round-trip, a 1.0 file (no such section) reads as all limits unset, and a
+// task-limit list that does not match the tasks in settings is refused.
+func TestLimitsSection(t *testing.T) {
+	golden := goldenBytes(t)
+	s, err := Open(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := s.Settings()
+	if st.MemoryLimitBytes != 500<<20 || st.ConfigLoadTimeoutMs != 15000 || st.CacheLoadTimeoutMs != 30000 {
+		t.Errorf("limits = %d %d %d", st.MemoryLimitBytes, st.ConfigLoadTimeoutMs, st.CacheLoadTimeoutMs)
+	}
+	if st.Tasks[0].MaxConcurrent != 4 || st.Tasks[1].MaxConcurrent != 0 {
+		t.Errorf("task limits = %+v", st.Tasks)
+	}
+
+	// A 1.0 reader's view: the section is skipped as unknown and optional;
+	// this reader with the section absent leaves the limits at zero.
+	old := bytes.Clone(golden)
+	e := entry(t, old, "limits")
+	le.PutUint32(old[e.at+tOffID:], 78)
+	s, err = Open(fixChecksums(old))
+	if err != nil {
+		t.Fatalf("without limits: %v", err)
+	}
+	st = s.Settings()
+	if st.MemoryLimitBytes != 0 || st.ConfigLoadTimeoutMs != 0 || st.CacheLoadTimeoutMs != 0 || st.Tasks[0].MaxConcurrent != 0 {
+		t.Errorf("without limits: %+v", st)
+	}
+
+	bad := bytes.Clone(golden)
+	e = entry(t, bad, "limits")
+	le.PutUint32(bad[e.off+16:], 1) // task count after u64 + 2×u32; 1 fits but differs from 2
+	_, err = Open(fixChecksums(bad))
+	checkFormatError(t, err, ErrCorrupt, "limits")
 }

@@ -8,7 +8,7 @@ import "strconv"
 // only add optional sections or grow fixed records at their end.
 const (
 	Major    uint16 = 1
-	Minor    uint16 = 0
+	Minor    uint16 = 1
 	MinMajor uint16 = 1
 )
 
@@ -85,6 +85,7 @@ const (
 	SecPostings   uint32 = 10
 	SecPrewarm    uint32 = 11
 	SecKeyStates  uint32 = 12
+	SecLimits     uint32 = 13 // since 1.1
 )
 
 // sectionSpec describes a section this version knows.
@@ -108,6 +109,7 @@ var knownSections = [...]sectionSpec{
 	{SecPostings, "postings", true},
 	{SecPrewarm, "prewarm", false},
 	{SecKeyStates, "key_states", false},
+	{SecLimits, "limits", false},
 }
 
 // numKnown is one more than the largest known id, for id-indexed arrays.

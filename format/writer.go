@@ -82,6 +82,7 @@ func (w *writer) encode() ([]byte, error) {
 	add(SecPostings, post)
 	add(SecPrewarm, w.prewarm())
 	add(SecKeyStates, w.keyStates())
+	add(SecLimits, w.limits())
 	if w.st.err != nil {
 		return nil, w.st.err
 	}
@@ -275,6 +276,21 @@ func (w *writer) settings() []byte {
 		e.bool(t.Enabled)
 		e.u32(t.IntervalSec)
 		e.bool(t.RunOnStartup)
+	}
+	return e.b
+}
+
+// limits is the limits section (format 1.1): settings added after 1.0,
+// which cannot go onto the end of the settings section.
+func (w *writer) limits() []byte {
+	s := &w.m.Settings
+	e := &enc{st: w.st}
+	e.u64(s.MemoryLimitBytes)
+	e.u32(s.ConfigLoadTimeoutMs)
+	e.u32(s.CacheLoadTimeoutMs)
+	e.count(len(s.Tasks))
+	for _, t := range s.Tasks {
+		e.u32(t.MaxConcurrent)
 	}
 	return e.b
 }

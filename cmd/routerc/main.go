@@ -41,6 +41,7 @@ func commands() []command {
 		{"inspect", "FILE [-config DIR -cache DIR]", "header, sources and their staleness, sections, counts, top tags", runInspect},
 		{"dump", "FILE", "everything in a snapshot as stable text (keys masked)", runDump},
 		{"diff", "[-summary] [-format text|markdown] OLD NEW", "what changed between two snapshots (-summary: a short account for CI)", runDiff},
+		{"bundle", "-snapshot FILE [-routerd BIN] -o OUT", "write a copy of routerd that carries the snapshot (served without -snapshot)", runBundle},
 		{"route", "FILE MODEL [-strategy S] [-tokens N] [-max-tokens N] [-json]", "explain how a model string would be routed", runRoute},
 	}
 }

@@ -1,10 +1,12 @@
 // Command routerd serves OpenAI-compatible chat completions, routing each
 // request across provider channels with the snapshot that routerc compiled.
 //
-// It maps the snapshot file (or serves the demo snapshot built into the
-// binary), listens on 127.0.0.1:7601 unless told otherwise, reloads the
-// snapshot on SIGHUP and drains in-flight requests on SIGTERM or SIGINT
-// before exiting 0. See runtime/server/README.md for the HTTP surface.
+// It serves the snapshot file given with -snapshot, the snapshot bundled into
+// the binary by "routerc bundle", or one built from -config; the built-in
+// demo only when given neither (see startup.go for the order). It listens on
+// 127.0.0.1:7601 unless told otherwise, reloads the snapshot on SIGHUP and
+// drains in-flight requests on SIGTERM or SIGINT before exiting 0. See
+// runtime/server/README.md for the HTTP surface.
 package main
 
 import (
@@ -17,13 +19,11 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"smartrouter/runtime/server"
-	"smartrouter/runtime/snapshot"
 )
 
 // version is shown by GET / and -version.
@@ -51,13 +51,14 @@ type flags struct {
 	writeTimeout  time.Duration
 	memoryLimit   byteSize
 	memorySet     bool // -memory-limit was given
+	demo          bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	f := &flags{}
 	fs := flag.NewFlagSet("routerd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&f.snapshot, "snapshot", "", "snapshot `file` written by routerc (default: "+defaultSnapshot+" when it exists, else the built-in demo)")
+	fs.StringVar(&f.snapshot, "snapshot", "", "snapshot `file` written by routerc (default: the snapshot bundled into this binary, else "+defaultSnapshot+" when it exists, else built from -config; see docs/operations.md)")
 	fs.StringVar(&f.configDir, "config", "", "config `dir` the snapshot was compiled from (staleness check and JSON fallback)")
 	fs.StringVar(&f.cacheDir, "cache", "", "cache `dir` the snapshot was compiled from (default: the cache folder beside -config, when it exists)")
 	fs.StringVar(&f.addr, "addr", "", "listen `address` host:port (default: server.host/server.port of the snapshot, with 0.0.0.0 read as 127.0.0.1; else 127.0.0.1:7601)")
@@ -73,6 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.DurationVar(&f.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "how long one write to a client may block; a client that stops reading is cut after it (-1s: none)")
 	f.memoryLimit = defaultMemoryLimit
 	fs.Var(&f.memoryLimit, "memory-limit", "memory `size` the process aims to stay under (sets GOMEMLIMIT; new chat requests get 503 overloaded above 90% of it), e.g. 500MB, 1GiB; 0: none (default 500MiB, or GOMEMLIMIT when set)")
+	fs.BoolVar(&f.demo, "demo", false, "serve the built-in demo snapshot (mock channels on 127.0.0.1:7700, auth off)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -108,6 +110,7 @@ func main() {
 
 // run is main without the exit, for tests: it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
+	procStart := time.Now()
 	f, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -126,7 +129,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	so, err := snapshotOptions(f, log)
+	so, bundleRead, err := snapshotOptions(f, log)
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		return 1
@@ -163,6 +166,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	recordStart(srv, procStart, bundleRead, log)
 	info := srv.Manager().Info()
 	args2 := []any{"addr", ln.Addr().String(), "version", version, "generation", info.Generation, "mode", info.Mode,
 		"max_conns", srv.MaxConns(), "open_file_limit", nofile, "memory_limit", byteSize(memLimit).String()}
@@ -201,39 +205,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 	}
-}
-
-// snapshotOptions turns the flags into the snapshot manager's options.
-func snapshotOptions(f *flags, log *slog.Logger) (snapshot.Options, error) {
-	cacheDir := f.cacheDir
-	if cacheDir == "" && f.configDir != "" {
-		// An installation keeps config/ and cache/ side by side.
-		if d := filepath.Join(filepath.Dir(filepath.Clean(f.configDir)), "cache"); isDir(d) {
-			cacheDir = d
-		}
-	}
-	so := snapshot.Options{
-		Path:      f.snapshot,
-		ConfigDir: f.configDir,
-		CacheDir:  cacheDir,
-		WriteBack: f.writeBack,
-		Logger:    log,
-	}
-	if so.Path == "" {
-		if st, err := os.Stat(defaultSnapshot); err == nil && st.Mode().IsRegular() {
-			so.Path = defaultSnapshot
-		} else {
-			so.Embedded = demoSnapshot()
-		}
-	}
-	so.Fallback = newFallback(f.configDir, cacheDir, log)
-	if so.Path == "" && len(so.Embedded) == 0 && so.Fallback == nil {
-		return so, errors.New("no snapshot: pass -snapshot FILE (compile one with routerc), or run from a folder holding " + defaultSnapshot)
-	}
-	return so, nil
-}
-
-func isDir(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.IsDir()
 }

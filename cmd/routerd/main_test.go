@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"smartrouter/runtime/snapshot"
 )
 
 func TestFlags(t *testing.T) {
@@ -43,36 +45,41 @@ func TestSnapshotOptions(t *testing.T) {
 	if err := os.Chdir(dir); err != nil {
 		t.Fatal(err)
 	}
-	// No router.snap here: the built-in demo, or an error without one.
-	so, err := snapshotOptions(&flags{}, log)
-	if len(demoSnapshot()) == 0 {
-		if err == nil || !strings.Contains(err.Error(), "-snapshot") {
-			t.Errorf("no snapshot at all: %v", err)
-		}
-	} else if err != nil || so.Path != "" || len(so.Embedded) == 0 {
+	// No router.snap here and no flag: the built-in demo, flagged as such.
+	so, _, err := snapshotOptions(&flags{}, log)
+	if err != nil || so.Path != "" || len(so.Embedded) == 0 || so.EmbeddedMode != snapshot.ModeDemo || so.Fallback != nil {
 		t.Errorf("demo: %+v %v", so, err)
 	}
 	// router.snap in the working directory is the default.
 	os.WriteFile(defaultSnapshot, []byte("x"), 0o600)
-	so, err = snapshotOptions(&flags{writeBack: true, configDir: "cfg", cacheDir: "cache"}, log)
-	if err != nil || so.Path != defaultSnapshot || !so.WriteBack || so.ConfigDir != "cfg" || so.CacheDir != "cache" {
+	so, _, err = snapshotOptions(&flags{writeBack: true, configDir: "cfg", cacheDir: "cache"}, log)
+	if err != nil || so.Path != defaultSnapshot || !so.WriteBack || so.ConfigDir != "cfg" || so.CacheDir != "cache" || so.Embedded != nil {
 		t.Errorf("default file: %+v %v", so, err)
 	}
 	// -snapshot wins.
-	so, _ = snapshotOptions(&flags{snapshot: "/x/y.snap"}, log)
+	so, _, _ = snapshotOptions(&flags{snapshot: "/x/y.snap"}, log)
 	if so.Path != "/x/y.snap" || so.Fallback != nil {
 		t.Errorf("flag: %q, fallback without -config", so.Path)
 	}
-	// -config alone: the cache folder beside it, and a fallback build.
+	os.Remove(defaultSnapshot)
+	// -config alone: the cache folder beside it, a fallback build, never the demo.
 	os.MkdirAll(filepath.Join(dir, "inst", "config"), 0o755)
 	os.MkdirAll(filepath.Join(dir, "inst", "cache"), 0o755)
-	so, _ = snapshotOptions(&flags{configDir: filepath.Join(dir, "inst", "config")}, log)
-	if so.CacheDir != filepath.Join(dir, "inst", "cache") || so.Fallback == nil {
-		t.Errorf("-config alone: cache %q, fallback %v", so.CacheDir, so.Fallback != nil)
+	so, _, _ = snapshotOptions(&flags{configDir: filepath.Join(dir, "inst", "config")}, log)
+	if so.CacheDir != filepath.Join(dir, "inst", "cache") || so.Fallback == nil || so.Embedded != nil || so.Path != "" {
+		t.Errorf("-config alone: cache %q, fallback %v, embedded %d bytes, path %q", so.CacheDir, so.Fallback != nil, len(so.Embedded), so.Path)
 	}
 	// No cache folder beside it: none.
-	so, _ = snapshotOptions(&flags{configDir: filepath.Join(dir, "elsewhere")}, log)
+	so, _, _ = snapshotOptions(&flags{configDir: filepath.Join(dir, "elsewhere")}, log)
 	if so.CacheDir != "" {
 		t.Errorf("cache %q", so.CacheDir)
+	}
+	// -demo, alone or refused with the others.
+	so, _, err = snapshotOptions(&flags{demo: true}, log)
+	if err != nil || so.EmbeddedMode != snapshot.ModeDemo {
+		t.Errorf("-demo: %+v %v", so.EmbeddedMode, err)
+	}
+	if _, _, err := snapshotOptions(&flags{demo: true, configDir: "cfg"}, log); err == nil || !strings.Contains(err.Error(), "-demo") {
+		t.Errorf("-demo with -config: %v", err)
 	}
 }

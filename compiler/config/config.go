@@ -219,6 +219,8 @@ type Task struct {
 	Enabled      bool // default true
 	Interval     time.Duration
 	RunOnStartup bool // default false
+	// MaxConcurrent is max_concurrent (0 = not set: the runtime decides).
+	MaxConcurrent int64
 }
 
 // Pricing holds the pricing section (router_config.yaml's pricing merged with
@@ -237,8 +239,13 @@ type Performance struct {
 	Present bool // performance.yaml was read and had async_config
 	// ConfigLoadTimeout is config_loading.timeout_seconds (0 = not set).
 	ConfigLoadTimeout time.Duration
-	FallbackEnabled   bool     // config_loading.fallback_enabled, default true
-	PriorityTags      []string // index_building.priority_tags
+	// CacheLoadTimeout is cache_loading.timeout_seconds (0 = not set).
+	CacheLoadTimeout time.Duration
+	// MemoryLimit is memory_usage_limit in bytes (0 = not set): a number of
+	// MB, or a string with a unit ("500MB", "1.5GB", "512MiB"; binary units).
+	MemoryLimit     uint64
+	FallbackEnabled bool     // config_loading.fallback_enabled, default true
+	PriorityTags    []string // index_building.priority_tags
 	// PrewarmingEnabled (startup_optimization.prewarming_enabled, default
 	// true) and PrecomputationEnabled (precomputation_enabled, default true).
 	PrewarmingEnabled     bool

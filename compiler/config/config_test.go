@@ -417,6 +417,22 @@ func TestOverlays(t *testing.T) {
 			map[string]string{MainFile: cfg(), RoutingFile: "prewarm: [\"tag:x\"]\n",
 				PerformanceFile: "async_config:\n  startup_optimization: {prewarming_enabled: false}\n"},
 			func(c *Config) (any, any) { return c.Routing.Prewarm, []string{"tag:x"} }},
+		{"start-up limits from performance.yaml",
+			map[string]string{MainFile: cfg("tasks:\n  model_discovery: {interval_hours: 1, max_concurrent: 8}\n"),
+				PerformanceFile: "async_config:\n  config_loading: {timeout_seconds: 15}\n  cache_loading: {timeout_seconds: 30.5}\n  memory_usage_limit: 500\n"},
+			func(c *Config) (any, any) {
+				return [4]any{c.Performance.ConfigLoadTimeout, c.Performance.CacheLoadTimeout, c.Performance.MemoryLimit, c.Tasks.ModelDiscovery.MaxConcurrent},
+					[4]any{15 * time.Second, 30500 * time.Millisecond, uint64(500 << 20), int64(8)}
+			}},
+		{"memory limit with a unit, fallback_thresholds spelling",
+			map[string]string{MainFile: cfg(), PerformanceFile: "async_config:\n  fallback_thresholds: {memory_usage_limit: \"1.5 GB\", config_load_timeout: 2, cache_load_timeout: 3}\n"},
+			func(c *Config) (any, any) {
+				return [3]any{c.Performance.MemoryLimit, c.Performance.ConfigLoadTimeout, c.Performance.CacheLoadTimeout},
+					[3]any{uint64(3 << 29), 2 * time.Second, 3 * time.Second}
+			}},
+		{"memory limit in MiB string",
+			map[string]string{MainFile: cfg(), PerformanceFile: "async_config:\n  memory_usage_limit: 256MiB\n"},
+			func(c *Config) (any, any) { return c.Performance.MemoryLimit, uint64(256 << 20) }},
 		{"installation folder holding config/",
 			map[string]string{"config/" + MainFile: cfg("routing:\n  default_strategy: balanced\n"), "config/" + RoutingFile: "default_strategy: speed_optimized\n"},
 			func(c *Config) (any, any) { return c.Routing.DefaultStrategy, "speed_optimized" }},
@@ -553,6 +569,9 @@ func errCases() []errCase {
 		{name: "overlay error position", files: map[string]string{MainFile: cfg(), RoutingFile: "# overrides\nmax_retry_attempts: lots\n"}, file: RoutingFile, at: "lots", want: `routing.max_retry_attempts: expected an integer, got "lots"`},
 		{name: "providers overlay error", files: map[string]string{MainFile: cfg(), ProvidersFile: "providers:\n  openai:\n    rate_limit: -3\n"}, file: ProvidersFile, at: "-3", want: "providers.openai.rate_limit: must be between 0"},
 		{name: "performance overlay error", files: map[string]string{MainFile: cfg(), PerformanceFile: "async_config:\n  index_building:\n    priority_tags: gpt\n"}, file: PerformanceFile, at: "gpt", want: `priority_tags: expected a list, got "gpt"`},
+		{name: "memory limit unit", files: map[string]string{MainFile: cfg(), PerformanceFile: "async_config:\n  memory_usage_limit: 500 parsecs\n"}, file: PerformanceFile, at: "500 parsecs", want: `memory_usage_limit: expected a memory size such as 500 (MB) or "500MB"`},
+		{name: "memory limit negative", files: map[string]string{MainFile: cfg(), PerformanceFile: "async_config:\n  memory_usage_limit: -1\n"}, file: PerformanceFile, at: "-1", want: "memory_usage_limit: must not be negative"},
+		{name: "task max_concurrent", files: main(cfg("tasks:\n  health_check: {interval_minutes: 5, max_concurrent: -2}\n")), at: "-2}", want: "max_concurrent: must be between 0"},
 		{name: "alias cycle", files: main(cfg("pricing:\n  a: &a [*a]\n")), at: "&a [*a]", want: "an alias refers to an anchor that contains it"},
 		{name: "too many aliases", files: main(cfg("x: &x 1\ny: [*x, *x, *x]\n")), opts: Options{MaxAliases: 2}, at: "*x]", want: "3 aliases, more than the limit of 2"},
 		{name: "too many nodes", files: main(cfg()), opts: Options{MaxNodes: 10}, want: "more than 10 nodes"},

@@ -378,6 +378,54 @@ func (v val) seconds(positive bool) time.Duration {
 	return secondsToDuration(f)
 }
 
+// maxConcurrent bounds tasks.*.max_concurrent.
+const maxConcurrent = 1 << 20
+
+// maxMemory bounds memory_usage_limit: 1 PiB, far above any machine.
+const maxMemory = 1 << 50
+
+// memUnits are the units memory accepts, upper case, all binary.
+var memUnits = map[string]float64{
+	"B": 1, "KB": 1 << 10, "KIB": 1 << 10, "K": 1 << 10, "MB": 1 << 20, "MIB": 1 << 20, "M": 1 << 20,
+	"GB": 1 << 30, "GIB": 1 << 30, "G": 1 << 30, "TB": 1 << 40, "TIB": 1 << 40, "T": 1 << 40,
+}
+
+// memory reads a memory size: a plain number is MB; a string may carry a
+// unit (B, KB, MB, GB, TB and the KiB/MiB/GiB/TiB spellings, all binary, case
+// ignored, spaces allowed). It returns bytes; 0 means not set.
+func (v val) memory() uint64 {
+	if !v.scalar("a memory size") {
+		return 0
+	}
+	text := strings.TrimSpace(v.n.Value)
+	num, unit := text, "MB"
+	if v.n.ShortTag() == "!!str" {
+		i := strings.IndexFunc(text, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+		if i >= 0 {
+			num, unit = strings.TrimSpace(text[:i]), strings.ToUpper(strings.TrimSpace(text[i:]))
+		}
+	} else if t := v.n.ShortTag(); t != "!!int" && t != "!!float" {
+		v.fail("expected a memory size such as 500 (MB) or \"500MB\", got %s", describe(v.n))
+		return 0
+	}
+	mult := memUnits[unit]
+	f, err := strconv.ParseFloat(num, 64)
+	if mult == 0 || err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		v.fail("expected a memory size such as 500 (MB) or \"500MB\", got %s", describe(v.n))
+		return 0
+	}
+	if f < 0 {
+		v.fail("must not be negative (memory size), got %s", describe(v.n))
+		return 0
+	}
+	b := f * mult
+	if b > maxMemory {
+		v.fail("%s is too large for a memory limit", text)
+		return 0
+	}
+	return uint64(math.Round(b))
+}
+
 func secondsToDuration(f float64) time.Duration {
 	return time.Duration(math.Round(f * float64(time.Second)))
 }

@@ -47,6 +47,7 @@ func FuzzLoad(f *testing.F) {
 func FuzzOverlays(f *testing.F) {
 	f.Add([]byte("providers:\n  openai: {base_url: https://x.example}\n"), []byte("default_strategy: balanced\n"), []byte("async_config:\n  index_building: {priority_tags: [gpt]}\n"))
 	f.Add([]byte("providers: *a\n"), []byte("model_filters: [1]\n"), []byte("async_config: {startup_optimization: {prewarming_enabled: no}}\n"))
+	f.Add([]byte("providers: {}\n"), []byte("prewarm: []\n"), []byte("async_config: {memory_usage_limit: \"1.5 GiB\", cache_loading: {timeout_seconds: 30}, fallback_thresholds: {memory_usage_limit: 500}}\n"))
 	for _, name := range []string{ProvidersFile, RoutingFile, PerformanceFile} {
 		if data, err := os.ReadFile("testdata/python/" + name); err == nil {
 			f.Add(data, data, data)

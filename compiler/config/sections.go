@@ -614,6 +614,8 @@ func (s *state) task(v val, t *Task) {
 			hours, set = v.nonNeg("hours"), true
 		case "interval_minutes":
 			minutes, set = v.nonNeg("minutes"), true
+		case "max_concurrent":
+			t.MaxConcurrent = v.integer(0, maxConcurrent)
 		default:
 			return false
 		}
@@ -676,7 +678,31 @@ func (s *state) performance(es []entry, p *Performance) {
 			})
 		case "cache_loading":
 			sub(v, func(k string, v val) bool {
-				return k == "stream_buffer_size" || k == "parallel_streams" || k == "progressive_threshold"
+				switch k {
+				case "timeout_seconds":
+					p.CacheLoadTimeout = v.seconds(false)
+				case "stream_buffer_size", "parallel_streams", "progressive_threshold":
+				default:
+					return false
+				}
+				return true
+			})
+		case "memory_usage_limit":
+			p.MemoryLimit = v.memory()
+		case "fallback_thresholds":
+			// The seed's spelling of the same limits, in one mapping.
+			sub(v, func(k string, v val) bool {
+				switch k {
+				case "config_load_timeout":
+					p.ConfigLoadTimeout = v.seconds(false)
+				case "cache_load_timeout":
+					p.CacheLoadTimeout = v.seconds(false)
+				case "memory_usage_limit":
+					p.MemoryLimit = v.memory()
+				default:
+					return false
+				}
+				return true
 			})
 		case "index_building":
 			sub(v, func(k string, v val) bool {

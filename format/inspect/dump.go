@@ -227,6 +227,9 @@ func settingsLines(st *format.Settings) []string {
 		"min_params_m: " + strconv.FormatUint(st.MinParamsM, 10),
 		"exclude_embedding_models: " + strconv.FormatBool(st.ExcludeEmbeddingModels),
 		"exclude_vision_only_models: " + strconv.FormatBool(st.ExcludeVisionOnlyModels),
+		"memory_limit_bytes: " + strconv.FormatUint(st.MemoryLimitBytes, 10),
+		"config_load_timeout_ms: " + strconv.FormatUint(uint64(st.ConfigLoadTimeoutMs), 10),
+		"cache_load_timeout_ms: " + strconv.FormatUint(uint64(st.CacheLoadTimeoutMs), 10),
 	}
 	for _, q := range st.Quality {
 		l = append(l, fmt.Sprintf("quality %q: %s", q.Substring, f32s(q.Score)))
@@ -243,7 +246,8 @@ func settingsLines(st *format.Settings) []string {
 		l = append(l, fmt.Sprintf("strategy %q: %s", s.Name, strings.Join(f, ", ")))
 	}
 	for _, t := range st.Tasks {
-		l = append(l, fmt.Sprintf("task %s: enabled=%t interval_sec=%d run_on_startup=%t", t.Name, t.Enabled, t.IntervalSec, t.RunOnStartup))
+		l = append(l, fmt.Sprintf("task %s: enabled=%t interval_sec=%d run_on_startup=%t max_concurrent=%d",
+			t.Name, t.Enabled, t.IntervalSec, t.RunOnStartup, t.MaxConcurrent))
 	}
 	return l
 }

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -54,6 +56,11 @@ type Metrics struct {
 	seq       prometheus.Gauge
 	reloads   *prometheus.CounterVec // result, reason
 	lim       limitMetrics
+	phases    *prometheus.GaugeVec // phase
+
+	firstPending atomic.Bool // TrackFirstRequest armed and no request answered yet
+	firstStart   time.Time
+	firstDone    func(time.Duration)
 }
 
 type reqKey struct {
@@ -117,7 +124,11 @@ func New(opts Options) *Metrics {
 		Namespace: Namespace, Name: "snapshot_reloads_total",
 		Help: "Snapshot reloads, by result (success, failure) and failure reason.",
 	}, []string{"result", "reason"})
-	m.reg.MustRegister(m.requests, m.attempts, m.upstream, m.overhead, m.tokens, m.streams, m.gen, m.seq, m.reloads)
+	m.phases = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "start_phase_seconds",
+		Help: "Duration of each step of this process's start: snapshot_read, snapshot_validate, fallback_config, fallback_caches, fallback_build, fallback_encode, start_total, first_request.",
+	}, []string{"phase"})
+	m.reg.MustRegister(m.requests, m.attempts, m.upstream, m.overhead, m.tokens, m.streams, m.gen, m.seq, m.reloads, m.phases)
 	m.newLimitMetrics(opts.OpenConns)
 	if opts.Cooldowns != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -156,6 +167,56 @@ func (m *Metrics) Request(status int, code string) {
 		m.reqMu.Unlock()
 	}
 	c.Inc()
+	if m.firstPending.Load() {
+		m.firstRequest()
+	}
+}
+
+// StartPhase records the duration of one step of the start, in seconds.
+func (m *Metrics) StartPhase(phase string, seconds float64) {
+	m.phases.WithLabelValues(phase).Set(seconds)
+}
+
+// TrackFirstRequest arms the first_request start phase: the first Request
+// after it records the time since start and calls done (which may be nil)
+// with it, once.
+func (m *Metrics) TrackFirstRequest(start time.Time, done func(time.Duration)) {
+	m.firstStart, m.firstDone = start, done
+	m.firstPending.Store(true)
+}
+
+func (m *Metrics) firstRequest() {
+	if !m.firstPending.CompareAndSwap(true, false) {
+		return
+	}
+	d := time.Since(m.firstStart)
+	m.StartPhase("first_request", d.Seconds())
+	if m.firstDone != nil {
+		m.firstDone(d)
+	}
+}
+
+// SnapshotMode registers smartrouter_snapshot_mode{mode}: 1 for the mode of
+// the snapshot serving, read from mode at every scrape (snapshot, bundled,
+// json-fallback, stale-snapshot, demo, embedded). Call it once.
+func (m *Metrics) SnapshotMode(mode func() string) {
+	m.reg.MustRegister(&modeCollector{mode: mode, desc: prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "", "snapshot_mode"),
+		"Where the snapshot serving now came from (1 for the current mode); stale-snapshot and demo deserve an alert.",
+		[]string{"mode"}, nil)})
+}
+
+type modeCollector struct {
+	mode func() string
+	desc *prometheus.Desc
+}
+
+func (c *modeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *modeCollector) Collect(ch chan<- prometheus.Metric) {
+	if mode := c.mode(); mode != "" {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, 1, mode)
+	}
 }
 
 // Attempt counts one upstream attempt and observes its latency in seconds

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -88,5 +89,36 @@ func TestRecordingDoesNotAllocate(t *testing.T) {
 	})
 	if n != 0 {
 		t.Errorf("%v allocations per request recorded", n)
+	}
+}
+
+// TestStartPhases: start phases, the first request (recorded once) and the
+// snapshot mode read at scrape time.
+func TestStartPhases(t *testing.T) {
+	m := New(Options{})
+	m.StartPhase("snapshot_validate", 0.0007)
+	mode := "snapshot"
+	m.SnapshotMode(func() string { return mode })
+	var firsts []time.Duration
+	m.TrackFirstRequest(time.Now().Add(-2*time.Second), func(d time.Duration) { firsts = append(firsts, d) })
+	m.Request(200, "")
+	m.Request(200, "")
+	mode = "stale-snapshot"
+	var buf bytes.Buffer
+	if err := m.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	text := buf.String()
+	for _, want := range []string{
+		`smartrouter_start_phase_seconds{phase="snapshot_validate"} 0.0007`,
+		`smartrouter_start_phase_seconds{phase="first_request"} `,
+		`smartrouter_snapshot_mode{mode="stale-snapshot"} 1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %q:\n%s", want, text)
+		}
+	}
+	if len(firsts) != 1 || firsts[0] < 2*time.Second {
+		t.Errorf("first request callbacks %v, want one of at least 2s", firsts)
 	}
 }

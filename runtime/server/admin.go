@@ -60,6 +60,7 @@ type healthSnap struct {
 	LoadedAt       time.Time `json:"loaded_at,omitzero"`
 	Stale          bool      `json:"stale"`
 	FallbackReason string    `json:"fallback_reason,omitempty"`
+	Warning        string    `json:"warning,omitempty"` // demo or stale-snapshot: what to do
 }
 
 type jsonDuration time.Duration
@@ -87,7 +88,7 @@ func (s *Server) health(c *fiber.Ctx) error {
 		Snapshot: healthSnap{
 			Generation: h.Generation(), Seq: h.Seq(), Mode: string(h.Mode()), Path: h.Path(),
 			Fingerprint: in.Fingerprint, BuiltAt: in.BuiltAt, LoadedAt: h.LoadedAt(), Stale: in.Stale,
-			FallbackReason: string(in.FallbackReason),
+			FallbackReason: string(in.FallbackReason), Warning: in.Warning,
 		},
 		Uptime: jsonDuration(time.Since(s.started)),
 	}

@@ -1,5 +1,6 @@
-// Package snapshot owns the snapshot that routerd serves: it maps the file
-// read-only, validates it fully with format.Open, checks whether the inputs it
+// Package snapshot owns the snapshot that routerd serves: it reads the file
+// into private read-only memory (so a file rewritten in place cannot change
+// or fault the snapshot being served), validates it fully with format.Open, checks whether the inputs it
 // was compiled from have changed, falls back to an in-memory build when the
 // file cannot be used, and publishes the result to request handlers through a
 // reference-counted Handle that can be swapped atomically while they run.

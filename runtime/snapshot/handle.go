@@ -17,6 +17,12 @@ const (
 	ModeSnapshot Mode = "snapshot"      // the file at Options.Path, mapped read-only
 	ModeFallback Mode = "json-fallback" // bytes built in memory by Options.Fallback
 	ModeEmbedded Mode = "embedded"      // Options.Embedded, used when no path is given
+	ModeBundled  Mode = "bundled"       // Options.Embedded read from the routerd binary (routerc bundle)
+	ModeDemo     Mode = "demo"          // Options.Embedded is the built-in demo
+	// ModeStale is a valid snapshot file whose sources changed, served
+	// because the JSON fallback build failed (or no fallback is configured
+	// and Options.AllowStale is set).
+	ModeStale Mode = "stale-snapshot"
 )
 
 // Handle is one loaded snapshot with a reference count. Get it from
@@ -42,6 +48,7 @@ type Handle struct {
 	unchecked      int // sources that could not be checked
 	fallbackReason Reason
 	fallbackDetail string
+	warning        string // why this snapshot is not what the operator asked for (demo, stale)
 
 	// refs counts the holders plus one for the Manager while the handle is
 	// current (or is a candidate being prepared). It never goes up from zero:

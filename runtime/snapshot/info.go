@@ -21,12 +21,14 @@ type Info struct {
 	SizeBytes      int64          `json:"size_bytes"`                // mapped or in-memory size
 	FallbackReason Reason         `json:"fallback_reason,omitempty"` // why json-fallback is serving
 	FallbackDetail string         `json:"fallback_detail,omitempty"`
+	Warning        string         `json:"warning,omitempty"` // demo or stale snapshot serving: what to do
 	Stale          bool           `json:"stale"`             // some source is stale (served anyway)
 	Unchecked      int            `json:"unchecked_sources"` // sources that could not be checked
 	Sources        []SourceStatus `json:"sources"`           // checked at load/reload time
 	Retired        int64          `json:"retired_undrained"` // older snapshots still held by requests
 	Reloads        ReloadStats    `json:"reloads"`
 	LastReloadErr  *ReloadError   `json:"last_reload_error,omitempty"`
+	StartPhases    []Phase        `json:"start_phases,omitempty"` // how long each step of the start took
 }
 
 // ReloadStats counts the outcomes of Reload since Load.
@@ -52,6 +54,7 @@ func (m *Manager) Info() Info {
 		e := *m.lastErr
 		in.LastReloadErr = &e
 	}
+	in.StartPhases = append([]Phase(nil), m.phases...)
 	m.statsMu.Unlock()
 
 	in.Retired = m.retired.Load()
@@ -73,6 +76,7 @@ func (m *Manager) Info() Info {
 	in.SizeBytes = h.size
 	in.FallbackReason = h.fallbackReason
 	in.FallbackDetail = h.fallbackDetail
+	in.Warning = h.warning
 	in.Stale = h.stale > 0
 	in.Unchecked = h.unchecked
 	in.Sources = append([]SourceStatus(nil), h.sources...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"time"
@@ -29,14 +30,21 @@ func (m *Manager) resolve(ctx context.Context, fallbackOnFileError bool) (*candi
 	if o.Path == "" {
 		switch {
 		case o.Embedded != nil:
-			h, err := m.fromBytes(o.Embedded, ModeEmbedded, "")
+			start := time.Now()
+			h, err := m.fromBytes(o.Embedded, o.EmbeddedMode, "")
 			if err != nil {
 				return nil, err
 			}
-			h.markUnchecked("embedded snapshot; its sources are not checked")
+			m.phase(PhaseSnapshotValidate, time.Since(start))
+			h.markUnchecked(string(o.EmbeddedMode) + " snapshot; its sources are not checked")
+			if o.EmbeddedMode == ModeDemo {
+				h.warning = DemoWarning
+				m.log.Warn("snapshot: SERVING THE BUILT-IN DEMO SNAPSHOT, not your configuration; " + DemoWarning)
+			}
 			return m.finish(h, nil)
 		case o.Fallback != nil:
-			return m.fallback(ctx, ReasonUnconfigured, errors.New("no snapshot path and no embedded snapshot are configured"))
+			return m.fallback(m.withFallback(ctx, m.cur.Load()), ReasonUnconfigured,
+				errors.New("no snapshot file and no bundled snapshot; building from the JSON caches"))
 		default:
 			return nil, &Error{Reason: ReasonUnconfigured, Err: errors.New(
 				"no snapshot path, no embedded snapshot and no fallback build are configured; " +
@@ -47,7 +55,7 @@ func (m *Manager) resolve(ctx context.Context, fallbackOnFileError bool) (*candi
 	h, err := m.openFile(o.Path)
 	if err != nil {
 		if o.Fallback != nil && fallbackOnFileError {
-			return m.fallback(ctx, ReasonOf(err), err)
+			return m.fallback(m.withFallback(ctx, m.cur.Load()), ReasonOf(err), err)
 		}
 		if o.Fallback == nil {
 			err.Err = fmt.Errorf("%w; no fallback build is configured", err.Err)
@@ -61,18 +69,39 @@ func (m *Manager) resolve(ctx context.Context, fallbackOnFileError bool) (*candi
 			h.stale, len(h.sources), h.firstStale())}
 		switch {
 		case o.Fallback != nil:
-			h.Release()
-			return m.fallback(ctx, ReasonStale, staleErr)
+			c, ferr := m.fallback(m.withFallback(ctx, h), ReasonStale, staleErr)
+			if ferr == nil {
+				h.Release()
+				return c, nil
+			}
+			if !m.loading {
+				// At reload the snapshot serving now is the last good one.
+				h.Release()
+				return nil, ferr
+			}
+			// Last good over nothing: the file is valid, only its sources
+			// moved on, and nothing better could be built.
+			h.mode = ModeStale
+			h.warning = "the sources changed since this snapshot was compiled and the JSON fallback build failed (" +
+				ferr.Error() + "); serving the last good snapshot: fix the config or caches and recompile with routerc"
+			m.log.Warn("snapshot: serving a stale snapshot (stale-snapshot) because the JSON fallback build failed; fix the inputs and recompile with routerc",
+				"path", o.Path, "stale", staleErr, "error", ferr)
 		case !o.AllowStale:
 			h.Release()
 			return nil, staleErr
 		default:
+			h.mode = ModeStale
+			h.warning = "the sources changed since this snapshot was compiled; recompile it with routerc"
 			m.log.Warn("snapshot: serving a stale snapshot because no fallback build is configured",
 				"path", o.Path, "error", staleErr)
 		}
 	}
 	return m.finish(h, nil)
 }
+
+// DemoWarning is the warning of the built-in demo snapshot in Info and the log.
+const DemoWarning = "this is the built-in demo (mock channels on 127.0.0.1:7700, auth off); " +
+	"start routerd with -snapshot FILE, a bundled binary, or -config DIR to serve your own configuration"
 
 // finish runs OnPublish on a prepared handle; on error the handle is
 // discarded (and unmapped).
@@ -146,7 +175,9 @@ func (m *Manager) fromBytes(b []byte, mode Mode, path string) (*Handle, error) {
 	return m.newHandle(snap, path, mode, len(b)), nil
 }
 
-// openFile maps path read-only and validates it fully.
+// openFile reads path into private memory and validates it fully. The copy
+// is what makes the file safe to rewrite in place while it is served: see
+// readPrivate.
 func (m *Manager) openFile(path string) (*Handle, *Error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -166,16 +197,57 @@ func (m *Manager) openFile(path string) (*Handle, *Error) {
 	if st.Size() == 0 {
 		return nil, &Error{Reason: ReasonCorrupt, Path: path, Err: errors.New("the file is empty; rebuild it with routerc")}
 	}
-	mp, err := mmap.Map(f, mmap.RDONLY, 0)
-	if err != nil {
-		return nil, &Error{Reason: ReasonIO, Path: path, Err: fmt.Errorf("mapping the file failed: %w", err)}
+	if st.Size() > maxFileSize {
+		return nil, &Error{Reason: ReasonCorrupt, Path: path, Err: fmt.Errorf("the file is %d bytes, more than this platform can hold; rebuild it with routerc", st.Size())}
 	}
+	readStart := time.Now()
+	mp, err := readPrivate(f, int(st.Size()))
+	if err != nil {
+		return nil, &Error{Reason: ReasonIO, Path: path, Err: fmt.Errorf("reading the file failed: %w; check the file and retry", err)}
+	}
+	m.phase(PhaseSnapshotRead, time.Since(readStart))
+	validateStart := time.Now()
 	snap, err := format.Open(mp)
 	if err != nil {
 		_ = mp.Unmap()
 		return nil, &Error{Reason: formatReason(err), Path: path, Err: err}
 	}
+	m.phase(PhaseSnapshotValidate, time.Since(validateStart))
 	h := m.newHandle(snap, path, ModeSnapshot, len(mp))
 	h.mapping = mp
 	return h, nil
+}
+
+// maxFileSize bounds the snapshot files openFile accepts (1 TiB), so that
+// the size always fits in an int and a mapping length.
+const maxFileSize = 1 << 40
+
+// readPrivate reads the first n bytes of f into a new private anonymous
+// mapping, made read-only once filled. The server never maps the file
+// itself: a mapping of the file would show a rewrite in place (cp over the
+// snapshot, an editor, >) to the requests being served, and end in SIGBUS
+// once the file is truncated under it. A copy cannot change after
+// format.Open has validated it. A file rewritten while it is being read
+// gives a mix of old and new bytes, which format.Open refuses (checksums,
+// sizes), so a torn read is a failed load or reload, never a wrong answer.
+// The copy is an anonymous mapping rather than a heap slice so that it is
+// page-aligned, outside the garbage collector's heap and returned to the
+// system at once by Unmap when the last holder releases it.
+func readPrivate(f *os.File, n int) (mmap.MMap, error) {
+	mp, err := allocPrivate(n)
+	if err != nil {
+		return nil, fmt.Errorf("allocating %d bytes: %w", n, err)
+	}
+	if _, err := io.ReadFull(f, mp); err != nil {
+		_ = mp.Unmap()
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = errors.New("the file became shorter while it was read (it is being rewritten)")
+		}
+		return nil, err
+	}
+	if err := protect(mp); err != nil {
+		_ = mp.Unmap()
+		return nil, fmt.Errorf("making the copy read-only: %w", err)
+	}
+	return mp, nil
 }

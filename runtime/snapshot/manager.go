@@ -17,10 +17,16 @@ type Options struct {
 	// served (and then Fallback, if Embedded is empty too).
 	Path string
 
-	// Embedded is a snapshot shipped inside the binary, served with mode
-	// "embedded" when Path is empty. It is not copied and must not be
+	// Embedded is a snapshot shipped inside the binary, served when Path is
+	// empty, with mode EmbeddedMode. It is not copied and must not be
 	// modified. Its sources are not checked for staleness.
 	Embedded []byte
+
+	// EmbeddedMode is the mode Embedded is served with: ModeEmbedded (the
+	// default), ModeBundled (a snapshot appended to the routerd binary by
+	// "routerc bundle") or ModeDemo (the built-in demo, which Info and the
+	// log flag loudly).
+	EmbeddedMode Mode
 
 	// ConfigDir and CacheDir resolve the sources recorded in the snapshot:
 	// "config/<rel>" against ConfigDir and "cache/<rel>" against CacheDir. A
@@ -33,6 +39,9 @@ type Options struct {
 	// compiler's pipeline) and returns its encoded bytes. It is called when
 	// the file is missing, corrupt, of an unsupported version or stale; the
 	// result is served with mode "json-fallback". Nil disables the fallback.
+	// Inside the call, FallbackLimits(ctx) gives the bounds of the build and
+	// RecordPhase(ctx, ...) records its phases. When it fails and a valid
+	// but stale file exists, Load serves that file (mode "stale-snapshot").
 	Fallback func(ctx context.Context) ([]byte, error)
 
 	// WriteBack writes a fallback build to Path (atomically, mode 0600) so
@@ -86,15 +95,17 @@ type Manager struct {
 
 	retired atomic.Int64 // handles swapped out but not yet drained (held by someone)
 
-	mu     sync.Mutex // serialises Reload and Close; guards seq and closed
-	seq    uint64
-	closed bool
+	mu      sync.Mutex // serialises Reload and Close; guards seq, closed and loading
+	seq     uint64
+	closed  bool
+	loading bool // Load is running: snapshot phases are start phases
 
 	statsMu   sync.Mutex // guards the reload statistics
 	reloadOK  uint64
 	reloadBad map[Reason]uint64
 	lastOK    time.Time
 	lastErr   *ReloadError
+	phases    []Phase
 }
 
 // Load builds a Manager and publishes its first snapshot:
@@ -104,6 +115,9 @@ type Manager struct {
 //     version or stale, Fallback (when set) builds one in memory; with
 //     WriteBack the build is also written to Path.
 //   - Without a Path, Embedded is served; without either, Fallback.
+//   - A valid file whose sources are stale is served anyway, with mode
+//     ModeStale and a warning, when the fallback build fails: the last good
+//     snapshot is better than none.
 //
 // With neither a usable snapshot nor a fallback, Load returns an *Error
 // saying what was wrong and what to do.
@@ -112,10 +126,15 @@ func Load(ctx context.Context, opts Options) (*Manager, error) {
 	if m.log == nil {
 		m.log = slog.Default()
 	}
+	if m.opts.EmbeddedMode == "" {
+		m.opts.EmbeddedMode = ModeEmbedded
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	start := time.Now()
+	m.loading = true
 	c, err := m.resolve(ctx, true)
+	m.loading = false
 	if err != nil {
 		return nil, err // not logged here: the caller reports it and stops
 	}
@@ -237,6 +256,16 @@ func (m *Manager) retire(h *Handle) {
 	h.retired = true // ordered before drain by the atomic count
 	m.retired.Add(1)
 	h.Release()
+}
+
+// Mode returns the mode of the snapshot serving now ("" after Close).
+func (m *Manager) Mode() Mode {
+	h := m.Acquire()
+	if h == nil {
+		return ""
+	}
+	defer h.Release()
+	return h.mode
 }
 
 func (m *Manager) logLoaded(msg string, h *Handle, took time.Duration) {

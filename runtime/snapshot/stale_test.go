@@ -99,8 +99,12 @@ func TestStaleness(t *testing.T) {
 			m = mustLoad(t, Options{Path: path, ConfigDir: cfg, CacheDir: cache, AllowStale: true, Logger: quietLogger()})
 			defer m.Close()
 			in := m.Info()
-			if in.Mode != ModeSnapshot || in.Stale != tc.stale {
-				t.Fatalf("mode %q stale %v, want snapshot/%v", in.Mode, in.Stale, tc.stale)
+			wantMode := ModeSnapshot
+			if tc.stale {
+				wantMode = ModeStale
+			}
+			if in.Mode != wantMode || in.Stale != tc.stale || (in.Warning != "") != tc.stale {
+				t.Fatalf("mode %q stale %v warning %q, want %s/%v", in.Mode, in.Stale, in.Warning, wantMode, tc.stale)
 			}
 			var got *SourceStatus
 			for i := range in.Sources {

@@ -83,8 +83,14 @@ type proc struct {
 // returns the process with done closed and url empty.
 func startRouterd(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startBinary(t, routerd, args...)
+}
+
+// startBinary is startRouterd for another routerd binary (a bundled one).
+func startBinary(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
 	args = append([]string{"-addr", "127.0.0.1:0", "-log-format", "json"}, args...)
-	return startProc(t, exec.Command(routerd, args...))
+	return startProc(t, exec.Command(bin, args...))
 }
 
 // startProc is startRouterd for a command built by the caller (a wrapper
@@ -429,7 +435,8 @@ func TestSIGINTIdle(t *testing.T) {
 
 // Start-up with a broken, missing or stale snapshot: without -config it
 // fails (exit 1, the reason logged); with -config it is rebuilt from the
-// JSON caches and served in json-fallback mode.
+// JSON caches and served in json-fallback mode; a stale but valid snapshot
+// whose rebuild fails serves as stale-snapshot (last good over nothing).
 func TestStartWithBadSnapshot(t *testing.T) {
 	mock := startMock(t, mockllm.Config{})
 	dir := t.TempDir()
@@ -455,7 +462,8 @@ func TestStartWithBadSnapshot(t *testing.T) {
 	}{
 		{"corrupt", []string{"-snapshot", corrupt}, "", "corrupt", 0},
 		{"missing", []string{"-snapshot", filepath.Join(dir, "none.snap")}, "", "not_found", 0},
-		{"stale, fallback build fails", []string{"-snapshot", stale, "-config", brokenCfg, "-cache", cache}, "", "fallback_failed", 0},
+		{"stale, fallback build fails", []string{"-snapshot", stale, "-config", brokenCfg, "-cache", cache}, "stale-snapshot", "", 4},
+		{"corrupt, fallback build fails", []string{"-snapshot", corrupt, "-config", brokenCfg, "-cache", cache}, "", "fallback_failed", 0},
 		{"fresh", []string{"-snapshot", fresh, "-config", cfg}, "snapshot", "", 5},
 		{"stale", []string{"-snapshot", stale, "-config", cfg, "-cache", cache}, "json-fallback", "", 1},
 		{"corrupt with config", []string{"-snapshot", corrupt, "-config", cfg}, "json-fallback", "", 1},
