@@ -82,8 +82,8 @@ func (s *Sketch) Persist(ctx context.Context, path string, tick <-chan time.Time
 // Save writes the sketch to path atomically (temporary file, fsync,
 // rename) when the ranking of the model strings changed since the last
 // Save (or the file is missing), and reports whether it wrote. Counts alone
-// do not rewrite the file: the compiler records it as a source of the
-// snapshot, and only a new ranking can change the prewarm list it derives.
+// do not rewrite the file: only a new ranking can change the prewarm list
+// the compiler derives from it.
 func (s *Sketch) Save(path string, now time.Time) (bool, error) {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
