@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"runtime/debug"
+	"smartrouter/runtime/server"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,6 +54,33 @@ func applyMemoryLimit(f *flags, log *slog.Logger) int64 {
 	}
 	debug.SetMemoryLimit(n)
 	log.Debug("memory limit set", "bytes", n)
+	return n
+}
+
+// settingsMemoryLimit applies performance.yaml's memory_usage_limit (the
+// snapshot's MemoryLimitBytes) when neither -memory-limit nor GOMEMLIMIT set
+// a limit: the flag wins, then the environment, then the configuration, then
+// the default. It returns the limit in force. The setting is read once, at
+// start.
+func settingsMemoryLimit(f *flags, srv *server.Server, current int64, log *slog.Logger) int64 {
+	if f.memorySet {
+		return current
+	}
+	if v := os.Getenv("GOMEMLIMIT"); v != "" && v != "off" {
+		return current
+	}
+	h := srv.Manager().Acquire()
+	if h == nil {
+		return current
+	}
+	n := int64(h.Snapshot().Settings().MemoryLimitBytes)
+	h.Release()
+	if n <= 0 || n == current {
+		return current
+	}
+	debug.SetMemoryLimit(n)
+	srv.SetMemoryLimit(n)
+	log.Debug("memory limit set from memory_usage_limit", "bytes", n)
 	return n
 }
 

@@ -151,6 +151,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot start", "error", err)
 		return 1
 	}
+	memLimit = settingsMemoryLimit(f, srv, memLimit, log) // limits.go
 	if err := bg.start(ctx, srv); err != nil {
 		log.Error("cannot start the background tasks", "error", err)
 		_ = srv.Shutdown(ctx)
