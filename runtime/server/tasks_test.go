@@ -62,6 +62,9 @@ func startWithTasks(t *testing.T, fc *fakeCache, refresher tasks.Func) (*harness
 		t.Fatal(err)
 	}
 	h.srv.SetTasks(r)
+	// Registered after the harness, so it runs before the harness's folders
+	// are removed: a refresh still writing the snapshot file finishes first.
+	t.Cleanup(func() { _ = r.Stop(context.Background()) })
 	return h, r
 }
 

@@ -446,6 +446,10 @@ func (r *Runner) finish(j *jobState, res Result) {
 // write and reload, whether or not a job reported a change. It returns the
 // cycle's result.
 func (r *Runner) Refresh(ctx context.Context) Result {
+	// Stop waits for an on-demand refresh too, so nothing writes the
+	// snapshot file after the runner stopped.
+	r.runs.Add(1)
+	defer r.runs.Done()
 	start := r.clk.Now()
 	if r.opts.Build == nil {
 		res := r.result("refresh", TriggerAdmin, start, false, "compile", ErrNoCycle)
