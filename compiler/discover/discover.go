@@ -138,9 +138,20 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 		jobs = append(jobs, j)
 	}
-	runJobs(o, jobs, len(chans), func(j *job) {
-		l, err := fetchChannel(ctx, o, j)
-		j.list, j.err = l, err
+	var mu sync.Mutex
+	done := len(chans) - len(jobs)
+	forEach(o.Concurrency, len(jobs), func(i int) {
+		j := jobs[i]
+		t := time.Now()
+		j.list, j.err = fetchChannel(ctx, o, j)
+		j.res.Elapsed = time.Since(t)
+		mu.Lock()
+		defer mu.Unlock()
+		done++
+		if o.Progress != nil {
+			fillResult(j)
+			o.Progress(Event{Done: done, Total: len(chans), Channel: *j.res})
+		}
 	})
 	now := o.Now()
 	data := merge(members, jobs, now)
@@ -230,29 +241,18 @@ func usable(cfg *config.Config, ch *config.Channel, env func(string) (string, bo
 	return fmt.Sprintf("no usable key (%s); set it to ask this channel", vocab.DescribeSecret(ch.APIKey))
 }
 
-// runJobs runs fn for every job, at most o.Concurrency at once, and reports
-// progress after each.
-func runJobs(o Options, jobs []*job, total int, fn func(*job)) {
-	sem := make(chan struct{}, o.Concurrency)
+// forEach calls fn(i) for i in [0, n), at most conc at once, and waits for
+// all of them.
+func forEach(conc, n int, fn func(i int)) {
+	sem := make(chan struct{}, conc)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	done := total - len(jobs)
-	for _, j := range jobs {
+	for i := 0; i < n; i++ {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			t := time.Now()
-			fn(j)
-			j.res.Elapsed = time.Since(t)
-			mu.Lock()
-			defer mu.Unlock()
-			done++
-			if o.Progress != nil {
-				fillResult(j)
-				o.Progress(Event{Done: done, Total: total, Channel: *j.res})
-			}
+			fn(i)
 		}()
 	}
 	wg.Wait()

@@ -96,6 +96,9 @@ func get(ctx context.Context, c *http.Client, r request, timeout time.Duration) 
 		return nil, 0, netError(where, err, timeout)
 	}
 	defer resp.Body.Close()
+	if resp.ContentLength > MaxBody {
+		return nil, resp.StatusCode, tooLarge(where, resp.StatusCode)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
 	if err != nil {
 		if ctx.Err() != nil {
@@ -106,13 +109,17 @@ func get(ctx context.Context, c *http.Client, r request, timeout time.Duration) 
 			Msg: fmt.Sprintf("%s: the answer was cut after %d bytes (%s); try again later", where, len(body), redact(err.Error(), r.key))}
 	}
 	if len(body) > MaxBody {
-		return nil, resp.StatusCode, &callError{Kind: KindUnknown, Status: resp.StatusCode,
-			Msg: fmt.Sprintf("%s: the answer is larger than %d MB; this is not a model list (check the URL)", where, MaxBody>>20)}
+		return nil, resp.StatusCode, tooLarge(where, resp.StatusCode)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return body, resp.StatusCode, statusError(where, resp.StatusCode, body, r.key)
 	}
 	return body, resp.StatusCode, nil
+}
+
+func tooLarge(where string, status int) error {
+	return &callError{Kind: KindUnknown, Status: status,
+		Msg: fmt.Sprintf("%s: the answer is larger than %d MB; this is not a model list (check the URL)", where, MaxBody>>20)}
 }
 
 // netError describes a call that got no answer.
