@@ -8,6 +8,8 @@
 //	routerc dump FILE
 //	routerc diff OLD NEW
 //	routerc route FILE MODEL [-strategy S] [-tokens N] [-max-tokens N] [-json]
+//	routerc discover -config DIR -cache DIR [-channels a,b] [-concurrency N] [-timeout D]
+//	routerc validate-keys -config DIR -cache DIR [-channels a,b] [-due]
 //
 // Each subcommand lives in its own file with a run function that takes its
 // arguments and output streams, so tests run it in-process. No subcommand
@@ -42,6 +44,8 @@ func commands() []command {
 		{"dump", "FILE", "everything in a snapshot as stable text (keys masked)", runDump},
 		{"diff", "OLD NEW", "what changed between two snapshots", runDiff},
 		{"route", "FILE MODEL [-strategy S] [-tokens N] [-max-tokens N] [-json]", "explain how a model string would be routed", runRoute},
+		{"discover", "-config DIR -cache DIR [-channels a,b] [-concurrency N] [-timeout D]", "ask the providers for their models; update the discovery cache", runDiscover},
+		{"validate-keys", "-config DIR -cache DIR [-channels a,b] [-due]", "check the channels' keys; update the key-validation cache", runValidateKeys},
 	}
 }
 
