@@ -445,6 +445,16 @@ func merge(ms []member, jobs []*job, now time.Time) []byte {
 		byKey[k] = j
 	}
 	top := newObject("")
+	size := 0
+	for i := range ms {
+		size += len(ms[i].Raw) + len(ms[i].Name) + 8
+	}
+	for _, j := range jobs {
+		if j.list != nil {
+			size += len(j.list.raw) + 1024
+		}
+	}
+	top.buf.Grow(size)
 	for i := range ms {
 		j, ok := byKey[ms[i].Name]
 		if !ok {
@@ -540,11 +550,7 @@ func entry(j *job, oldRaw []byte, now time.Time) []byte {
 		o.value("api_key_hash", keyHash(j.key))
 	}
 	keepOthers(o, old)
-	raw := l.raw
-	if !json.Valid(raw) {
-		raw = []byte("null")
-	}
-	o.raw("response_data", raw)
+	o.raw("response_data", l.raw) // valid JSON: parseList decoded it
 	return o.bytes()
 }
 

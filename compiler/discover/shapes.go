@@ -3,6 +3,7 @@ package discover
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -115,86 +116,116 @@ type page struct {
 	next   string // Anthropic: after_id; Gemini: pageToken
 }
 
+// item is one entry of a model list, in any provider's shape. Loosely
+// typed fields are decoded as any so that one odd value does not refuse the
+// whole answer; large fields (descriptions, templates) are not decoded.
+type item struct {
+	ID               any             `json:"id"`
+	Name             any             `json:"name"`
+	Model            any             `json:"model"`
+	Object           any             `json:"object"`
+	Created          any             `json:"created"`
+	CreatedAt        any             `json:"created_at"`
+	ModifiedAt       any             `json:"modified_at"`
+	OwnedBy          any             `json:"owned_by"`
+	ContextLength    any             `json:"context_length"`
+	InputTokenLimit  any             `json:"inputTokenLimit"`
+	OutputTokenLimit any             `json:"outputTokenLimit"`
+	TopProvider      json.RawMessage `json:"top_provider"`
+	Pricing          json.RawMessage `json:"pricing"`
+	Architecture     json.RawMessage `json:"architecture"`
+	Details          json.RawMessage `json:"details"`
+}
+
 // parseList reads one model-list answer of a shape. It accepts the OpenAI
 // shape ({"data":[...]}) from any provider, a bare list, and the shape's own.
-// An answer with no recognisable list is an error.
+// An answer with no recognisable list is refused (ok=false).
 func parseList(sh Shape, body []byte) (page, bool) {
 	var raw struct {
-		Data          json.RawMessage `json:"data"`
-		Models        json.RawMessage `json:"models"`
-		HasMore       bool            `json:"has_more"`
-		LastID        string          `json:"last_id"`
-		NextPageToken string          `json:"nextPageToken"`
+		Data          []item `json:"data"`
+		Models        []item `json:"models"`
+		HasMore       any    `json:"has_more"`
+		LastID        any    `json:"last_id"`
+		NextPageToken any    `json:"nextPageToken"`
 	}
+	// One decode: a value of the wrong type (an item that is not an
+	// object, a list that is a string) is left zero and the rest is read;
+	// a syntax error refuses the answer.
+	var err error
 	trim := bytes.TrimSpace(body)
 	if len(trim) > 0 && trim[0] == '[' {
-		raw.Data = trim
-	} else if json.Unmarshal(body, &raw) != nil {
+		err = json.Unmarshal(trim, &raw.Data)
+	} else {
+		err = json.Unmarshal(body, &raw)
+	}
+	var te *json.UnmarshalTypeError
+	if err != nil && !errors.As(err, &te) {
 		return page{}, false
 	}
-	var items []map[string]any
-	switch {
-	case len(raw.Data) > 0 && string(raw.Data) != "null":
-		if json.Unmarshal(raw.Data, &items) != nil {
-			return page{}, false
-		}
-	case len(raw.Models) > 0 && string(raw.Models) != "null":
-		if json.Unmarshal(raw.Models, &items) != nil {
-			return page{}, false
-		}
-	default:
+	list := raw.Data
+	if list == nil {
+		list = raw.Models
+	}
+	if list == nil {
 		return page{}, false
 	}
 	var p page
-	for _, it := range items {
-		if m, ok := toModel(sh, it); ok {
+	p.models = make([]model, 0, len(list))
+	for i := range list {
+		if m, ok := toModel(sh, &list[i]); ok {
 			p.models = append(p.models, m)
 		}
 	}
+	more, _ := raw.HasMore.(bool)
+	last, _ := raw.LastID.(string)
+	tok, _ := raw.NextPageToken.(string)
 	switch {
-	case sh == ShapeAnthropic && raw.HasMore && raw.LastID != "":
-		p.next = raw.LastID
-	case sh == ShapeGemini && raw.NextPageToken != "":
-		p.next = raw.NextPageToken
+	case sh == ShapeAnthropic && more && last != "":
+		p.next = last
+	case sh == ShapeGemini && tok != "":
+		p.next = tok
 	}
 	return p, true
 }
 
+// count reads a non-negative count (tokens, seconds).
+func count(v any) (int64, bool) {
+	f, ok := v.(float64)
+	if !ok || f < 0 || f >= 1e15 {
+		return 0, false
+	}
+	return int64(f), true
+}
+
+func str(v any) string { s, _ := v.(string); return s }
+
 // toModel turns one list item into a model; ok=false when it has no id.
-func toModel(sh Shape, it map[string]any) (model, bool) {
-	str := func(k string) string { s, _ := it[k].(string); return s }
-	num := func(k string) (float64, bool) { f, ok := it[k].(float64); return f, ok && f >= 0 && f < 1e15 }
-	id := str("id")
+func toModel(sh Shape, it *item) (model, bool) {
+	id := str(it.ID)
 	if sh == ShapeGemini || sh == ShapeOllama || id == "" {
-		if n := str("name"); n != "" && (id == "" || sh == ShapeGemini || sh == ShapeOllama) {
+		if n := str(it.Name); n != "" {
 			id = strings.TrimPrefix(n, "models/")
 		}
 		if id == "" {
-			id = str("model")
+			id = str(it.Model)
 		}
 	}
 	id = strings.TrimSpace(id)
 	if id == "" {
 		return model{}, false
 	}
-	d := map[string]any{"id": id, "object": "model"}
-	if o := str("object"); o != "" {
+	d := map[string]any{"id": id, "object": "model", "created": int64(0), "owned_by": nil}
+	if o := str(it.Object); o != "" {
 		d["object"] = o
 	}
-	d["created"] = int64(0)
-	if c, ok := num("created"); ok {
-		d["created"] = int64(c)
-	} else if s := str("created_at"); s != "" {
-		if t, err := time.Parse(time.RFC3339, s); err == nil {
-			d["created"] = t.Unix()
-		}
-	} else if s := str("modified_at"); s != "" {
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			d["created"] = t.Unix()
-		}
+	if c, ok := count(it.Created); ok {
+		d["created"] = c
+	} else if t, err := time.Parse(time.RFC3339Nano, str(it.CreatedAt)); err == nil {
+		d["created"] = t.Unix()
+	} else if t, err := time.Parse(time.RFC3339Nano, str(it.ModifiedAt)); err == nil {
+		d["created"] = t.Unix()
 	}
-	d["owned_by"] = nil
-	if o := str("owned_by"); o != "" {
+	if o := str(it.OwnedBy); o != "" {
 		d["owned_by"] = o
 	}
 	m := model{ID: id, Data: d}
@@ -203,49 +234,52 @@ func toModel(sh Shape, it map[string]any) (model, bool) {
 		d["owned_by"] = "anthropic"
 	case ShapeGemini:
 		d["owned_by"] = "google"
-		if v, ok := num("inputTokenLimit"); ok {
-			d["context_length"], d["max_input_tokens"] = int64(v), int64(v)
+		if v, ok := count(it.InputTokenLimit); ok {
+			d["context_length"], d["max_input_tokens"] = v, v
 		}
-		if v, ok := num("outputTokenLimit"); ok {
-			d["max_output_tokens"] = int64(v)
+		if v, ok := count(it.OutputTokenLimit); ok {
+			d["max_output_tokens"] = v
 		}
 	case ShapeOllama:
-		if det, ok := it["details"].(map[string]any); ok {
-			if s, ok := det["parameter_size"].(string); ok && s != "" {
-				s = strings.ToLower(strings.TrimSpace(s))
+		var det struct {
+			ParameterSize any `json:"parameter_size"`
+		}
+		if json.Unmarshal(it.Details, &det) == nil {
+			if s := strings.ToLower(strings.TrimSpace(str(det.ParameterSize))); s != "" {
 				d["parameter_size_text"] = strings.Replace(s, ".0b", "b", 1)
 			}
 		}
 	}
-	if v, ok := num("context_length"); ok {
-		d["context_length"], d["max_input_tokens"] = int64(v), int64(v)
+	if v, ok := count(it.ContextLength); ok {
+		d["context_length"], d["max_input_tokens"] = v, v
 	}
-	if tp, ok := it["top_provider"].(map[string]any); ok {
-		if v, ok := tp["max_completion_tokens"].(float64); ok && v > 0 && v < 1e15 {
-			d["max_output_tokens"] = int64(v)
+	var tp struct {
+		MaxCompletionTokens any `json:"max_completion_tokens"`
+	}
+	if json.Unmarshal(it.TopProvider, &tp) == nil {
+		if v, ok := count(tp.MaxCompletionTokens); ok && v > 0 {
+			d["max_output_tokens"] = v
 		}
 	}
-	if pr, ok := it["pricing"].(map[string]any); ok {
+	var pr map[string]any
+	if json.Unmarshal(it.Pricing, &pr) == nil && pr != nil {
 		out := map[string]any{}
 		for _, k := range []string{"prompt", "completion", "request", "image"} {
 			switch v := pr[k].(type) {
-			case string:
-				out[k] = v
-			case float64:
+			case string, float64:
 				out[k] = v
 			}
 		}
 		if len(out) > 0 {
 			d["pricing"] = out
-			ps, _ := out["prompt"].(string)
-			cs, _ := out["completion"].(string)
+			ps, cs := str(out["prompt"]), str(out["completion"])
 			if ps != "" && cs != "" {
 				m.Price = &modelPrice{Prompt: ps, Completion: cs, IsFree: isZero(ps) && isZero(cs)}
 			}
 		}
 	}
-	if a, ok := it["architecture"].(map[string]any); ok {
-		d["architecture"] = a
+	if len(it.Architecture) > 0 && it.Architecture[0] == '{' {
+		d["architecture"] = it.Architecture
 	}
 	return m, true
 }
