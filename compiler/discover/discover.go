@@ -304,7 +304,11 @@ func fetchChannel(ctx context.Context, o Options, j *job) (*listing, *callError)
 		first = &callError{Kind: KindUnknown, Msg: "no address to ask; set base_url or models_url"}
 	}
 	if len(urls) > 1 {
-		first = &callError{Kind: first.Kind, Status: first.Status, Msg: fmt.Sprintf("%s (and %d other addresses failed too)", first.Msg, len(urls)-1)}
+		others := "1 other address"
+		if len(urls) > 2 {
+			others = fmt.Sprintf("%d other addresses", len(urls)-1)
+		}
+		first = &callError{Kind: first.Kind, Status: first.Status, Msg: fmt.Sprintf("%s (and %s failed too)", first.Msg, others)}
 	}
 	return nil, first
 }

@@ -399,3 +399,27 @@ func TestListURL(t *testing.T) {
 		}
 	}
 }
+
+func TestRunModelsURLAndFallbacks(t *testing.T) {
+	good := startMock(t, mockllm.Config{Models: []string{"from-fallback"}})
+	bad := startMock(t, mockllm.Config{Rules: []mockllm.Rule{{Status: 502}}})
+	dir := install(t, bad.URL(), channel("ch", "openai", "sk-test-fallback-1",
+		`models_url: "`+bad.URL()+`/custom/models?token=secret-token"`,
+		`fallback_urls: ["`+bad.URL()+`/v1/models", "`+good.URL()+`/v1/models"]`)+
+		channel("none", "openai", "sk-test-fallback-2", `models_url: "`+bad.URL()+`/v1/models"`, `fallback_urls: ["`+bad.URL()+`/x/models"]`))
+	rep := run(t, dir, Options{})
+	if r := result(t, rep, "ch"); r.Status != StatusOK || r.Models != 1 {
+		t.Errorf("ch: %+v", r)
+	}
+	r := result(t, rep, "none")
+	if r.Status != StatusError || !strings.Contains(r.Error, "HTTP 502") || !strings.Contains(r.Error, "1 other address failed too") {
+		t.Errorf("none: %+v", r)
+	}
+	if e := entries(t, dir)["ch"]; e["models_url"] != good.URL()+"/v1/models" {
+		t.Errorf("models_url %v", e["models_url"])
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "cache", cache.DiscoveryFile))
+	if strings.Contains(string(b), "secret-token") {
+		t.Error("the cache holds a query token")
+	}
+}
