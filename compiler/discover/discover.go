@@ -153,6 +153,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			o.Progress(Event{Done: done, Total: len(chans), Channel: *j.res})
 		}
 	})
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("discover: stopped (%w); the cache was not changed", err)
+	}
 	now := o.Now()
 	data := merge(members, jobs, now)
 	if !bytes.Equal(data, old) {

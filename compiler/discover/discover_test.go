@@ -423,3 +423,23 @@ func TestRunModelsURLAndFallbacks(t *testing.T) {
 		t.Error("the cache holds a query token")
 	}
 }
+
+func TestRunCanceledWritesNothing(t *testing.T) {
+	m := startMock(t, mockllm.Config{Rules: []mockllm.Rule{{Fault: mockllm.FaultHang}}})
+	dir := install(t, m.URL(), channel("ch", "openai", "sk-test-cancel-1"))
+	ctx, cancel := context.WithCancel(context.Background())
+	opts := Options{ConfigDir: filepath.Join(dir, "config"), CacheDir: filepath.Join(dir, "cache"),
+		Progress: func(Event) {}}
+	cancel() // as on SIGINT: the calls fail, and no failure is recorded
+	if _, err := Run(ctx, opts); err == nil || !strings.Contains(err.Error(), "the cache was not changed") {
+		t.Errorf("err %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cache", cache.DiscoveryFile)); !os.IsNotExist(err) {
+		t.Errorf("a cache was written: %v", err)
+	}
+	kctx, kcancel := context.WithCancel(context.Background())
+	kcancel()
+	if _, err := ValidateKeys(kctx, KeyOptions{ConfigDir: opts.ConfigDir, CacheDir: opts.CacheDir}); err == nil {
+		t.Error("ValidateKeys with a canceled context succeeded")
+	}
+}

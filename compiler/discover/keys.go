@@ -158,6 +158,9 @@ func ValidateKeys(ctx context.Context, opts KeyOptions) (*KeyReport, error) {
 			opts.Progress(KeyEvent{Done: done, Total: len(chans), Channel: *kj.kres})
 		}
 	})
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("validate keys: stopped (%w); the cache was not changed", err)
+	}
 	data := writeKeyCache(top, results, status, jobs, now)
 	if !bytes.Equal(data, old) {
 		if err := compiler.WriteFileAtomic(path, data); err != nil {
