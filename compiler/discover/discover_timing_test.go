@@ -78,6 +78,7 @@ func BenchmarkDiscoverScale(b *testing.B) {
 		LookupEnv: func(name string) (string, bool) { return "sk-bench-" + name, true },
 	}
 	var rep *Report
+	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()

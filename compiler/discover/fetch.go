@@ -1,6 +1,7 @@
 package discover
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -99,7 +100,9 @@ func get(ctx context.Context, c *http.Client, r request, timeout time.Duration) 
 	if resp.ContentLength > MaxBody {
 		return nil, resp.StatusCode, tooLarge(where, resp.StatusCode)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
+	buf := bytes.NewBuffer(make([]byte, 0, max(min(resp.ContentLength, MaxBody)+1, 512)))
+	_, err = buf.ReadFrom(io.LimitReader(resp.Body, MaxBody+1))
+	body := buf.Bytes()
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, resp.StatusCode, &callError{Kind: KindNetworkError, Status: resp.StatusCode,

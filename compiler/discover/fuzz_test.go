@@ -11,10 +11,32 @@ func FuzzSplitObject(f *testing.F) {
 	for _, s := range []string{`{}`, `{"a": 1, "b": {"c": [1, "}"]}}`, `{"a": NaN}`, `{"a":`, `{"a" "b"}`, `[1]`, `{"\"": "\\"}`} {
 		f.Add([]byte(s))
 	}
+	f.Add([]byte(`{"a\\": "x\\\"}", "b": ["\\\\", "]"]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ms, err := splitObject(b)
+		var obj map[string]json.RawMessage
+		isObj := json.Unmarshal(b, &obj) == nil && obj != nil
 		if err != nil {
+			if isObj {
+				t.Fatalf("a valid JSON object was refused: %v", err)
+			}
 			return
+		}
+		if isObj {
+			// Agree with encoding/json on every member (the last of a
+			// repeated name wins in both).
+			last := map[string][]byte{}
+			for _, m := range ms {
+				last[m.Name] = m.Raw
+			}
+			if len(last) != len(obj) {
+				t.Fatalf("%d members, encoding/json has %d", len(last), len(obj))
+			}
+			for k, v := range obj {
+				if string(last[k]) != string(v) {
+					t.Fatalf("member %q: %s, encoding/json %s", k, last[k], v)
+				}
+			}
 		}
 		o := newObject("")
 		for _, m := range ms {
