@@ -33,7 +33,11 @@ func runDiscover(args []string, stdout, stderr io.Writer) int {
 	p := newProgress(stderr)
 	if !*quiet {
 		opts.Progress = func(e discover.Event) {
-			p.line(e.Done, e.Total, e.Channel.ID, e.Channel.Status, fmt.Sprintf("%d models", e.Channel.Models), e.Channel.Elapsed)
+			what := fmt.Sprintf("%d models", e.Channel.Models)
+			if e.Channel.Status == discover.StatusError {
+				what = e.Channel.Kind + " (last good models kept)"
+			}
+			p.line(e.Done, e.Total, e.Channel.ID, e.Channel.Status, what, e.Channel.Elapsed)
 		}
 	}
 	rep, err := discover.Run(ctx, opts)
