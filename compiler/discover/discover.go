@@ -40,6 +40,8 @@ type Options struct {
 	Progress    func(Event) // called after each channel, from one goroutine at a time; nil: none
 	// LookupEnv resolves ${ENV} keys (nil: os.LookupEnv).
 	LookupEnv func(string) (string, bool)
+
+	keyCheck bool // ValidateKeys: one page is enough, an empty list is an answer
 }
 
 // Channel statuses of a report.
@@ -337,12 +339,12 @@ func fetchList(ctx context.Context, o Options, u string, sh Shape, h http.Header
 		}
 		pages = append(pages, body)
 		l.models = append(l.models, p.models...)
-		if p.next == "" || p.next == next {
+		if p.next == "" || p.next == next || o.keyCheck {
 			break
 		}
 		next = p.next
 	}
-	if len(l.models) == 0 {
+	if len(l.models) == 0 && !o.keyCheck {
 		return nil, &callError{Kind: KindUnknown, Status: 200, Msg: fmt.Sprintf("GET %s: the provider listed no models; the previous list is kept", safeURL(u))}
 	}
 	if len(pages) == 1 {

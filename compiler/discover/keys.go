@@ -108,6 +108,7 @@ func ValidateKeys(ctx context.Context, opts KeyOptions) (*KeyReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.keyCheck = true
 	cfg, _, err := config.Load(o.ConfigDir, config.Options{}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("validate keys: %w", err)

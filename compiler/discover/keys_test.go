@@ -138,3 +138,16 @@ func TestValidateKeysBackoff(t *testing.T) {
 		t.Errorf("forced run: %+v", l)
 	}
 }
+
+// An empty list with a 200 proves the key works: valid, where discovery
+// would keep the previous list.
+func TestValidateKeysEmptyListIsValid(t *testing.T) {
+	m := startMock(t, mockllm.Config{Models: []string{}})
+	dir := install(t, m.URL(), channel("empty", "openai", "sk-test-empty-1"))
+	if r := keyResult(t, validate(t, dir, KeyOptions{}), "empty"); r.Status != StatusOK || !r.Valid {
+		t.Errorf("%+v", r)
+	}
+	if r := result(t, run(t, dir, Options{}), "empty"); r.Status != StatusError || !strings.Contains(r.Error, "listed no models") {
+		t.Errorf("discovery of an empty list: %+v", r)
+	}
+}
