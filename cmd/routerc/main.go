@@ -8,6 +8,8 @@
 //	routerc dump FILE
 //	routerc diff [-summary] [-format text|markdown] [-limit N] OLD NEW
 //	routerc route FILE MODEL [-strategy S] [-tokens N] [-max-tokens N] [-json]
+//	routerc discover -config DIR -cache DIR [-channels a,b] [-concurrency N] [-timeout D]
+//	routerc validate-keys -config DIR -cache DIR [-channels a,b] [-due]
 //
 // Each subcommand lives in its own file with a run function that takes its
 // arguments and output streams, so tests run it in-process. No subcommand
@@ -43,6 +45,8 @@ func commands() []command {
 		{"diff", "[-summary] [-format text|markdown] OLD NEW", "what changed between two snapshots (-summary: a short account for CI)", runDiff},
 		{"bundle", "-snapshot FILE [-routerd BIN] -o OUT", "write a copy of routerd that carries the snapshot (served without -snapshot)", runBundle},
 		{"route", "FILE MODEL [-strategy S] [-tokens N] [-max-tokens N] [-json]", "explain how a model string would be routed", runRoute},
+		{"discover", "-config DIR -cache DIR [-channels a,b] [-concurrency N] [-timeout D]", "ask the providers for their models; update the discovery cache", runDiscover},
+		{"validate-keys", "-config DIR -cache DIR [-channels a,b] [-due]", "check the channels' keys; update the key-validation cache", runValidateKeys},
 	}
 }
 

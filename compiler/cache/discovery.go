@@ -243,6 +243,8 @@ func (d *decoder) discoveryEntry(e *DiscoveryEntry) error {
 			// The plaintext key and the raw /models answer are never kept:
 			// skipValue checks their syntax and throws the bytes away.
 			err = d.skipValue()
+		case "last_error", "last_error_at":
+			err = d.skipValue() // the last failed refresh (routerc discover), beside the kept models
 		default:
 			err = d.unknownKey(key)
 		}

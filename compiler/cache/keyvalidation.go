@@ -198,7 +198,7 @@ func (d *decoder) keyResult(v *KeyVerdict) error {
 			}
 		case "timestamp":
 			v.Timestamp, _, err = d.getTime("timestamp")
-		case "api_key", "error_message", "models_discovered", "channel_id", "provider", "model_count":
+		case "api_key", "error_message", "models_discovered", "channel_id", "provider", "model_count", "api_key_hash":
 			err = d.skipValue() // never kept, or not needed
 		default:
 			err = d.unknownKey(key)
@@ -245,7 +245,7 @@ func (d *decoder) keyStatus(v *KeyVerdict) error {
 			v.LastValidated, _, err = d.getTime("last_validated")
 		case "next_validation":
 			v.NextValidation, _, err = d.getTime("next_validation")
-		case "api_key", "usage_stats", "channel_id", "provider":
+		case "api_key", "usage_stats", "channel_id", "provider", "api_key_hash":
 			err = d.skipValue()
 		default:
 			err = d.unknownKey(key)

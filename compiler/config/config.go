@@ -153,6 +153,12 @@ type Channel struct {
 	Currency           *CurrencyExchange
 	MinRequestInterval time.Duration // min_request_interval, seconds in YAML
 	Pos                diag.Pos      // where the list item starts
+
+	// ModelsURL (models_url) replaces the model-list address that discovery
+	// asks; FallbackURLs (fallback_urls) are asked in order when it fails.
+	ModelsURL string
+
+	FallbackURLs []string
 }
 
 // TokenPrices are an input and an output price in USD per token. A nil field

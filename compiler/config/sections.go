@@ -323,6 +323,10 @@ func (s *state) channel(path string, es []entry) Channel {
 			ch.APIKey, ch.KeyPlaceholder = v.secret()
 		case "base_url":
 			ch.BaseURLs = v.urls()
+		case "models_url":
+			ch.ModelsURL = v.url()
+		case "fallback_urls":
+			ch.FallbackURLs = v.urls()
 		case "enabled":
 			ch.Enabled = v.boolean()
 		case "priority":
