@@ -11,6 +11,7 @@ import (
 
 	"smartrouter/compiler"
 	"smartrouter/compiler/diag"
+	"smartrouter/compiler/discover"
 	"smartrouter/format"
 	"smartrouter/runtime/patterns"
 	"smartrouter/runtime/server"
@@ -26,8 +27,9 @@ import (
 // shutdown).
 const patternsSaveEvery = 10 * time.Minute
 
-// taskMaxConcurrent bounds the background runs at once. The settings'
-// tasks.*.max_concurrent, once the snapshot carries it, is passed here.
+// taskMaxConcurrent bounds the background runs at once (of all tasks;
+// tasks.*.max_concurrent bounds the calls within one run, see
+// taskConcurrency).
 const taskMaxConcurrent = tasks.DefaultMaxConcurrent
 
 // background holds routerd's background parts.
@@ -85,14 +87,36 @@ func (bg *background) start(ctx context.Context, srv *server.Server) error {
 			},
 			Default: format.Task{Enabled: true, IntervalSec: probeTickSec},
 		}},
-		// model_discovery and api_key_validation join Jobs (Refresh: true)
-		// once the discovery and key-validation packages exist: their Func
-		// runs them on bg.configDir/bg.cacheDir and reports whether a cache
-		// file changed.
 		Settings:      func() []format.Task { return currentTasks(mgr) },
 		MaxConcurrent: taskMaxConcurrent,
 		Logger:        bg.log,
 		Registerer:    srv.Metrics().Registry(),
+	}
+	if bg.configDir != "" && bg.cacheDir != "" {
+		// Discovery and key validation rewrite their cache file and report a
+		// change, which starts the refresh cycle below. tasks.*.max_concurrent
+		// bounds the providers asked at once within one run.
+		ro.Jobs = append(ro.Jobs,
+			tasks.Job{Name: tasks.ModelDiscovery, Refresh: true, Run: func(ctx context.Context) (bool, error) {
+				rep, err := discover.Run(ctx, discover.Options{ConfigDir: bg.configDir, CacheDir: bg.cacheDir,
+					Concurrency: taskConcurrency(mgr, tasks.ModelDiscovery)})
+				if err != nil {
+					return false, err
+				}
+				if ok, failed, _ := rep.Counts(); failed > 0 {
+					bg.log.Warn("model discovery: some channels did not answer; they keep their last good models",
+						"ok", ok, "failed", failed)
+				}
+				return rep.Changed, nil
+			}},
+			tasks.Job{Name: tasks.APIKeyValidation, Refresh: true, Run: func(ctx context.Context) (bool, error) {
+				rep, err := discover.ValidateKeys(ctx, discover.KeyOptions{ConfigDir: bg.configDir, CacheDir: bg.cacheDir,
+					Concurrency: taskConcurrency(mgr, tasks.APIKeyValidation)})
+				if err != nil {
+					return false, err
+				}
+				return rep.Changed, nil
+			}})
 	}
 	if bg.configDir != "" && bg.snapPath != "" {
 		ro.Build = func(ctx context.Context) ([]byte, error) {
@@ -179,6 +203,17 @@ func currentTasks(mgr *snapshot.Manager) []format.Task {
 		}
 	}
 	return out
+}
+
+// taskConcurrency is tasks.<name>.max_concurrent of the current snapshot
+// (0: the task's own default).
+func taskConcurrency(mgr *snapshot.Manager, name string) int {
+	for _, t := range currentTasks(mgr) {
+		if t.Name == name {
+			return int(t.MaxConcurrent)
+		}
+	}
+	return 0
 }
 
 // probeTickSec is the longest interval of the health_check task, in seconds.
