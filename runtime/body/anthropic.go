@@ -69,9 +69,9 @@ func members(b []byte, i, depth int, names []string, out []Span) (int, error) {
 // kept): a span of bytes that can be pasted between quotes as it is.
 func innerOf(b []byte, s Span) []byte { return b[s.Start+1 : s.End-1] }
 
-func isStr(b []byte, s Span) bool { return present(s) && b[s.Start] == '"' }
-func isArr(b []byte, s Span) bool { return present(s) && b[s.Start] == '[' }
-func isObj(b []byte, s Span) bool { return present(s) && b[s.Start] == '{' }
+func isStr(b []byte, s Span) bool  { return present(s) && b[s.Start] == '"' }
+func isArr(b []byte, s Span) bool  { return present(s) && b[s.Start] == '[' }
+func isObj(b []byte, s Span) bool  { return present(s) && b[s.Start] == '{' }
 func isNull(b []byte, s Span) bool { return present(s) && b[s.Start] == 'n' }
 func isNum(b []byte, s Span) bool {
 	return present(s) && (b[s.Start] == '-' || b[s.Start] >= '0' && b[s.Start] <= '9')
@@ -384,7 +384,7 @@ func appendMessages(dst, b []byte, s Span, n int, f *Features) ([]byte, int, err
 }
 
 // blocks walks the content array at s, handing each block's members to fn.
-func blocks(b []byte, s Span, fn func(bl *[bCount]Span) error) error {
+func blocks(b []byte, s Span, fn func(bl [bCount]Span) error) error {
 	a, err := open(b, s.Start, 2, false)
 	if err != nil {
 		return err
@@ -402,7 +402,7 @@ func blocks(b []byte, s Span, fn func(bl *[bCount]Span) error) error {
 		if !isStr(b, bl[bType]) {
 			return reqErr("messages.content.type", `each content block needs a string "type"`)
 		}
-		if err := fn(&bl); err != nil {
+		if err := fn(bl); err != nil {
 			return err
 		}
 	}
@@ -417,7 +417,7 @@ func appendUserBlocks(dst, b []byte, s Span, n int, f *Features) ([]byte, int, e
 	cjk, other := 0, 0
 	// First the tool results: OpenAI wants them right after the assistant
 	// message that called the tools.
-	err := blocks(b, s, func(bl *[bCount]Span) error {
+	err := blocks(b, s, func(bl [bCount]Span) error {
 		t := bl[bType]
 		switch {
 		case strEq(b, t, "tool_result"):
@@ -470,7 +470,7 @@ func appendUserBlocks(dst, b []byte, s Span, n int, f *Features) ([]byte, int, e
 	n++
 	dst = append(dst, `{"role":"user","content":[`...)
 	first := true
-	err = blocks(b, s, func(bl *[bCount]Span) error {
+	err = blocks(b, s, func(bl [bCount]Span) error {
 		t := bl[bType]
 		switch {
 		case strEq(b, t, "text"):
@@ -538,7 +538,7 @@ func appendAssistantBlocks(dst, b []byte, s Span, n int, f *Features) ([]byte, i
 	n++
 	dst = append(dst, `{"role":"assistant","content":`...)
 	texts, calls, cjk, other := 0, 0, 0, 0
-	err := blocks(b, s, func(bl *[bCount]Span) error {
+	err := blocks(b, s, func(bl [bCount]Span) error {
 		t := bl[bType]
 		switch {
 		case strEq(b, t, "text"):
@@ -577,7 +577,7 @@ func appendAssistantBlocks(dst, b []byte, s Span, n int, f *Features) ([]byte, i
 	if calls > 0 {
 		dst = append(dst, `,"tool_calls":[`...)
 		first := true
-		_ = blocks(b, s, func(bl *[bCount]Span) error {
+		_ = blocks(b, s, func(bl [bCount]Span) error {
 			if !strEq(b, bl[bType], "tool_use") {
 				return nil
 			}
