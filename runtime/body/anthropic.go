@@ -215,7 +215,7 @@ func anthropicToOpenAI(dst, b []byte, model string, count bool) ([]byte, Feature
 		f.Messages++
 		n++
 	}
-	if dst, n, err = appendMessages(dst, b, m[arMessages], n, &f); err != nil {
+	if dst, _, err = appendMessages(dst, b, m[arMessages], n, &f); err != nil {
 		return dst, f, err
 	}
 	dst = append(dst, `],"max_tokens":`...)
