@@ -359,3 +359,13 @@ func FuzzAnthropicStream(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkAnthropicStreamChunk(b *testing.B) {
+	chunk := []byte(`{"id":"chatcmpl-abc","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Tomorrow will be"},"logprobs":null,"finish_reason":null}]}`)
+	buf := make([]byte, 0, 4096)
+	s := AnthropicStream{Model: "claude"}
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, _ = s.Chunk(buf[:0], chunk)
+	}
+}

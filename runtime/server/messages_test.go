@@ -386,3 +386,23 @@ func TestMessagesBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestMessagesRouting: tag queries, the strategy header and the x-api-key
+// header work on /v1/messages as on chat completions.
+func TestMessagesRouting(t *testing.T) {
+	h := start(t, harnessOpt{spec: withAuth})
+	body := []byte(`{"model":"tag:free","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}`)
+	a := h.do(http.MethodPost, PathMessages, body, map[string]string{"x-api-key": "client-token-1", HeaderStrategy: "cost_first"})
+	if a.status != 200 || a.header.Get(HeaderChannel) != "ch-c" || a.header.Get(HeaderModel) != "qwen/qwen3-8b:free" ||
+		a.header.Get(HeaderStrategy) != "cost_first" || a.header.Get(HeaderRequestID) == "" {
+		t.Fatalf("status %d headers %v body %s", a.status, a.header, a.body)
+	}
+	var m struct{ Model, Type string }
+	if err := json.Unmarshal(a.body, &m); err != nil || m.Model != "tag:free" || m.Type != "message" {
+		t.Fatalf("body %s", a.body)
+	}
+	a = h.do(http.MethodPost, PathMessages, body, map[string]string{"Authorization": "Bearer client-token-1", HeaderStrategy: "no-such"})
+	if a.status != 400 || !strings.Contains(string(a.body), `"type":"invalid_request_error"`) {
+		t.Fatalf("bad strategy: status %d body %s", a.status, a.body)
+	}
+}
