@@ -406,3 +406,30 @@ func TestMessagesRouting(t *testing.T) {
 		t.Fatalf("bad strategy: status %d body %s", a.status, a.body)
 	}
 }
+
+// TestMessagesUpstreamErrors: an upstream 400 is returned with its message,
+// and every channel failing is a 503, both in Anthropic's shape.
+func TestMessagesUpstreamErrors(t *testing.T) {
+	body := []byte(`{"model":"gpt-4o-mini","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}`)
+	cases := []struct {
+		rule   mockllm.Rule
+		status int
+		typ    string
+		msg    string
+	}{
+		{mockllm.Rule{Status: 400, Message: "bad thing in the prompt"}, 400, "invalid_request_error", "bad thing in the prompt"},
+		{mockllm.Rule{Status: 500}, 503, "api_error", "attempts failed"},
+	}
+	for _, tc := range cases {
+		h := start(t, harnessOpt{mock: mockllm.Config{Rules: []mockllm.Rule{tc.rule}}})
+		a := h.do(http.MethodPost, PathMessages, body, nil)
+		var shape struct {
+			Type  string
+			Error struct{ Type, Message string }
+		}
+		if err := json.Unmarshal(a.body, &shape); err != nil || a.status != tc.status || shape.Type != "error" ||
+			shape.Error.Type != tc.typ || !strings.Contains(shape.Error.Message, tc.msg) {
+			t.Fatalf("status %d body %s", a.status, a.body)
+		}
+	}
+}
