@@ -15,6 +15,13 @@
 // reasoning blocks (OpenAIReasoningSpans) and error answers (IsOpenAIError).
 // Other formats go in files of their own beside it, on the same scanner.
 //
+// Anthropic Messages (anthropic.go): a Messages request translated into a
+// chat request with its Features (AnthropicToOpenAI, AnthropicCountTokens),
+// a chat completion into a Messages answer (OpenAIToAnthropic), a chat
+// stream into Messages events one chunk at a time (AnthropicStream), and the
+// Messages error body (AppendAnthropicError). A request field that cannot be
+// read as the format defines it is a *RequestError, never a guess.
+//
 // The package sits below routing, the upstream client and the server and
 // imports none of them. JSON strings are written by runtime/jsonstr.
 package body

@@ -39,6 +39,8 @@ func (s *Server) newApp() *fiber.App {
 	app.Get(PathHealth, s.health)
 	app.Get(PathMetrics, s.metrics)
 	app.Post(PathChat, s.admitJSON, s.chat)
+	app.Post(PathMessages, s.admitMessages, s.messages)
+	app.Post(PathMessagesCount, s.admitMessages, s.countTokens)
 	app.Get(PathModels, s.models)
 	app.Get(PathAdminSnap, s.adminSnapshot)
 	app.Post(PathAdminReload, s.adminReload)
@@ -69,6 +71,9 @@ func (s *Server) recoverer(c *fiber.Ctx) (err error) {
 // any error a handler returns, always as an OpenAI-style body and never with
 // internal details.
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
+	if isMessagesPath(c.Path()) {
+		defer anthropicErrorShape(c)
+	}
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
 		switch fe.Code {

@@ -18,7 +18,10 @@
 // validate → route → try each candidate pair (rewrite, call, classify,
 // report) → answer, with a pooled per-request work carrying the state
 // between the steps; chat.go is the chat completions surface of that loop
-// (body checks, model rewrite, metadata, stream hand-off).
+// (body checks, model rewrite, metadata, stream hand-off); messages.go is
+// the Anthropic Messages surface (translation to and from chat completions
+// by runtime/body, Anthropic-shaped errors, metadata in headers) and
+// count_tokens.
 //
 // The server protects itself from its clients (limits.go, conns.go): a cap
 // on open connections that closes the oldest idle one to make room, an

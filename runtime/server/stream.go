@@ -31,6 +31,9 @@ type relay struct {
 	added bool // usage was asked for by the router: drop the usage-only chunk
 	ttfb  time.Duration
 
+	anthropic bool                 // translate the chunks into Messages events (messages.go)
+	as        body.AnthropicStream // the translation's state
+
 	u       body.Usage
 	out     []byte // events produced and not yet returned by Read
 	off     int    // out[:off] was returned
@@ -95,6 +98,12 @@ func (r *relay) fill() (err error) {
 		} else {
 			ch, err = r.us.Next()
 			if err == io.EOF || (err == nil && ch.Done) {
+				if r.anthropic {
+					r.out = r.as.End(r.out)
+					r.u = r.as.Usage()
+					r.last = true
+					return nil
+				}
 				r.out = append(r.out, sseDone...)
 				r.last = true
 				return nil
@@ -107,7 +116,12 @@ func (r *relay) fill() (err error) {
 		if ch.Usage != nil {
 			r.u = body.ParseOpenAIUsage(ch.Usage)
 		}
-		if !ch.UsageOnly || !r.added {
+		if r.anthropic {
+			if r.out, err = r.as.Chunk(r.out, ch.Data); err != nil {
+				r.failed(err)
+				return nil
+			}
+		} else if !ch.UsageOnly || !r.added {
 			r.out = append(r.out, sseData...)
 			r.out = append(r.out, ch.Data...)
 			r.out = append(r.out, sseEnd...)
@@ -143,6 +157,11 @@ func (r *relay) failed(err error) {
 	ue := asUpstream(err)
 	r.s.report(r.st, r.pair, ue.Outcome, -1) // a canceled one cools nothing
 	r.ended = true
+	if r.anthropic {
+		r.out = body.AppendAnthropicStreamError(r.out, "api_error", "the upstream stream failed after the answer had started: "+ue.Message)
+		r.last = true
+		return
+	}
 	r.out = append(r.out, sseData...)
 	r.out = appendErrorBody(r.out, typeUp, codeStreamCut, "", "the upstream stream failed after the answer had started: "+ue.Message)
 	r.out = append(r.out, sseEnd...)
