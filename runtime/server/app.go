@@ -14,6 +14,8 @@ const (
 	PathHealth      = "/health"
 	PathMetrics     = "/metrics"
 	PathChat        = "/v1/chat/completions"
+	PathEmbeddings  = "/v1/embeddings"
+	PathCompletions = "/v1/completions"
 	PathModels      = "/v1/models"
 	PathAdminSnap   = "/v1/admin/snapshot"
 	PathAdminReload = "/v1/admin/reload"
@@ -39,6 +41,8 @@ func (s *Server) newApp() *fiber.App {
 	app.Get(PathHealth, s.health)
 	app.Get(PathMetrics, s.metrics)
 	app.Post(PathChat, s.chat)
+	app.Post(PathEmbeddings, s.embeddings)
+	app.Post(PathCompletions, s.completions)
 	app.Get(PathModels, s.models)
 	app.Get(PathAdminSnap, s.adminSnapshot)
 	app.Post(PathAdminReload, s.adminReload)
