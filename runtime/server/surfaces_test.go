@@ -68,12 +68,13 @@ func TestEmbeddingsProxied(t *testing.T) {
 	}
 
 	// A chat model is not an embedding model, and the embedding model is
-	// not a chat model: neither reaches the upstream.
+	// not a chat model: neither reaches the upstream (503
+	// no_channels_available; GET /v1/admin/route tells why).
 	n := h.mock.Count()
-	if a := h.post(PathEmbeddings, `{"model":"gpt-4o-mini","input":"x"}`); a.status < 400 || a.status == 500 {
+	if a := h.post(PathEmbeddings, `{"model":"gpt-4o-mini","input":"x"}`); a.status != 503 || a.errorCode(t) != codeNoChannels {
 		t.Errorf("embeddings with a chat model: status %d: %s", a.status, a.body)
 	}
-	if a := h.chat(`{"model":"text-embedding-3-small","messages":[{"role":"user","content":"hi"}]}`, nil); a.status < 400 || a.status == 500 {
+	if a := h.chat(`{"model":"text-embedding-3-small","messages":[{"role":"user","content":"hi"}]}`, nil); a.status != 503 || a.errorCode(t) != codeNoChannels {
 		t.Errorf("chat with an embedding model: status %d: %s", a.status, a.body)
 	}
 	if h.mock.Count() != n {
