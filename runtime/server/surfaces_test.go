@@ -83,19 +83,26 @@ func TestEmbeddingsProxied(t *testing.T) {
 }
 
 func TestEmbeddingsFailover(t *testing.T) {
-	h := start(t, harnessOpt{spec: withEmbeddings})
-	if err := h.mock.SetRules([]mockllm.Rule{{Key: keyA, Status: 503}}); err != nil {
-		t.Fatal(err)
-	}
-	a := h.post(PathEmbeddings, `{"model":"text-embedding-3-small","input":[[1,2,3],[4]]}`)
-	if a.status != 200 || a.header.Get(HeaderChannel) != "ch-b" || a.header.Get(HeaderAttempts) != "2" {
-		t.Fatalf("status %d, channel %q, attempts %q: %s", a.status, a.header.Get(HeaderChannel), a.header.Get(HeaderAttempts), a.body)
-	}
-	if got := h.keysSeen(); len(got) != 2 || got[0] != keyA || got[1] != keyB {
-		t.Errorf("keys seen %v", len(got))
-	}
-	if att := routerMeta(t, a)["routing"].(map[string]any)["attempts"]; att != 2.0 {
-		t.Errorf("metadata attempts %v", att)
+	for _, rule := range []mockllm.Rule{
+		{Key: keyA, Status: 503},
+		{Key: keyA, Status: 429},
+		{Key: keyA, Fault: mockllm.FaultGarbage},
+		{Key: keyA, Fault: mockllm.FaultDrop},
+	} {
+		h := start(t, harnessOpt{spec: withEmbeddings})
+		if err := h.mock.SetRules([]mockllm.Rule{rule}); err != nil {
+			t.Fatal(err)
+		}
+		a := h.post(PathEmbeddings, `{"model":"text-embedding-3-small","input":[[1,2,3],[4]]}`)
+		if a.status != 200 || a.header.Get(HeaderChannel) != "ch-b" || a.header.Get(HeaderAttempts) != "2" {
+			t.Fatalf("%+v: status %d, channel %q, attempts %q: %s", rule, a.status, a.header.Get(HeaderChannel), a.header.Get(HeaderAttempts), a.body)
+		}
+		if got := h.keysSeen(); len(got) != 2 || got[0] != keyA || got[1] != keyB {
+			t.Errorf("%+v: %d upstream requests, want ch-a then ch-b", rule, len(got))
+		}
+		if att := routerMeta(t, a)["routing"].(map[string]any)["attempts"]; att != 2.0 {
+			t.Errorf("%+v: metadata attempts %v", rule, att)
+		}
 	}
 }
 
@@ -137,6 +144,15 @@ func TestCompletionsProxied(t *testing.T) {
 	s = h.post(PathCompletions, `{"model":"gpt-4o-mini","prompt":"a","stream":true,"stream_options":{"include_usage":true}}`)
 	if !strings.Contains(string(s.body), `"choices":[],"usage":{`) {
 		t.Errorf("usage chunk missing: %s", s.body)
+	}
+	// Cut after the first byte: no failover; an error event and one [DONE].
+	if err := h.mock.SetRules([]mockllm.Rule{{Fault: mockllm.FaultDrop, AfterChunks: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	s = h.post(PathCompletions, `{"model":"gpt-4o-mini","prompt":"a","stream":true}`)
+	ev = sseEvents(s.body)
+	if s.status != 200 || len(ev) != 3 || !strings.Contains(ev[1], codeStreamCut) || ev[2] != "[DONE]" {
+		t.Errorf("cut stream: status %d, events %q", s.status, ev)
 	}
 }
 
