@@ -1,5 +1,6 @@
 // Package server is routerd's HTTP server (fiber v2 over fasthttp): the
-// OpenAI-compatible chat completions endpoint (stream and non-stream) that
+// OpenAI-compatible chat completions endpoint (stream and non-stream), and
+// the embeddings and legacy completions endpoints on the same loop, that
 // routes every request through runtime/route and proxies it with
 // runtime/upstream, failing over between (channel, model) pairs before the
 // first byte reaches the client; the model list; health, root and Prometheus
@@ -18,7 +19,8 @@
 // validate → route → try each candidate pair (rewrite, call, classify,
 // report) → answer, with a pooled per-request work carrying the state
 // between the steps; chat.go is the chat completions surface of that loop
-// (body checks, model rewrite, metadata, stream hand-off).
+// (body checks, model rewrite, metadata, stream hand-off); embeddings.go and
+// completions.go are the OpenAI embeddings and legacy completions surfaces.
 //
 // README.md in this directory lists the endpoints, headers, errors and the
 // lifecycle, and the known limits.
