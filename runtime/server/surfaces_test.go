@@ -80,6 +80,14 @@ func TestEmbeddingsProxied(t *testing.T) {
 	if h.mock.Count() != n {
 		t.Errorf("the upstream was called for a request no pair could serve")
 	}
+	admin := h.do(http.MethodGet, PathAdminRoute+"?model=gpt-4o-mini&embeddings=1", nil, nil)
+	if admin.status != 503 || !strings.Contains(string(admin.body), `"not_embedding_model"`) {
+		t.Errorf("admin route as embeddings: %d %s", admin.status, admin.body)
+	}
+	admin = h.do(http.MethodGet, PathAdminRoute+"?model=text-embedding-3-small&embeddings=1", nil, nil)
+	if admin.status != 200 {
+		t.Errorf("admin route of the embedding model: %d %s", admin.status, admin.body)
+	}
 }
 
 func TestEmbeddingsFailover(t *testing.T) {
