@@ -17,6 +17,7 @@ type Features struct {
 	NeedTools   bool   // the request offers tools
 	Stream      bool   // the answer is to be streamed
 	HasMessages bool   // a messages array is present
+	HasInput    bool   // embeddings "input" or completions "prompt" of a shape the API accepts
 }
 
 // Usage is the token count of an answer.

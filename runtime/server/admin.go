@@ -205,11 +205,11 @@ func (s *Server) adminRoute(c *fiber.Ctx) error {
 	st := h.Value.(*state)
 	model := c.Query("model")
 	if model == "" {
-		writeError(c, fiber.StatusBadRequest, typeInvalid, codeInvalid, "model", "add ?model=<model string> (and optionally &strategy=, &max_tokens=, &input_tokens=, &vision=1, &tools=1)")
+		writeError(c, fiber.StatusBadRequest, typeInvalid, codeInvalid, "model", "add ?model=<model string> (and optionally &strategy=, &max_tokens=, &input_tokens=, &vision=1, &tools=1, &embeddings=1)")
 		return nil
 	}
 	req := route.Request{Model: model, Strategy: c.Query("strategy"), Explain: true,
-		NeedVision: c.QueryBool("vision"), NeedTools: c.QueryBool("tools")}
+		NeedVision: c.QueryBool("vision"), NeedTools: c.QueryBool("tools"), Embeddings: c.QueryBool("embeddings")}
 	for _, q := range [...]struct {
 		name string
 		dst  *int

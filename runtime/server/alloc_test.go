@@ -143,3 +143,86 @@ func TestMetadataDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations", n)
 	}
 }
+
+// TestRouterAllocsPerProxiedSurfaceRequest counts what the router adds to a
+// proxied embeddings and completions request, as
+// TestRouterAllocsPerProxiedRequest does for chat.
+func TestRouterAllocsPerProxiedSurfaceRequest(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under -race")
+	}
+	h := start(t, harnessOpt{spec: withEmbeddings})
+	for _, tc := range []struct {
+		name, path, body string
+		op               upstream.Op
+	}{
+		{"embeddings", PathEmbeddings, `{"model":"text-embedding-3-small","input":["first text","second"],"dimensions":8}`, upstream.OpEmbeddings},
+		{"completions", PathCompletions, `{"model":"gpt-4o-mini","prompt":"Say this is a test","max_tokens":7}`, upstream.OpCompletions},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newInProcess(h, "POST", tc.path, tc.body)
+			for range 5 {
+				if st := p.do(); st != 200 {
+					t.Fatalf("status %d: %s", st, p.ctx.Response.Body())
+				}
+			}
+			proxied := testing.AllocsPerRun(100, func() { p.do() })
+
+			hd := h.srv.Manager().Acquire()
+			st := hd.Value.(*state)
+			req := upstream.Request{Endpoint: st.chans[0].ep, Body: []byte(tc.body), Op: tc.op}
+			client := st.client
+			hd.Release()
+			var buf []byte
+			call := func() {
+				resp, err := client.Do(context.Background(), &req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				buf, err = resp.ReadAll(buf[:0])
+				resp.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 5 {
+				call()
+			}
+			direct := testing.AllocsPerRun(100, call)
+			t.Logf("proxied %.0f, direct upstream call %.0f: the router adds %.0f allocations", proxied, direct, proxied-direct)
+			if proxied-direct > 4 { // measured: 1 (the model string)
+				t.Errorf("the router adds %.0f allocations per proxied request, want at most 4", proxied-direct)
+			}
+		})
+	}
+}
+
+func TestSurfaceAllocsPerRefusedRequest(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under -race")
+	}
+	h := start(t, harnessOpt{spec: withEmbeddings})
+	for _, tc := range []struct {
+		name, path, body string
+		status           int
+	}{
+		{"embeddings bad body", PathEmbeddings, `{"model":`, 400},
+		{"embeddings no input", PathEmbeddings, `{"model":"text-embedding-3-small","input":[]}`, 400},
+		{"embeddings unknown model", PathEmbeddings, `{"model":"no-such-model","input":"x"}`, 404},
+		{"completions no prompt", PathCompletions, `{"model":"gpt-4o-mini"}`, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newInProcess(h, "POST", tc.path, tc.body)
+			for range 5 {
+				if st := p.do(); st != tc.status {
+					t.Fatalf("status %d: %s", st, p.ctx.Response.Body())
+				}
+			}
+			n := testing.AllocsPerRun(50, func() { p.do() })
+			t.Logf("%s: %.0f allocations per request", tc.name, n)
+			if n > 6 { // as for chat: the model string and the error message
+				t.Errorf("%.0f allocations per request, want at most 6", n)
+			}
+		})
+	}
+}

@@ -14,6 +14,8 @@ const (
 	PathHealth      = "/health"
 	PathMetrics     = "/metrics"
 	PathChat        = "/v1/chat/completions"
+	PathEmbeddings  = "/v1/embeddings"
+	PathCompletions = "/v1/completions"
 	PathModels      = "/v1/models"
 	PathAdminSnap   = "/v1/admin/snapshot"
 	PathAdminReload = "/v1/admin/reload"
@@ -41,6 +43,8 @@ func (s *Server) newApp() *fiber.App {
 	app.Post(PathChat, s.admitJSON, s.chat)
 	app.Post(PathMessages, s.admitMessages, s.messages)
 	app.Post(PathMessagesCount, s.admitMessages, s.countTokens)
+	app.Post(PathEmbeddings, s.admitJSON, s.embeddings)
+	app.Post(PathCompletions, s.admitJSON, s.completions)
 	app.Get(PathModels, s.models)
 	app.Get(PathAdminSnap, s.adminSnapshot)
 	app.Post(PathAdminReload, s.adminReload)

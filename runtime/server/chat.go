@@ -68,13 +68,18 @@ func (w *work) rewriteChat(model string) ([]byte, error) {
 // complete answers a successful non-stream attempt i: the upstream JSON with
 // reasoning blocks cut (strip_reasoning) and the smart_ai_router object
 // spliced in before the final '}' (response_metadata).
-func (w *work) complete(i int) {
+func (w *work) complete(i int) { w.completeJSON(i, w.st.strip) }
+
+// completeJSON answers a successful non-stream attempt i of an OpenAI-shaped
+// surface: the upstream JSON, with reasoning blocks cut when strip, and the
+// smart_ai_router object spliced in before the final '}' (response_metadata).
+func (w *work) completeJSON(i int, strip bool) {
 	s, st := w.s, w.st
 	out := w.out
 	u := body.ParseOpenAIUsage(body.ScanOpenAIResponse(out).Usage)
 	s.met.Tokens(u.PromptTokens, u.CompletionTokens)
 	w.cut = w.cut[:0]
-	if st.strip {
+	if strip {
 		w.cut = body.OpenAIReasoningSpans(w.cut, out)
 	}
 	at, nonEmpty := -1, false

@@ -1,5 +1,6 @@
 // Package server is routerd's HTTP server (fiber v2 over fasthttp): the
-// OpenAI-compatible chat completions endpoint (stream and non-stream) that
+// OpenAI-compatible chat completions endpoint (stream and non-stream), and
+// the embeddings and legacy completions endpoints on the same loop, that
 // routes every request through runtime/route and proxies it with
 // runtime/upstream, failing over between (channel, model) pairs before the
 // first byte reaches the client; the model list; health, root and Prometheus
@@ -21,7 +22,8 @@
 // (body checks, model rewrite, metadata, stream hand-off); messages.go is
 // the Anthropic Messages surface (translation to and from chat completions
 // by runtime/body, Anthropic-shaped errors, metadata in headers) and
-// count_tokens.
+// count_tokens; embeddings.go and completions.go are the OpenAI embeddings
+// and legacy completions surfaces.
 //
 // The server protects itself from its clients (limits.go, conns.go): a cap
 // on open connections that closes the oldest idle one to make room, an

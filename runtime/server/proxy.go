@@ -31,8 +31,12 @@ import (
 
 // surface is what one API surface adds to the proxy loop: how a body is
 // read and checked, how it is rewritten for a pair, and how a success is
-// answered. OpenAI chat completions (chatSurface) is the only one today.
+// answered: OpenAI chat completions (chatSurface), embeddings
+// (embeddingsSurface) and legacy completions (completionsSurface).
 type surface struct {
+	// op is the upstream operation the surface calls; OpEmbeddings also
+	// routes over embedding models only.
+	op upstream.Op
 	// validate reads w.in into w.f, answering and returning false when the
 	// request is refused.
 	validate func(w *work) bool
@@ -233,7 +237,7 @@ func (w *work) route() bool {
 	f := &w.f
 	err := w.st.router.Route(route.Request{
 		Model: f.Model, Strategy: w.c.Get(HeaderStrategy), InputTokens: f.InputTokens, MaxTokens: f.MaxTokens,
-		NeedVision: f.NeedVision, NeedTools: f.NeedTools, Limit: w.st.tries(),
+		NeedVision: f.NeedVision, NeedTools: f.NeedTools, Embeddings: w.sf.op == upstream.OpEmbeddings, Limit: w.st.tries(),
 	}, &w.dec)
 	if err != nil {
 		w.s.routeError(w, err)
@@ -292,7 +296,7 @@ func (w *work) try(i int) verdict {
 // chunk of a stream (in w.first; w.resp and w.us stay open for the relay).
 // It returns how long that took.
 func (w *work) call(ep *upstream.Endpoint, body []byte) (time.Duration, error) {
-	w.ureq.Endpoint, w.ureq.Body, w.ureq.Stream = ep, body, w.f.Stream
+	w.ureq.Endpoint, w.ureq.Body, w.ureq.Stream, w.ureq.Op = ep, body, w.f.Stream, w.sf.op
 	ta := time.Now()
 	resp, err := w.st.client.Do(w.s.baseCtx, &w.ureq)
 	if err == nil {

@@ -183,6 +183,7 @@ type Request struct {
 	// (and body.OpenAIRequestUsage for streams). It is not modified.
 	Body   []byte
 	Stream bool // ask for text/event-stream
+	Op     Op   // which URL of the endpoint: chat completions (the zero value), embeddings, completions
 	// ClientHeader returns a header of the client's request by name (case
 	// does not matter), or "". Only the allow-listed headers are asked for.
 	// May be nil.
@@ -200,13 +201,13 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 		return nil, errors.New("upstream request without an endpoint; build one with NewEndpoint")
 	}
 	if !r.Stream && ep.target != nil && ep.target.direct {
-		return c.doH1(ctx, ep, r.Body, r.ClientHeader)
+		return c.doH1(ctx, ep, ep.uris[r.Op%opCount], r.Body, r.ClientHeader)
 	}
 	method, accept := http.MethodPost, c.acceptJSON
 	if r.Stream {
 		accept = c.acceptSSE
 	}
-	return c.send(ctx, ep, method, ep.ChatURL, r.Body, accept, r.ClientHeader)
+	return c.send(ctx, ep, method, ep.url(r.Op), r.Body, accept, r.ClientHeader)
 }
 
 // Probe checks a channel with GET /models (never a paid call): nil on 2xx,

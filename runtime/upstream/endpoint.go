@@ -15,15 +15,40 @@ import (
 type Endpoint struct {
 	// The URLs keep any query string of the base URL, which may hold a
 	// credential: log Host(), not these.
-	ChatURL   string // <base>[/v1]/chat/completions
-	ModelsURL string // <base>[/v1]/models
+	ChatURL        string // <base>[/v1]/chat/completions
+	ModelsURL      string // <base>[/v1]/models
+	EmbeddingsURL  string // <base>[/v1]/embeddings
+	CompletionsURL string // <base>[/v1]/completions
 
 	host       string   // for error messages; never carries credentials
 	authName   string   // header name, empty when there is no key
 	authValue  []string // shared, read-only
 	openRouter bool
-	key        string  // to scrub from upstream error text
-	target     *target // the chat URL prepared for non-stream calls (h1.go)
+	key        string          // to scrub from upstream error text
+	target     *target         // the chat URL prepared for non-stream calls (h1.go)
+	uris       [opCount]string // the path and query of each Op's URL, for target's connections
+}
+
+// Op is the API operation a call makes: which URL of the endpoint it goes to.
+type Op uint8
+
+// The operations of an OpenAI-compatible upstream.
+const (
+	OpChat        Op = iota // POST <base>[/v1]/chat/completions
+	OpEmbeddings            // POST <base>[/v1]/embeddings
+	OpCompletions           // POST <base>[/v1]/completions (legacy text completions)
+	opCount
+)
+
+// url returns the URL of op.
+func (e *Endpoint) url(op Op) string {
+	switch op {
+	case OpEmbeddings:
+		return e.EmbeddingsURL
+	case OpCompletions:
+		return e.CompletionsURL
+	}
+	return e.ChatURL
 }
 
 // NewEndpoint prepares calls to baseURL with the provider's auth type
@@ -39,7 +64,14 @@ func NewEndpoint(baseURL string, authType uint8, apiKey string, openRouter bool)
 	models, _ := ModelsURL(baseURL)
 	u, _ := url.Parse(chat)
 	ep := &Endpoint{ChatURL: chat, ModelsURL: models, host: u.Host, openRouter: openRouter, key: apiKey}
+	ep.EmbeddingsURL, _ = apiURL(baseURL, "/embeddings")
+	ep.CompletionsURL, _ = apiURL(baseURL, "/completions")
 	ep.target, _ = newTarget(chat) // nil (net/http for every call) if it cannot be prepared
+	for op := range opCount {
+		if pu, err := url.Parse(ep.url(op)); err == nil {
+			ep.uris[op] = pu.RequestURI()
+		}
+	}
 	if apiKey != "" {
 		switch authType {
 		case format.AuthBearer:

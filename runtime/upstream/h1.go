@@ -47,7 +47,6 @@ type target struct {
 	addr     string // host:port
 	hostname string // for TLS
 	tls      bool
-	uri      string // path and query
 	host     string // Host header
 	direct   bool   // no proxy applies
 }
@@ -57,7 +56,7 @@ func newTarget(raw string) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &target{hostname: u.Hostname(), tls: u.Scheme == "https", uri: u.RequestURI(), host: u.Host}
+	t := &target{hostname: u.Hostname(), tls: u.Scheme == "https", host: u.Host}
 	port := u.Port()
 	if port == "" {
 		port = "80"
@@ -171,11 +170,11 @@ func (b *memBody) Close() error {
 	return nil
 }
 
-// doH1 sends a non-stream chat call over a pooled HTTP/1.1 connection. The
-// read timeout bounds the wait for the whole answer (it comes at once when
-// the upstream has finished), the request timeout the whole call; ctx
-// cancels it.
-func (c *Client) doH1(ctx context.Context, ep *Endpoint, body []byte, clientHeader func(string) string) (*Response, error) {
+// doH1 sends a non-stream call to uri (a path and query on ep's host) over a
+// pooled HTTP/1.1 connection. The read timeout bounds the wait for the whole
+// answer (it comes at once when the upstream has finished), the request
+// timeout the whole call; ctx cancels it.
+func (c *Client) doH1(ctx context.Context, ep *Endpoint, uri string, body []byte, clientHeader func(string) string) (*Response, error) {
 	t := ep.target
 	start := time.Now()
 	by, cause := start.Add(c.cfg.ReadTimeout), errReadTimeout
@@ -190,7 +189,7 @@ func (c *Client) doH1(ctx context.Context, ep *Endpoint, body []byte, clientHead
 	defer fasthttp.ReleaseRequest(req)
 	req.Header.DisableNormalizing()
 	req.Header.SetMethod(http.MethodPost)
-	req.Header.SetRequestURI(t.uri)
+	req.Header.SetRequestURI(uri)
 	req.Header.SetHost(t.host)
 	c.setHeaders((*fastHeader)(&req.Header), ep, true, c.acceptJSON, clientHeader)
 	req.SetBodyRaw(body)
