@@ -442,7 +442,8 @@ func (r *Runner) finish(j *jobState, res Result) {
 }
 
 // Refresh runs the cycle on demand: every refresh job that is not already
-// running (whether its task is enabled or not), then compile, validate,
+// running and that the settings do not turn off (an operator who turned
+// discovery off keeps a cache maintained by hand), then compile, validate,
 // write and reload, whether or not a job reported a change. It returns the
 // cycle's result.
 func (r *Runner) Refresh(ctx context.Context) Result {
@@ -465,11 +466,14 @@ func (r *Runner) Refresh(ctx context.Context) Result {
 			continue
 		}
 		r.runMu.Lock()
-		busy := j.running
-		if !busy {
+		busy, off := j.running, j.configured && !j.cfg.Enabled
+		if !busy && !off {
 			j.running = true
 		}
 		r.runMu.Unlock()
+		if off {
+			continue // a task the settings turn off is not run on demand either
+		}
 		if busy {
 			continue // its run starts the cycle itself when it changes something
 		}

@@ -64,17 +64,17 @@ func hint(c outcome.Outcome) string {
 	case outcome.Auth:
 		return "check the channel's API key; the channel stays cooled until it works again"
 	case outcome.Quota:
-		return "top up or raise the provider account's quota; the pair cools for " + c.Cooldown.String()
+		return "top up or raise the provider account's quota; the pair cools down (" + c.Cooldown.String() + " at first)"
 	case outcome.RateLimit:
 		return "the provider limits the request rate; the pair cools for " + c.Cooldown.String()
 	case outcome.NotFound:
-		return "the channel no longer serves this model; rerun model discovery; the pair cools for " + c.Cooldown.String()
+		return "the channel no longer serves this model; rerun model discovery; the pair cools down (" + c.Cooldown.String() + " at first)"
 	case outcome.Canceled:
 		return "the client gave up"
 	case outcome.OK:
 		return "no failure"
 	}
-	return "the provider is failing or unreachable; the pair cools for " + c.Cooldown.String()
+	return "the provider is failing or unreachable; the pair cools down until a trial request succeeds (GET /v1/admin/route shows when)"
 }
 
 func transportError(ep *Endpoint, err error, started bool) *Error {

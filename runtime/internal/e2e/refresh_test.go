@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -52,6 +54,7 @@ func TestRefreshCompilesWritesAndSwaps(t *testing.T) {
 	// Requests run on loopback during the refresh.
 	stop := make(chan struct{})
 	var ok, failed atomic.Int64
+	var firstFail atomic.Value
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Add(1)
@@ -67,6 +70,12 @@ func TestRefreshCompilesWritesAndSwaps(t *testing.T) {
 					strings.NewReader(`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`))
 				if err != nil || resp.StatusCode != http.StatusOK {
 					failed.Add(1)
+					if err == nil {
+						bb, _ := io.ReadAll(resp.Body)
+						firstFail.CompareAndSwap(nil, fmt.Sprintf("status %d: %s", resp.StatusCode, bb))
+					} else {
+						firstFail.CompareAndSwap(nil, err.Error())
+					}
 				} else {
 					ok.Add(1)
 				}
@@ -89,7 +98,7 @@ func TestRefreshCompilesWritesAndSwaps(t *testing.T) {
 		t.Fatalf("refresh answered %d %v\n%s", resp.StatusCode, ans, p.logText())
 	}
 	if failed.Load() != 0 || ok.Load() == 0 {
-		t.Fatalf("%d requests failed, %d succeeded during the refresh", failed.Load(), ok.Load())
+		t.Fatalf("%d requests failed, %d succeeded during the refresh; first failure: %v\n%s", failed.Load(), ok.Load(), firstFail.Load(), p.logText())
 	}
 	if code, _, body := p.chat(newModel); code != http.StatusOK {
 		t.Fatalf("the new model is not served after the refresh: %d %s", code, body)
