@@ -107,15 +107,16 @@ func (s *Server) metrics(c *fiber.Ctx) error {
 	return nil
 }
 
-// adminAuth acquires the snapshot and checks the admin token. It answers
-// the error itself and returns nil then.
-func (s *Server) adminAuth(c *fiber.Ctx) *snapshot.Handle {
+// authorized acquires the snapshot and checks the client token (or, with
+// admin, the admin token). It answers the error itself and returns nil then;
+// else the caller releases the handle.
+func (s *Server) authorized(c *fiber.Ctx, admin bool) *snapshot.Handle {
 	h := s.mgr.Acquire()
 	if h == nil {
 		writeError(c, fiber.StatusServiceUnavailable, typeServer, codeNotReady, "", "no snapshot is loaded; retry shortly")
 		return nil
 	}
-	if !h.Value.(*state).authorize(c, true) {
+	if !h.Value.(*state).authorize(c, admin) {
 		h.Release()
 		return nil
 	}
@@ -123,7 +124,7 @@ func (s *Server) adminAuth(c *fiber.Ctx) *snapshot.Handle {
 }
 
 func (s *Server) adminSnapshot(c *fiber.Ctx) error {
-	h := s.adminAuth(c)
+	h := s.authorized(c, true)
 	if h == nil {
 		return nil
 	}
@@ -145,7 +146,7 @@ type jsonMs time.Duration
 func (d jsonMs) MarshalJSON() ([]byte, error) { return appendMs(nil, time.Duration(d)), nil }
 
 func (s *Server) adminReload(c *fiber.Ctx) error {
-	h := s.adminAuth(c)
+	h := s.authorized(c, true)
 	if h == nil {
 		return nil
 	}
@@ -197,7 +198,7 @@ type routeExplain struct {
 }
 
 func (s *Server) adminRoute(c *fiber.Ctx) error {
-	h := s.adminAuth(c)
+	h := s.authorized(c, true)
 	if h == nil {
 		return nil
 	}
@@ -296,7 +297,7 @@ type cooldownsReset struct {
 // route.RecoveredHealth (route.Live.Reset): the operator's "the upstream is
 // back, try it now".
 func (s *Server) adminCooldownsReset(c *fiber.Ctx) error {
-	h := s.adminAuth(c)
+	h := s.authorized(c, true)
 	if h == nil {
 		return nil
 	}

@@ -34,6 +34,14 @@ func (s *Server) chat(c *fiber.Ctx) error {
 func (w *work) validateChat() bool {
 	var err error
 	w.f, err = body.ParseOpenAIChat(w.in)
+	return w.checkOpenAIRequest(err, w.f.HasMessages, "messages",
+		`request body has no "messages" array; send the conversation as "messages"`)
+}
+
+// checkOpenAIRequest answers the refusals the OpenAI surfaces share: a body
+// that is not a JSON object, no "model", no usable main member (param: the
+// messages of a chat, the input of embeddings, the prompt of a completion).
+func (w *work) checkOpenAIRequest(err error, has bool, param, missing string) bool {
 	switch {
 	case err != nil:
 		w.s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, "",
@@ -43,9 +51,8 @@ func (w *work) validateChat() bool {
 		w.s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, "model",
 			`request body has no "model"; name a model, a tag query (tag:free,qwen) or a parameter query (qwen->8b)`)
 		return false
-	case !w.f.HasMessages:
-		w.s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, "messages",
-			`request body has no "messages" array; send the conversation as "messages"`)
+	case !has:
+		w.s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, param, missing)
 		return false
 	}
 	return true

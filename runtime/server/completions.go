@@ -32,6 +32,6 @@ func (s *Server) completions(c *fiber.Ctx) error {
 func (w *work) validateCompletion() bool {
 	var err error
 	w.f, err = body.ParseOpenAICompletion(w.in)
-	return w.checkInput(err, "prompt",
+	return w.checkOpenAIRequest(err, w.f.HasInput, "prompt",
 		`request body has no usable "prompt"; send a string, an array of strings, an array of token ids or an array of token id arrays`)
 }

@@ -274,16 +274,21 @@ func (t *connTracker) shutdown() {
 	}
 }
 
-// open returns the number of tracked connections and how many of them are
+// open returns the number of open connections (those counted against the
+// cap; one closed by an eviction no longer counts) and how many of them are
 // busy.
 func (t *connTracker) open() (all, busy int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for tc := range t.conns {
-		all++
-		if tc.state.Load() == connBusy {
+		switch tc.state.Load() {
+		case connClosed:
+			// Evicted or refused: closed, its goroutine not done yet.
+			continue
+		case connBusy:
 			busy++
 		}
+		all++
 	}
 	return all, busy
 }

@@ -31,27 +31,8 @@ func (s *Server) embeddings(c *fiber.Ctx) error {
 func (w *work) validateEmbeddings() bool {
 	var err error
 	w.f, err = body.ParseOpenAIEmbeddings(w.in)
-	return w.checkInput(err, "input",
+	return w.checkOpenAIRequest(err, w.f.HasInput, "input",
 		`request body has no usable "input"; send a string, an array of strings, an array of token ids or an array of token id arrays`)
-}
-
-// checkInput answers the refusals common to the embeddings and completions
-// surfaces: a body that is not a JSON object, no "model", no usable input.
-func (w *work) checkInput(err error, param, noInput string) bool {
-	switch {
-	case err != nil:
-		w.s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, "",
-			"request body must be a JSON object: "+err.Error())
-		return false
-	case w.f.Model == "":
-		w.s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, "model",
-			`request body has no "model"; name a model, a tag query (tag:free,qwen) or a parameter query (qwen->8b)`)
-		return false
-	case !w.f.HasInput:
-		w.s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, param, noInput)
-		return false
-	}
-	return true
 }
 
 // rewriteOnlyModel copies the client body with the pair's model id.

@@ -125,16 +125,12 @@ func (w *work) commitMessages(i int, ttfb time.Duration) {
 // tokenizer.
 func (s *Server) countTokens(c *fiber.Ctx) error {
 	defer anthropicErrorShape(c)
-	h := s.mgr.Acquire()
+	h := s.authorized(c, false)
 	if h == nil {
-		writeError(c, fiber.StatusServiceUnavailable, typeServer, codeNotReady, "", "no snapshot is loaded; retry shortly")
 		return nil
 	}
 	defer h.Release()
 	st := h.Value.(*state)
-	if !st.authorize(c, false) {
-		return nil
-	}
 	in := c.Request().Body()
 	if len(in) > st.maxBody {
 		writeError(c, fiber.StatusRequestEntityTooLarge, typeInvalid, codeTooLarge, "", "request body is larger than the limit (server.max_request_size); send a smaller request")

@@ -13,16 +13,12 @@ import (
 // models serves GET /v1/models. The answer is built once per snapshot, on
 // first use, and kept in heap memory on the snapshot's state.
 func (s *Server) models(c *fiber.Ctx) error {
-	h := s.mgr.Acquire()
+	h := s.authorized(c, false)
 	if h == nil {
-		writeError(c, fiber.StatusServiceUnavailable, typeServer, codeNotReady, "", "no snapshot is loaded; retry shortly")
 		return nil
 	}
 	defer h.Release()
 	st := h.Value.(*state)
-	if !st.authorize(c, false) {
-		return nil
-	}
 	st.modelsOnce.Do(func() { st.models = buildModels(st) })
 	r := c.Response()
 	r.SetStatusCode(fiber.StatusOK)

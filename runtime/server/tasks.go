@@ -92,7 +92,7 @@ type refreshError struct {
 }
 
 func (s *Server) adminRefresh(c *fiber.Ctx) error {
-	h := s.adminAuth(c)
+	h := s.authorized(c, true)
 	if h == nil {
 		return nil
 	}
@@ -151,7 +151,7 @@ type patternsAnswer struct {
 }
 
 func (s *Server) adminPatterns(c *fiber.Ctx) error {
-	h := s.adminAuth(c)
+	h := s.authorized(c, true)
 	if h == nil {
 		return nil
 	}
