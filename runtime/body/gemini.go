@@ -83,8 +83,12 @@ func either(a, b Span) Span {
 func GeminiToOpenAI(dst, b []byte, model string, stream bool) ([]byte, Features, error) {
 	f := Features{Model: model, Stream: stream}
 	var r [grCount]Span
-	if _, err := members(b, skipWS(b, 0), 0, geminiReqNames, r[:]); err != nil {
+	end, err := members(b, skipWS(b, 0), 0, geminiReqNames, r[:])
+	if err != nil {
 		return dst, f, err
+	}
+	if j := skipWS(b, end); j != len(b) {
+		return dst, f, syntaxErr(j, "data after the top-level object")
 	}
 	if !isArr(b, r[grContents]) {
 		return dst, f, reqErr("contents", `"contents" must be an array of {"role","parts"}`)
@@ -198,7 +202,7 @@ func GeminiToOpenAI(dst, b []byte, model string, stream bool) ([]byte, Features,
 }
 
 // parts walks the parts array at s, handing each part's members to fn.
-func parts(b []byte, s Span, fn func(p *[gpCount]Span, raw Span) error) error {
+func parts(b []byte, s Span, fn func(p [gpCount]Span) error) error {
 	a, err := open(b, s.Start, 3, false)
 	if err != nil {
 		return err
@@ -213,7 +217,7 @@ func parts(b []byte, s Span, fn func(p *[gpCount]Span, raw Span) error) error {
 			return err
 		}
 		a.took(end)
-		if err := fn(&p, Span{a.val, end}); err != nil {
+		if err := fn(p); err != nil {
 			return err
 		}
 	}
@@ -252,8 +256,8 @@ func appendCallID(dst, b []byte, id Span, k int) []byte {
 // messages, then its text and images as one user message.
 func appendGeminiUser(dst, b []byte, s Span, n, results int, f *Features) ([]byte, int, int, error) {
 	cjk, other := 0, 0
-	err := parts(b, s, func(p *[gpCount]Span, _ Span) error {
-		switch partKind(p) {
+	err := parts(b, s, func(p [gpCount]Span) error {
+		switch partKind(&p) {
 		case gpText, gpInline:
 			return nil
 		case gpResp:
@@ -290,8 +294,8 @@ func appendGeminiUser(dst, b []byte, s Span, n, results int, f *Features) ([]byt
 		return dst, n, results, err
 	}
 	k := 0
-	err = parts(b, s, func(p *[gpCount]Span, _ Span) error {
-		kind := partKind(p)
+	err = parts(b, s, func(p [gpCount]Span) error {
+		kind := partKind(&p)
 		if kind != gpText && kind != gpInline {
 			return nil
 		}
@@ -358,8 +362,8 @@ func appendGeminiModel(dst, b []byte, s Span, n, calls int, f *Features) ([]byte
 	dst = append(dst, `{"role":"assistant","content":`...)
 	cjk, other := 0, 0
 	texts := 0
-	err := parts(b, s, func(p *[gpCount]Span, _ Span) error {
-		switch partKind(p) {
+	err := parts(b, s, func(p [gpCount]Span) error {
+		switch partKind(&p) {
 		case gpText:
 			if !isStr(b, p[gpText]) {
 				return reqErr("contents.parts.text", `"text" must be a string`)
@@ -392,8 +396,8 @@ func appendGeminiModel(dst, b []byte, s Span, n, calls int, f *Features) ([]byte
 		dst = append(dst, '"')
 	}
 	k := 0
-	err = parts(b, s, func(p *[gpCount]Span, _ Span) error {
-		if partKind(p) != gpCall {
+	err = parts(b, s, func(p [gpCount]Span) error {
+		if partKind(&p) != gpCall {
 			return nil
 		}
 		cs := either(p[gpCall], p[gpCallSnake])
