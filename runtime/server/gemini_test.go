@@ -332,3 +332,14 @@ func TestParseGeminiPath(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseGeminiPath(f *testing.F) {
+	f.Add("/v1beta/models/tag%3Afree%2Cqwen3:generateContent")
+	f.Add("/v1/models/a:b:streamGenerateContent")
+	f.Fuzz(func(t *testing.T, raw string) {
+		model, method, ok := ParseGeminiPath(raw)
+		if ok && (model == "" || method != geminiGenerate && method != geminiStream) {
+			t.Fatalf("%q: %q %q", raw, model, method)
+		}
+	})
+}
