@@ -172,6 +172,14 @@ func TestGeminiGenerate(t *testing.T) {
 		if a.status != 200 || a.header.Get(HeaderChannel) != "ch-c" {
 			t.Fatalf("status %d body %s", a.status, a.body)
 		}
+		a = h.do(http.MethodPost, "/v1beta/models/qwen/qwen3-8b:free:generateContent", []byte(geminiHello), key)
+		if a.status != 200 || a.header.Get(HeaderModel) != "qwen/qwen3-8b:free" {
+			t.Fatalf("status %d body %s", a.status, a.body)
+		}
+	})
+
+	t.Run("wrong method", func(t *testing.T) {
+		geminiShape(t, h.do(http.MethodGet, "/v1beta/models/gpt-4o-mini:generateContent", nil, key), 405, "INVALID_ARGUMENT")
 	})
 
 	typed := []struct {
