@@ -54,6 +54,7 @@ type Spec struct {
 	Channels   []Channel
 	Sources    []format.Source
 	KeyStates  []format.KeyState
+	ClientKeys []format.ClientKey
 }
 
 // DefaultSettings are the settings of a freshly compiled config: metadata
@@ -73,7 +74,7 @@ func DefaultSettings() format.Settings {
 func (s *Spec) Model() (*format.Model, error) {
 	m := &format.Model{
 		Generation: s.Generation, BuildTime: s.BuildTime, Settings: s.Settings,
-		Sources: s.Sources, KeyStates: s.KeyStates, Fingerprint: format.SourcesFingerprint(s.Sources),
+		Sources: s.Sources, KeyStates: s.KeyStates, ClientKeys: s.ClientKeys, Fingerprint: format.SourcesFingerprint(s.Sources),
 	}
 	if m.BuildTime == 0 {
 		m.BuildTime = 1_750_000_000_000_000_000 + int64(s.Generation)
