@@ -213,7 +213,7 @@ func TestClientKeysEverySurface(t *testing.T) {
 			}
 			a = sf.req(h, sf.model, tokBroke)
 			check("over budget", a, `client key "broke" has spent its daily budget of 2 USD (budget.daily_usd)`)
-			untilMidnight := strconv.Itoa(int(tenantClock0.Add(24*time.Hour - 10*time.Hour).Sub(clk.now()) / time.Second))
+			untilMidnight := strconv.Itoa(int(tenantClock0.Add(24*time.Hour-10*time.Hour).Sub(clk.now()) / time.Second))
 			if a.header.Get("Retry-After") != untilMidnight {
 				t.Errorf("Retry-After %q; want %s (00:00 UTC)", a.header.Get("Retry-After"), untilMidnight)
 			}
@@ -418,5 +418,46 @@ func TestClientKeyAllocsPerProxiedRequest(t *testing.T) {
 	t.Logf("without keys %.1f, with a client key %.1f allocations per request", plain, keyed)
 	if keyed > plain {
 		t.Errorf("a client key adds %.1f allocations per request; want 0", keyed-plain)
+	}
+}
+
+// TestChannelLimitsEnforced checks, through real HTTP, that a channel's
+// daily_limit and its provider's rate_limit filter the channel once used up
+// (another channel serves) and that GET /v1/admin/route gives the reasons.
+func TestChannelLimitsEnforced(t *testing.T) {
+	clk := &fakeClock{t: tenantClock0}
+	h := start(t, harnessOpt{spec: func(sp *servertest.Spec) {
+		sp.Channels[0].DailyLimit = 1 // ch-a
+		sp.Channels[0].RateLimit = 1  // provider "mock": ch-a and ch-b, one per minute each
+	}, options: func(o *Options) { o.Clock = clk.now }})
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
+	var served []string
+	for range 3 {
+		a := h.chat(body, nil)
+		served = append(served, a.header.Get(HeaderChannel)+" "+strconv.Itoa(a.status))
+	}
+	if strings.Join(served, ",") != "ch-a 200,ch-b 200, 503" {
+		t.Errorf("served by %v; want ch-a, ch-b, then 503 (both limited)", served)
+	}
+	filtered := func(wantStatus int) map[string]string {
+		t.Helper()
+		a := h.do(http.MethodGet, PathAdminRoute+"?model=gpt-4o-mini", nil, nil)
+		if a.status != wantStatus {
+			t.Fatalf("route: %d %s", a.status, a.body)
+		}
+		got := map[string]string{}
+		for _, f := range a.json(t)["explain"].(map[string]any)["filtered"].([]any) {
+			m := f.(map[string]any)
+			got[m["channel"].(string)] = m["reason"].(string)
+		}
+		return got
+	}
+	if got := filtered(503); got["ch-a"] != "daily_limit" || got["ch-b"] != "rate_limited" {
+		t.Errorf("filtered %v; want ch-a daily_limit and ch-b rate_limited", got)
+	}
+	clk.add(time.Minute)
+	got := filtered(200)
+	if got["ch-a"] != "daily_limit" || got["ch-b"] != "" {
+		t.Errorf("a minute later: filtered %v; want only ch-a (daily_limit)", got)
 	}
 }

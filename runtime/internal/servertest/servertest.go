@@ -44,6 +44,10 @@ type Channel struct {
 	Tags     []string
 	Aliases  []format.Alias
 	Models   []Model
+	// DailyLimit is the channel's daily_limit; RateLimit its provider's
+	// rate_limit (taken from the provider's first channel).
+	DailyLimit uint64
+	RateLimit  uint32
 }
 
 // Spec is a whole test snapshot.
@@ -96,7 +100,7 @@ func (s *Spec) Model() (*format.Model, error) {
 			pi = uint32(len(m.Providers))
 			provIdx[pk] = pi
 			m.Providers = append(m.Providers, format.Provider{Key: pk, Name: pk, DisplayName: pk,
-				Adapter: "OpenAIAdapter", BaseURL: c.BaseURL, AuthType: format.AuthBearer})
+				Adapter: "OpenAIAdapter", BaseURL: c.BaseURL, AuthType: format.AuthBearer, RateLimit: c.RateLimit})
 		}
 		name := c.Name
 		if name == "" {
@@ -110,7 +114,7 @@ func (s *Spec) Model() (*format.Model, error) {
 		m.Channels = append(m.Channels, format.Channel{
 			ID: c.ID, Name: name, Provider: pi, ModelName: "auto", APIKey: c.Key,
 			BaseURLs: []string{c.BaseURL}, Enabled: !c.Disabled, Priority: c.Priority, Weight: w,
-			CurrencyRate: 1, Tags: c.Tags, Aliases: c.Aliases,
+			CurrencyRate: 1, Tags: c.Tags, Aliases: c.Aliases, DailyLimit: c.DailyLimit,
 		})
 		var aliases []vocab.Alias
 		for _, a := range c.Aliases {
