@@ -203,3 +203,9 @@ func (w *work) handOver() hold {
 	w.hold = hold{}
 	return h
 }
+
+// ClientCounters returns the counters behind the client keys' limits, for
+// routerd to seed the spend so far at start (tenant.Counters.SeedSpend, from
+// the usage ledger). Channel day counts are seeded through
+// Live().SeedChannelDay.
+func (s *Server) ClientCounters() tenant.Counters { return s.tenants }

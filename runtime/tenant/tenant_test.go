@@ -272,3 +272,26 @@ func TestNoAllocations(t *testing.T) {
 		t.Errorf("%v allocations per request; want 0", n)
 	}
 }
+
+// FuzzAllows feeds arbitrary model strings (what clients send) and allowed
+// lists to the allowance check: it must never panic, must allow every listed
+// string itself, and a key without models allows everything.
+func FuzzAllows(f *testing.F) {
+	f.Add("gpt-4o", "tag:free,!vision", "TAG:!vision, free,qwen")
+	f.Add("qwen->8b", "tags:", ",,,")
+	f.Add("", "a,b", "tag:b,a")
+	f.Fuzz(func(t *testing.T, allowed1, allowed2, model string) {
+		ks := NewKeys([]format.ClientKey{
+			{Name: "k", KeyHash: *sum("k"), Models: []string{allowed1, allowed2}},
+			{Name: "all", KeyHash: *sum("all")},
+		}, nil, slog.New(slog.DiscardHandler))
+		k := ks.ByName("k")
+		got := k.Allows(model)
+		if (model == allowed1 || model == allowed2) && !got {
+			t.Fatalf("listed model %q refused", model)
+		}
+		if !ks.ByName("all").Allows(model) {
+			t.Fatalf("a key without models refused %q", model)
+		}
+	})
+}
