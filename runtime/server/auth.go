@@ -41,6 +41,14 @@ func (st *state) authorize(c *fiber.Ctx, admin bool) bool {
 		}
 		unauthorized(c, "admin endpoints need the admin token: send Authorization: Bearer <auth.admin.admin_token>")
 		return false
+	case admin:
+		// Without an admin token the admin paths follow the shared token
+		// alone: a client key never opens them.
+		if !st.authOn || tokenMatches(presentedToken(c), &st.apiHash) {
+			return true
+		}
+		unauthorized(c, "missing or wrong API token: send Authorization: Bearer <auth.api_token> (or x-api-key)")
+		return false
 	case st.keysOn():
 		_, ok := st.identify(c, st.now())
 		return ok

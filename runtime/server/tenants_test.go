@@ -461,3 +461,28 @@ func TestChannelLimitsEnforced(t *testing.T) {
 		t.Errorf("a minute later: filtered %v; want only ch-a (daily_limit)", got)
 	}
 }
+
+// TestClientKeysNeverAdmin checks that a client key does not open the
+// admin paths when the admin auth is off (they follow the shared token
+// alone) nor when it is on.
+func TestClientKeysNeverAdmin(t *testing.T) {
+	for _, adminOn := range []bool{false, true} {
+		clk := &fakeClock{t: tenantClock0}
+		h := tenantHarness(t, clk, nil, mockllm.Config{}, func(sp *servertest.Spec) {
+			sp.Settings.AuthEnabled = true
+			sp.Settings.APIToken = format.Secret{Env: "ROUTER_TOKEN"}
+			sp.Settings.AdminEnabled = adminOn
+			sp.Settings.AdminToken = format.Secret{Env: "ADMIN_TOKEN"}
+		})
+		if a := h.do(http.MethodGet, PathAdminSnap, nil, bearer(tokOpen)); a.status != 401 {
+			t.Errorf("admin on %v: a client key got %d on %s", adminOn, a.status, PathAdminSnap)
+		}
+		good := "client-token-1"
+		if adminOn {
+			good = "admin-token-1"
+		}
+		if a := h.do(http.MethodGet, PathAdminSnap, nil, bearer(good)); a.status != 200 {
+			t.Errorf("admin on %v: the right token got %d", adminOn, a.status)
+		}
+	}
+}
