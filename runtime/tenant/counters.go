@@ -129,10 +129,14 @@ func monthOf(now time.Time) int64 {
 }
 
 // roll starts a new day or month when now is past the recorded one.
+// The month is computed only when the day changed: the same UTC day is in
+// the same month.
 func (c *counter) roll(now time.Time) {
-	if d := dayOf(now); d != c.day {
-		c.day, c.daySpend = d, 0
+	d := dayOf(now)
+	if d == c.day {
+		return
 	}
+	c.day, c.daySpend = d, 0
 	if m := monthOf(now); m != c.month {
 		c.month, c.monSpend = m, 0
 	}
