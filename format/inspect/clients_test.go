@@ -45,7 +45,7 @@ func TestClientKeysShown(t *testing.T) {
 		`team-a key=${TEAM_A_KEY} models=["gpt-4o", "tag:free"] daily_usd=1.5 monthly_usd=20 rpm=60 tpm=100000 concurrent=4 strategy=free_first expires=2027-01-31T00:00:00Z`,
 		`ci key=sha256:9f86d081… models=all daily_usd=0 monthly_usd=0 rpm=0 tpm=0 concurrent=0 strategy=default expires=never`,
 	}
-	var dump, insp, diff bytes.Buffer
+	var dump, insp, diff, sum bytes.Buffer
 	if err := Dump(&dump, s); err != nil {
 		t.Fatal(err)
 	}
@@ -65,12 +65,15 @@ func TestClientKeysShown(t *testing.T) {
 	if !strings.Contains(dump.String(), "# client keys (2)") || !strings.Contains(insp.String(), "client keys 2") {
 		t.Errorf("no client keys heading")
 	}
+	if changed, err := Summary(&sum, compileDir(t, smallDir), s, SummaryOptions{}); err != nil || !changed || !strings.Contains(sum.String(), "client keys") {
+		t.Errorf("summary (changed %v, %v) does not name the client keys:\n%s", changed, err, sum.String())
+	}
 	for _, l := range []string{"+ team-a: key=${TEAM_A_KEY}", "+ ci: key=sha256:9f86d081…"} {
 		if !strings.Contains(diff.String(), l) {
 			t.Errorf("diff lacks %q:\n%s", l, diff.String())
 		}
 	}
-	for name, text := range map[string]string{"dump": dump.String(), "inspect": insp.String(), "diff": diff.String()} {
+	for name, text := range map[string]string{"dump": dump.String(), "inspect": insp.String(), "diff": diff.String(), "summary": sum.String()} {
 		if strings.Contains(text, full) || strings.Contains(text, full[:16]) {
 			t.Errorf("%s shows more than the hash prefix", name)
 		}
