@@ -215,15 +215,3 @@ func (ks *Keys) ByName(name string) *Key {
 	}
 	return ks.byName[name]
 }
-
-// Names returns the usable keys' names (any order).
-func (ks *Keys) Names() []string {
-	if ks == nil {
-		return nil
-	}
-	out := make([]string, 0, len(ks.byName))
-	for n := range ks.byName {
-		out = append(out, n)
-	}
-	return out
-}

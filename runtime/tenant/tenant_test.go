@@ -75,6 +75,22 @@ func TestLookup(t *testing.T) {
 	}
 }
 
+// TestDuplicateKeyValue: two entries with the same key value would make
+// the name a token stands for ambiguous; the second is refused.
+func TestDuplicateKeyValue(t *testing.T) {
+	var log bytes.Buffer
+	ks := NewKeys([]format.ClientKey{
+		{Name: "first", KeyEnv: "A"},
+		{Name: "second", KeyHash: *sum("dup-token-xyz")},
+	}, env(map[string]string{"A": "dup-token-xyz"}), slog.New(slog.NewTextHandler(&log, nil)))
+	if k := ks.Lookup(sum("dup-token-xyz")); k == nil || k.Name != "first" || ks.ByName("second") != nil || ks.Len() != 1 {
+		t.Fatalf("lookup %+v, len %d", k, ks.Len())
+	}
+	if !strings.Contains(log.String(), "key=second") || strings.Contains(log.String(), "dup-token") {
+		t.Errorf("log:\n%s", log.String())
+	}
+}
+
 func TestAllows(t *testing.T) {
 	var log bytes.Buffer
 	k := testKeys(t, &log).ByName("env")
