@@ -49,6 +49,8 @@ const keyHelp = `write it as ${ENV_VAR} (the server reads the variable at load) 
 func (s *state) clientKeys(e entry, c *Config) {
 	items := s.seq(e.file, "client_keys", e.vn)
 	first := make(map[string]int, len(items))
+	hashes := make(map[[32]byte]int, len(items))
+	envs := make(map[string]int, len(items))
 	for i, it := range items {
 		path := index("client_keys", i)
 		es := s.mapping(e.file, path, it)
@@ -119,6 +121,20 @@ func (s *state) clientKeys(e entry, c *Config) {
 			return
 		}
 		first[k.Name] = i
+		keyAt := at(e.file, find(es, "key").vn)
+		if j, dup := hashes[k.KeyHash]; dup && k.KeyEnv == "" {
+			s.fail(keyAt, join(path, "key"), "the same key as client_keys[%d] (%s); give each client its own key", j, c.ClientKeys[j].Name)
+			return
+		}
+		if j, dup := envs[k.KeyEnv]; dup && k.KeyEnv != "" {
+			s.fail(keyAt, join(path, "key"), "the same ${%s} as client_keys[%d] (%s); give each client its own key", k.KeyEnv, j, c.ClientKeys[j].Name)
+			return
+		}
+		if k.KeyEnv == "" {
+			hashes[k.KeyHash] = i
+		} else {
+			envs[k.KeyEnv] = i
+		}
 		c.ClientKeys = append(c.ClientKeys, k)
 	}
 }

@@ -74,6 +74,8 @@ func TestClientKeyErrors(t *testing.T) {
 		{"missing name", "- key: ${K}", "key: ${K}", `missing required key "name"`},
 		{"empty name", "- name: ' '\n    key: ${K}", "' '", "client_keys[0].name: must not be empty"},
 		{"duplicate name", "- name: a\n    key: ${K}\n  - name: a\n    key: ${L}", "a\n    key: ${L}", `duplicate client key name "a", first used by client_keys[0]`},
+		{"same hash", "- name: a\n    key: sha256:" + testKeyHash + "\n  - name: b\n    key: sha256:" + strings.ToUpper(testKeyHash), "sha256:" + strings.ToUpper(testKeyHash), "client_keys[1].key: the same key as client_keys[0] (a)"},
+		{"same env", "- name: a\n    key: ${K}\n  - name: b\n    key: \"${K}\"", "\"${K}\"", "client_keys[1].key: the same ${K} as client_keys[0] (a)"},
 		{"negative budget", "- name: a\n    key: ${K}\n    budget: {daily_usd: -1}", "-1", "client_keys[0].budget.daily_usd: must not be negative"},
 		{"budget not a number", "- name: a\n    key: ${K}\n    budget: {monthly_usd: lots}", "lots", `expected a number, got "lots"`},
 		{"rpm not an integer", "- name: a\n    key: ${K}\n    limits: {requests_per_minute: 1.5}", "1.5", "client_keys[0].limits.requests_per_minute: expected an integer"},
