@@ -168,6 +168,7 @@ func NewKeys(cks []format.ClientKey, lookupEnv func(string) (string, bool), log 
 		ks.byHash[k.hash] = k
 		ks.byName[k.Name] = k
 	}
+	log.Info("client keys loaded", "usable", len(ks.byHash), "configured", len(cks))
 	return ks
 }
 

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,6 +90,41 @@ func TestDuplicateKeyValue(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "key=second") || strings.Contains(log.String(), "dup-token") {
 		t.Errorf("log:\n%s", log.String())
+	}
+}
+
+// TestConcurrentAdmit runs admissions from many goroutines: the number
+// in flight never passes the limit, and every slot comes back.
+func TestConcurrentAdmit(t *testing.T) {
+	l := NewLocal()
+	lim := &Limits{Concurrent: 3}
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	var admitted, over atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 500 {
+				if l.Admit("k", lim, now, 1).Denial != Admitted {
+					continue
+				}
+				admitted.Add(1)
+				if _, _, n := l.Spend("k", now); n > 3 {
+					over.Add(1)
+				}
+				l.Charge("k", lim, now, 1, 2, 0.0001)
+				l.Release("k")
+			}
+		}()
+	}
+	wg.Wait()
+	n := admitted.Load()
+	if _, _, fl := l.Spend("k", now); fl != 0 || over.Load() != 0 || n == 0 {
+		t.Errorf("in flight at the end %d, seen above the limit %d times, admitted %d", fl, over.Load(), n)
+	}
+	if d, _, _ := l.Spend("k", now); d < float64(n)*0.0001*0.999 || d > float64(n)*0.0001*1.001 {
+		t.Errorf("spend %v for %d admitted requests", d, n)
 	}
 }
 
