@@ -119,9 +119,9 @@ type Keys struct {
 }
 
 // NewKeys builds the keys of a snapshot. A key given as ${ENV} is read from
-// lookupEnv; when the variable is unset or empty the key is refused (one
-// warning, naming the key and the variable, never a value) and no token
-// opens it. Configured still counts it, so that a snapshot whose keys are
+// lookupEnv; when the variable is unset, empty or a placeholder the key is
+// refused (one warning, naming the key and the variable, never a value) and
+// no token opens it. Configured still counts it, so that a snapshot whose keys are
 // all refused keeps its API closed.
 func NewKeys(cks []format.ClientKey, lookupEnv func(string) (string, bool), log *slog.Logger) *Keys {
 	if log == nil {
@@ -143,6 +143,11 @@ func NewKeys(cks []format.ClientKey, lookupEnv func(string) (string, bool), log 
 			tok := vocab.ResolveSecret(format.Secret{Env: c.KeyEnv}, lookupEnv)
 			if tok == "" {
 				log.Warn("client key refused: its environment variable is unset or empty; export it and reload",
+					"key", k.Name, "variable", c.KeyEnv)
+				continue
+			}
+			if vocab.IsPlaceholderKey(tok) {
+				log.Warn("client key refused: its environment variable holds a placeholder (such as YOUR_..._HERE), not a key; set a real key and reload",
 					"key", k.Name, "variable", c.KeyEnv)
 				continue
 			}

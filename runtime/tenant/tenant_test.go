@@ -32,14 +32,15 @@ func testKeys(t *testing.T, log *bytes.Buffer) *Keys {
 		{Name: "hashed", KeyHash: *sum("hashed-secret")},
 		{Name: "missing", KeyEnv: "NOT_SET"},
 		{Name: "empty", KeyEnv: "EMPTY"},
+		{Name: "placeholder", KeyEnv: "PLACEHOLDER"},
 		{Name: "expiring", KeyHash: *sum("exp"), Expires: 1800000000},
-	}, env(map[string]string{"TEAM_KEY": "team-secret", "EMPTY": ""}), lg)
+	}, env(map[string]string{"TEAM_KEY": "team-secret", "EMPTY": "", "PLACEHOLDER": "YOUR_API_KEY_HERE"}), lg)
 }
 
 func TestLookup(t *testing.T) {
 	var log bytes.Buffer
 	ks := testKeys(t, &log)
-	if ks.Configured() != 5 || ks.Len() != 3 {
+	if ks.Configured() != 6 || ks.Len() != 3 {
 		t.Fatalf("configured %d, usable %d", ks.Configured(), ks.Len())
 	}
 	if k := ks.Lookup(sum("team-secret")); k == nil || k.Name != "env" {
@@ -50,7 +51,7 @@ func TestLookup(t *testing.T) {
 	}
 	// A refused key never opens the door, with any token: the empty
 	// string is what an unset variable would have hashed to.
-	for _, tok := range []string{"", "NOT_SET", "${NOT_SET}", "wrong"} {
+	for _, tok := range []string{"", "NOT_SET", "${NOT_SET}", "wrong", "YOUR_API_KEY_HERE"} {
 		if k := ks.Lookup(sum(tok)); k != nil {
 			t.Errorf("token %q opened key %s", tok, k.Name)
 		}
@@ -64,7 +65,7 @@ func TestLookup(t *testing.T) {
 	if strings.Contains(out, "team-secret") {
 		t.Errorf("log shows a key:\n%s", out)
 	}
-	if n := strings.Count(out, "client key refused"); n != 2 {
+	if n := strings.Count(out, "client key refused"); n != 3 || !strings.Contains(out, "key=placeholder") {
 		t.Errorf("%d refusal lines; want one per refused key", n)
 	}
 	k := ks.ByName("expiring")
