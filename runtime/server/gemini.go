@@ -165,6 +165,7 @@ func (w *work) completeGemini(i int) {
 		return
 	}
 	s.met.Tokens(u.PromptTokens, u.CompletionTokens)
+	w.charge(i, &u)
 	if st.meta {
 		cost := st.router.Cost(w.dec.Pairs[i], float64(max(u.PromptTokens, 0)), float64(max(u.CompletionTokens, 0)))
 		w.meta = appendFloat(w.meta[:0], (cost.Prompt+cost.Completion+cost.Request)/format.PicoUSDPerUSD, 10)

@@ -101,6 +101,7 @@ func (w *work) completeMessages(i int) {
 		return
 	}
 	s.met.Tokens(u.PromptTokens, u.CompletionTokens)
+	w.charge(i, &u)
 	if st.meta {
 		cost := st.router.Cost(w.dec.Pairs[i], float64(max(u.PromptTokens, 0)), float64(max(u.CompletionTokens, 0)))
 		w.meta = appendFloat(w.meta[:0], (cost.Prompt+cost.Completion+cost.Request)/format.PicoUSDPerUSD, 10)
@@ -164,6 +165,8 @@ func anthropicErrorType(status int) string {
 	switch {
 	case status == fiber.StatusUnauthorized:
 		return "authentication_error"
+	case status == fiber.StatusPaymentRequired:
+		return "billing_error"
 	case status == fiber.StatusForbidden:
 		return "permission_error"
 	case status == fiber.StatusNotFound:

@@ -36,6 +36,7 @@ type relay struct {
 	gemini    bool                 // translate the chunks into Gemini events (gemini.go)
 	gs        body.GeminiStream    // the translation's state
 
+	hold    hold // the client key's claim, released at Close (tenants.go)
 	u       body.Usage
 	out     []byte // events produced and not yet returned by Read
 	off     int    // out[:off] was returned
@@ -65,6 +66,7 @@ func (r *relay) Read(p []byte) (n int, err error) {
 				r.ended = true
 				r.s.report(r.st, r.pair, outcome.Outcome{}, r.ttfb)
 				r.s.met.Tokens(r.u.PromptTokens, r.u.CompletionTokens)
+				r.hold.charge(r.s, r.st, r.pair, &r.u)
 			}
 			return 0, io.EOF
 		}
@@ -161,6 +163,7 @@ func (r *relay) Close() error {
 		r.s.report(r.st, r.pair, outcome.Of(outcome.Canceled), -1)
 	}
 	r.resp.Close()
+	r.hold.release(r.s)
 	r.s.met.StreamEnded()
 	r.h.Release()
 	return nil
