@@ -82,7 +82,7 @@ func Open(b []byte) (*Snapshot, error) {
 
 	steps := []func(secFn) error{
 		s.openSettings, s.openSources, s.openProviders, s.openChannels,
-		s.openPairsAndModels, s.openIndex, s.openTags, s.openPrewarm, s.openKeyStates, s.openLimits,
+		s.openPairsAndModels, s.openIndex, s.openTags, s.openPrewarm, s.openKeyStates, s.openLimits, s.openState,
 	}
 	for _, step := range steps {
 		if err := step(sec); err != nil {
@@ -175,6 +175,18 @@ func (s *Snapshot) openLimits(sec secFn) error {
 			st.Tasks[i].MaxConcurrent = d.u32()
 		}
 	}
+	return d.done()
+}
+
+// openState reads the shared-state section (format 1.2). A file without it
+// shares nothing.
+func (s *Snapshot) openState(sec secFn) error {
+	b, base := sec(SecState)
+	if b == nil {
+		return nil
+	}
+	d := &dec{b: b, base: base, sec: "state", strs: s.strs}
+	s.settings.StateRedisURL = d.secret()
 	return d.done()
 }
 

@@ -83,6 +83,11 @@ func (w *writer) encode() ([]byte, error) {
 	add(SecPrewarm, w.prewarm())
 	add(SecKeyStates, w.keyStates())
 	add(SecLimits, w.limits())
+	if !w.m.Settings.StateRedisURL.IsZero() {
+		// Written only when set, so a config without state: compiles to
+		// the same sections as before.
+		add(SecState, w.state())
+	}
 	if w.st.err != nil {
 		return nil, w.st.err
 	}
@@ -292,6 +297,14 @@ func (w *writer) limits() []byte {
 	for _, t := range s.Tasks {
 		e.u32(t.MaxConcurrent)
 	}
+	return e.b
+}
+
+// state is the shared-state section (format 1.2): where replicas share
+// live state.
+func (w *writer) state() []byte {
+	e := &enc{st: w.st}
+	e.secret(w.m.Settings.StateRedisURL)
 	return e.b
 }
 

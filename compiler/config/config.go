@@ -73,6 +73,15 @@ type Config struct {
 	Tasks       Tasks
 	Pricing     Pricing
 	Performance Performance
+	State       State
+}
+
+// State holds state: (top level): where routerd replicas share live state.
+type State struct {
+	// RedisURL is state.redis_url: an ${ENV} reference or a literal
+	// redis://, rediss:// or unix:// URL (checked here with
+	// vocab.CheckRedisURL); zero = nothing shared.
+	RedisURL format.Secret
 }
 
 // Server holds server.*.
