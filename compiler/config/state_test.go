@@ -48,7 +48,7 @@ func TestStateRedisURL(t *testing.T) {
 func TestStateRedisURLErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml, at, want string
-		opts               Options
+		opts                 Options
 	}{
 		{name: "scheme", yaml: "state:\n  redis_url: \"http://:hunter2@h:6379\"\n", at: "\"http", want: "state.redis_url: must start with redis://"},
 		{name: "no scheme", yaml: "state:\n  redis_url: 127.0.0.1:6379\n", at: "127.0.0.1:6379", want: "must start with redis://"},
