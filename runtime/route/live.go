@@ -103,7 +103,7 @@ func (r *coolRec) transient() bool { return r.kind == outcome.Timeout || r.kind 
 
 type chanState struct {
 	id        string
-	live      *Live // for OnChange
+	live      *Live         // for OnChange
 	health    atomic.Uint64 // float64 bits
 	latency   atomic.Uint64 // float64 bits of the latency average in ms; 0 = no traffic yet
 	lastUse   atomic.Int64  // Unix ns of the last use; 0 = never
