@@ -144,7 +144,7 @@ func New(o Options) (*Node, error) {
 	n := &Node{o: o, id: hex.EncodeToString(idb[:]), rdb: redis.NewClient(&ro), log: o.Logger,
 		keyEvents: o.Prefix + ":events", keyCool: o.Prefix + ":cooldowns", keyLeader: o.Prefix + ":leader",
 		keySnap: o.Prefix + ":snapshot",
-		queue: make(chan route.Change, QueueSize), resync: make(chan struct{}, 1)}
+		queue:   make(chan route.Change, QueueSize), resync: make(chan struct{}, 1)}
 	n.met = newMetrics(n, o.Registerer)
 	return n, nil
 }
