@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -78,6 +79,7 @@ type Node struct {
 
 	queue  chan route.Change
 	resync chan struct{}
+	up     chan struct{} // a ping answered again: the subscriber retries at once
 
 	connected atomic.Bool
 	leader    atomic.Bool
@@ -292,6 +294,10 @@ func (n *Node) pingLoop(ctx context.Context) {
 			if !n.connected.Swap(true) {
 				n.log.Info("shared state connected", "replica", n.id)
 				n.triggerResync()
+				select {
+				case n.up <- struct{}{}:
+				default:
+				}
 			}
 		}
 		if !sleep(ctx, wait) {
@@ -315,7 +321,8 @@ func (n *Node) subscribeLoop(ctx context.Context) {
 	n.ps = ps
 	n.mu.Unlock()
 	defer func() { _ = ps.Close() }()
-	backoff := n.o.PingEvery / 4
+	const minBackoff, maxBackoff = 50 * time.Millisecond, time.Second
+	backoff := minBackoff
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, 5*time.Second)
 		if ctx.Err() != nil {
@@ -326,13 +333,20 @@ func (n *Node) subscribeLoop(ctx context.Context) {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue // idle
 			}
-			if !sleep(ctx, backoff) {
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
 				return
+			case <-n.up:
+				backoff = minBackoff / 2
+			case <-t.C:
 			}
-			backoff = min(backoff*2, MaxBackoff)
+			t.Stop()
+			backoff = min(backoff*2, maxBackoff)
 			continue
 		}
-		backoff = n.o.PingEvery / 4
+		backoff = minBackoff
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
@@ -569,6 +583,17 @@ func (n *Node) signalLoop(ctx context.Context) {
 			out = out[k:]
 		}
 	}
+}
+
+// loggerOnce routes go-redis's own log lines (dial failures while Redis is
+// away, one per attempt) to the first node's logger at debug level: the
+// node logs the state changes itself.
+var loggerOnce sync.Once
+
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.Log(ctx, slog.LevelDebug, "redis client: "+fmt.Sprintf(format, v...))
 }
 
 func abs(f float64) float64 {
