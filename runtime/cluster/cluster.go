@@ -146,7 +146,8 @@ func New(o Options) (*Node, error) {
 	n := &Node{o: o, id: hex.EncodeToString(idb[:]), rdb: redis.NewClient(&ro), log: o.Logger,
 		keyEvents: o.Prefix + ":events", keyCool: o.Prefix + ":cooldowns", keyLeader: o.Prefix + ":leader",
 		keySnap: o.Prefix + ":snapshot",
-		queue:   make(chan route.Change, QueueSize), resync: make(chan struct{}, 1)}
+		queue:   make(chan route.Change, QueueSize), resync: make(chan struct{}, 1), up: make(chan struct{}, 1)}
+	loggerOnce.Do(func() { redis.SetLogger(redisLogger{o.Logger}) })
 	n.met = newMetrics(n, o.Registerer)
 	return n, nil
 }
