@@ -91,6 +91,8 @@ type Node struct {
 
 	met *nodeMetrics
 
+	counters sync.Map // name → *Counter (counter.go)
+
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	ps     *redis.PubSub
@@ -167,7 +169,7 @@ func (n *Node) Start(ctx context.Context) {
 	n.cancel = cancel
 	n.mu.Unlock()
 	n.o.Live.OnChange(n.enqueue)
-	for _, loop := range []func(context.Context){n.pingLoop, n.subscribeLoop, n.publishLoop, n.resyncLoop, n.signalLoop, n.leaderLoop} {
+	for _, loop := range []func(context.Context){n.pingLoop, n.subscribeLoop, n.publishLoop, n.resyncLoop, n.signalLoop, n.leaderLoop, n.counterLoop} {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
