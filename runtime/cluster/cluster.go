@@ -498,11 +498,28 @@ func (n *Node) resyncLoop(ctx context.Context) {
 	}
 }
 
-// Resync republishes this replica's running cooldowns into the hash (the
-// latest end wins), applies every running cooldown of the hash to the live
-// state, deletes the ended ones, and installs the shared snapshot when it
-// is of a later generation.
+// Resync installs the shared snapshot when it is of a later generation,
+// republishes this replica's running cooldowns into the hash (the latest
+// end wins), applies every running cooldown of the hash to the live state
+// and deletes the ended ones.
 func (n *Node) Resync(ctx context.Context) error {
+	// The snapshot first: installing one ends every cooldown, and the
+	// hash holds only cooldowns that began after it was shared.
+	if n.o.Install != nil {
+		mctx, cancel := n.opCtx(ctx)
+		meta, err := n.rdb.HMGet(mctx, n.keySnap+":meta", "generation", "xxhash64").Result()
+		cancel()
+		if err != nil {
+			return err
+		}
+		if len(meta) == 2 && meta[0] != nil && meta[1] != nil {
+			g, _ := meta[0].(string)
+			h, _ := meta[1].(string)
+			if gen, err := strconv.ParseUint(g, 10, 64); err == nil {
+				n.fetchSnapshot(ctx, gen, h)
+			}
+		}
+	}
 	own := n.o.Live.Cooldowns()
 	cctx, cancel := context.WithTimeout(ctx, 4*n.o.OpTimeout)
 	defer cancel()
@@ -536,14 +553,6 @@ func (n *Node) Resync(ctx context.Context) error {
 		_ = n.rdb.HDel(cctx, n.keyCool, ended...).Err()
 	}
 	n.resyncs.Add(1)
-	if n.o.Install != nil {
-		meta, err := n.rdb.HMGet(cctx, n.keySnap+":meta", "generation", "xxhash64").Result()
-		if err == nil && len(meta) == 2 && meta[0] != nil && meta[1] != nil {
-			if gen, err := strconv.ParseUint(meta[0].(string), 10, 64); err == nil {
-				n.fetchSnapshot(ctx, gen, meta[1].(string))
-			}
-		}
-	}
 	return nil
 }
 
