@@ -43,6 +43,19 @@ func TestMain(m *testing.M) {
 
 const model = "gpt-4o-mini"
 
+// redisPassword protects the fleet's Redis; no replica may print it.
+const redisPassword = "fleet-s3cret-pw"
+
+// noPassword fails the test when a replica's log shows the Redis password.
+func (f *fleet) noPassword() {
+	f.t.Helper()
+	for i, p := range f.nodes {
+		if strings.Contains(p.logText(), redisPassword) {
+			f.t.Errorf("replica %d printed the Redis password in its log", i)
+		}
+	}
+}
+
 // configYAML is the fleet's configuration: two channels of the mock for
 // the same model (the primary preferred), discovery as DISCOVERY says, key
 // validation off.
@@ -105,7 +118,7 @@ const (
 
 func startFleet(t *testing.T, n int, discovery string) *fleet {
 	t.Helper()
-	f := &fleet{t: t, redis: redistest.Start(t), dir: t.TempDir(),
+	f := &fleet{t: t, redis: redistest.StartWithPassword(t, redisPassword), dir: t.TempDir(),
 		client: &http.Client{Timeout: 30 * time.Second}}
 	mock, err := mockllm.Start(mockllm.Config{Record: 50000})
 	if err != nil {
@@ -141,6 +154,7 @@ func startFleet(t *testing.T, n int, discovery string) *fleet {
 	for _, p := range f.nodes {
 		f.eventually("replica connected to Redis", func() bool { return !p.shared(f)["degraded"].(bool) })
 	}
+	t.Cleanup(f.noPassword)
 	return f
 }
 

@@ -3,6 +3,7 @@ package fleet
 import (
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -209,5 +210,17 @@ func TestFleetLeaderTakeover(t *testing.T) {
 		}
 		return true
 	})
+	// Only the leader ran the refresh cycle; the other installed its
+	// snapshot.
+	newLeader, follower := rest[0], rest[1]
+	if follower.shared(f)["leader"].(bool) {
+		newLeader, follower = follower, newLeader
+	}
+	if n := strings.Count(follower.logText(), `"msg":"snapshot refreshed"`); n != 0 {
+		t.Errorf("a follower ran the refresh cycle %d times", n)
+	}
+	if !strings.Contains(newLeader.logText(), `"msg":"snapshot refreshed"`) || !strings.Contains(follower.logText(), `"msg":"installed the snapshot shared by the leader"`) {
+		t.Errorf("the new leader did not refresh, or the follower did not install its snapshot")
+	}
 	t.Logf("generation %v → %v on all remaining replicas %v after the kill (%v after the takeover)", gen, g0, time.Since(killed).Round(time.Millisecond), d)
 }

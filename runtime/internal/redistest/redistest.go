@@ -27,6 +27,8 @@ type Server struct {
 	t    testing.TB
 	dir  string
 	Port int
+	// Password is required from clients when set (StartWithPassword).
+	Password string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -35,6 +37,13 @@ type Server struct {
 // Start starts a redis-server, waits until it answers PING and stops it at
 // the end of the test.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartWithPassword(t, "")
+}
+
+// StartWithPassword is Start with requirepass set to password (none when
+// empty).
+func StartWithPassword(t testing.TB, password string) *Server {
 	t.Helper()
 	bin := Binary
 	if _, err := os.Stat(bin); err != nil {
@@ -47,7 +56,7 @@ func Start(t testing.TB) *Server {
 		}
 	}
 	Binary = bin
-	s := &Server{t: t, dir: t.TempDir(), Port: freePort(t)}
+	s := &Server{t: t, dir: t.TempDir(), Port: freePort(t), Password: password}
 	s.Restart()
 	t.Cleanup(s.Kill)
 	return s
@@ -56,8 +65,13 @@ func Start(t testing.TB) *Server {
 // Addr is host:port of the server.
 func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
 
-// URL is the redis:// URL of database 0.
-func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
+// URL is the redis:// URL of database 0 (with the password, when set).
+func (s *Server) URL() string {
+	if s.Password != "" {
+		return "redis://:" + s.Password + "@" + s.Addr() + "/0"
+	}
+	return "redis://" + s.Addr() + "/0"
+}
 
 // Kill stops the server at once (SIGKILL) and waits for it.
 func (s *Server) Kill() {
@@ -80,15 +94,19 @@ func (s *Server) Restart() {
 	if s.cmd != nil {
 		return
 	}
-	cmd := exec.Command(Binary, "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"))
+	args := []string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log")}
+	if s.Password != "" {
+		args = append(args, "--requirepass", s.Password)
+	}
+	cmd := exec.Command(Binary, args...)
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}
 	s.cmd = cmd
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if Do(s.Addr(), "PING") == "+PONG" {
+		if p := Do(s.Addr(), "PING"); p == "+PONG" || strings.HasPrefix(p, "-NOAUTH") {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -131,10 +149,18 @@ func (s *Server) Info(name string) string {
 	}
 	defer func() { _ = c.Close() }()
 	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	r := bufio.NewReader(c)
+	if s.Password != "" {
+		if _, err := c.Write([]byte("AUTH " + s.Password + "\r\n")); err != nil {
+			return ""
+		}
+		if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "+OK") {
+			return ""
+		}
+	}
 	if _, err := c.Write([]byte("INFO\r\n")); err != nil {
 		return ""
 	}
-	r := bufio.NewReader(c)
 	head, err := r.ReadString('\n')
 	if err != nil || !strings.HasPrefix(head, "$") {
 		return ""
