@@ -177,16 +177,7 @@ func (bg *background) start(ctx context.Context, srv *server.Server) error {
 // and shares every snapshot this replica writes with the others.
 func (bg *background) shareTasks(ro *tasks.Options) {
 	node := bg.node
-	for i := range ro.Jobs {
-		j := &ro.Jobs[i]
-		run, local := j.Run, j.Name == tasks.HealthCheck
-		j.Run = func(ctx context.Context) (bool, error) {
-			if !node.ShouldRun(local) {
-				return false, nil
-			}
-			return run(ctx)
-		}
-	}
+	ro.Allowed = func(task string) bool { return node.ShouldRun(task == tasks.HealthCheck) }
 	if write := ro.Write; write != nil {
 		ro.Write = func(b []byte) error {
 			if err := write(b); err != nil {
