@@ -46,3 +46,28 @@ func TestRedisURLHasPassword(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheckRedisURL: any value (a config literal or an environment
+// variable) is judged without a panic, and an error never quotes the
+// password of the value.
+func FuzzCheckRedisURL(f *testing.F) {
+	for _, s := range []string{"redis://127.0.0.1:6379/0", "rediss://:pw-secret@h:1/2", "unix:///s", "redis://:pw-secret@h:x/y", "http://a", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		err := CheckRedisURL(s)
+		_ = RedisURLHasPassword(s)
+		if err != nil && strings.Contains(s, "://") && strings.Contains(s, "@") {
+			pw := s[strings.Index(s, "://")+3:]
+			if at := strings.LastIndex(pw, "@"); at > 0 {
+				pw = pw[:at]
+				if i := strings.IndexByte(pw, ':'); i >= 0 {
+					pw = pw[i+1:]
+				}
+				if len(pw) >= 8 && strings.Contains(err.Error(), pw) {
+					t.Fatalf("the error quotes the password: %v", err)
+				}
+			}
+		}
+	})
+}

@@ -247,6 +247,18 @@ func (p *proc) filtered(f *fleet, channel string) bool {
 	return false
 }
 
+// metrics is the text of GET /metrics of a replica ("" when it does not
+// answer).
+func (f *fleet) metrics(p *proc) string {
+	resp, err := f.client.Get(p.url + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
 // chat sends one chat request and returns its status (0: no answer).
 func (f *fleet) chat(p *proc) (int, string) {
 	body := `{"model":"` + model + `","messages":[{"role":"user","content":"hi"}]}`

@@ -114,6 +114,9 @@ func TestFleetRedisDownAndBack(t *testing.T) {
 			return h != nil && h["status"] == "degraded"
 		})
 	}
+	if m := f.metrics(f.nodes[0]); !strings.Contains(m, "smartrouter_shared_state_degraded 1") {
+		t.Errorf("/metrics does not say degraded while Redis is down")
+	}
 	time.Sleep(1 * time.Second)
 	f.redis.Restart()
 	d := f.eventually("replicas connected again", func() bool {
@@ -125,6 +128,9 @@ func TestFleetRedisDownAndBack(t *testing.T) {
 		return true
 	})
 	t.Logf("reconnected %v after the restart", d)
+	if m := f.metrics(f.nodes[0]); !strings.Contains(m, "smartrouter_shared_state_degraded 0") {
+		t.Errorf("/metrics still says degraded after Redis came back")
+	}
 	time.Sleep(500 * time.Millisecond)
 	l.end()
 	if n := l.failed.Load(); n != 0 {
