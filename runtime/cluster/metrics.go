@@ -2,10 +2,7 @@ package cluster
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 )
-
-type redisPipe = redis.Pipeliner
 
 // nodeMetrics are the node's Prometheus series, read from its counters at
 // scrape time.

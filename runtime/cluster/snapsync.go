@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/redis/go-redis/v9"
 
 	"smartrouter/format"
 )
@@ -25,7 +26,7 @@ func (n *Node) PublishSnapshot(ctx context.Context, b []byte) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*n.o.OpTimeout)
 	defer cancel()
 	msg := `{"from":"` + n.id + `","snapshot":{"generation":` + strconv.FormatUint(gen, 10) + `,"xxhash64":"` + hash + `"}}`
-	_, err = n.rdb.TxPipelined(cctx, func(p redisPipe) error {
+	_, err = n.rdb.TxPipelined(cctx, func(p redis.Pipeliner) error {
 		p.Set(cctx, n.keySnap, b, 0)
 		p.HSet(cctx, n.keySnap+":meta", "generation", gen, "xxhash64", hash, "from", n.id)
 		p.Del(cctx, n.keyCool)
