@@ -523,16 +523,14 @@ func (n *Node) Resync(ctx context.Context) error {
 	own := n.o.Live.Cooldowns()
 	cctx, cancel := context.WithTimeout(ctx, 4*n.o.OpTimeout)
 	defer cancel()
-	if len(own) > 0 {
-		pipe := n.rdb.Pipeline()
-		for _, c := range own {
-			until, v := hashValue(c)
-			f := field(c.Channel, c.Model)
-			pipe.Eval(cctx, mergeScript, []string{n.keyCool}, f, until, v, coolTTL.Milliseconds())
-		}
-		if _, err := pipe.Exec(cctx); err != nil {
+	// Republished into the hash for replicas that re-sync later, and
+	// announced to those connected now (they may have re-synced already).
+	for len(own) > 0 {
+		k := min(len(own), maxBatch)
+		if err := n.publish(cctx, own[:k], nil); err != nil {
 			return err
 		}
+		own = own[k:]
 	}
 	all, err := n.rdb.HGetAll(cctx, n.keyCool).Result()
 	if err != nil {
