@@ -81,10 +81,11 @@ type Node struct {
 	resync chan struct{}
 	up     chan struct{} // a ping answered again: the subscriber retries at once
 
-	connected atomic.Bool
-	leader    atomic.Bool
-	started   atomic.Bool
-	lastErr   atomic.Pointer[string]
+	connected  atomic.Bool
+	subscribed atomic.Bool // the pub/sub subscription is confirmed
+	leader     atomic.Bool
+	started    atomic.Bool
+	lastErr    atomic.Pointer[string]
 
 	sent, received, dropped, applied, resyncs atomic.Uint64
 	installed                                 atomic.Uint64 // generation last installed from another replica
@@ -214,19 +215,21 @@ type Status struct {
 	Backend   string `json:"backend"`
 	Replica   string `json:"replica"`
 	Connected bool   `json:"connected"`
-	Degraded  bool   `json:"degraded"`
-	Leader    bool   `json:"leader"`
-	Sent      uint64 `json:"messages_sent"`
-	Received  uint64 `json:"messages_received"`
-	Dropped   uint64 `json:"changes_dropped"`
-	Applied   uint64 `json:"changes_applied"`
-	Resyncs   uint64 `json:"resyncs"`
-	LastError string `json:"last_error,omitempty"`
+	// Subscribed: this replica receives the others' messages now.
+	Subscribed bool   `json:"subscribed"`
+	Degraded   bool   `json:"degraded"`
+	Leader     bool   `json:"leader"`
+	Sent       uint64 `json:"messages_sent"`
+	Received   uint64 `json:"messages_received"`
+	Dropped    uint64 `json:"changes_dropped"`
+	Applied    uint64 `json:"changes_applied"`
+	Resyncs    uint64 `json:"resyncs"`
+	LastError  string `json:"last_error,omitempty"`
 }
 
 // Status reports the node's state now.
 func (n *Node) Status() Status {
-	st := Status{Backend: "redis", Replica: n.id, Connected: n.connected.Load(), Leader: n.leader.Load(),
+	st := Status{Backend: "redis", Replica: n.id, Connected: n.connected.Load(), Subscribed: n.subscribed.Load(), Leader: n.leader.Load(),
 		Sent: n.sent.Load(), Received: n.received.Load(), Dropped: n.dropped.Load(),
 		Applied: n.applied.Load(), Resyncs: n.resyncs.Load()}
 	st.Degraded = !st.Connected
@@ -336,6 +339,7 @@ func (n *Node) subscribeLoop(ctx context.Context) {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue // idle
 			}
+			n.subscribed.Store(false)
 			t := time.NewTimer(backoff)
 			select {
 			case <-ctx.Done():
@@ -353,6 +357,7 @@ func (n *Node) subscribeLoop(ctx context.Context) {
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
+				n.subscribed.Store(true)
 				n.triggerResync()
 			}
 		case *redis.Message:

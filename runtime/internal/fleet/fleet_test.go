@@ -152,7 +152,10 @@ func startFleet(t *testing.T, n int, discovery string) *fleet {
 		f.nodes = append(f.nodes, p)
 	}
 	for _, p := range f.nodes {
-		f.eventually("replica connected to Redis", func() bool { return !p.shared(f)["degraded"].(bool) })
+		f.eventually("replica connected to Redis", func() bool {
+			st := p.shared(f)
+			return !st["degraded"].(bool) && st["subscribed"] == true
+		})
 	}
 	t.Cleanup(f.noPassword)
 	return f

@@ -96,11 +96,10 @@ func (l *load) end() {
 // the Redis commands per proxied request in steady state.
 func TestFleetRedisDownAndBack(t *testing.T) {
 	f := startFleet(t, 3, discoveryOff)
-	time.Sleep(500 * time.Millisecond) // past the first discovery and its refresh
 	cmd0, _ := strconv.Atoi(f.redis.Info("total_commands_processed"))
 	t0 := time.Now()
 	l := startLoad(f, 6, f.nodes)
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // the steady-state phase
 	ok0 := l.ok.Load()
 	cmd1, _ := strconv.Atoi(f.redis.Info("total_commands_processed"))
 	el := time.Since(t0)
@@ -117,21 +116,21 @@ func TestFleetRedisDownAndBack(t *testing.T) {
 	if m := f.metrics(f.nodes[0]); !strings.Contains(m, "smartrouter_shared_state_degraded 1") {
 		t.Errorf("/metrics does not say degraded while Redis is down")
 	}
-	time.Sleep(1 * time.Second)
+	time.Sleep(1 * time.Second) // load goes on with Redis down
 	f.redis.Restart()
 	d := f.eventually("replicas connected again", func() bool {
 		for _, p := range f.nodes {
-			if p.shared(f)["degraded"].(bool) {
+			if st := p.shared(f); st["degraded"].(bool) || st["subscribed"] != true {
 				return false
 			}
 		}
 		return true
 	})
-	t.Logf("reconnected %v after the restart", d)
+	t.Logf("reconnected and subscribed %v after the restart", d)
 	if m := f.metrics(f.nodes[0]); !strings.Contains(m, "smartrouter_shared_state_degraded 0") {
 		t.Errorf("/metrics still says degraded after Redis came back")
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // and with Redis back
 	l.end()
 	if n := l.failed.Load(); n != 0 {
 		t.Fatalf("%d of %d requests failed while Redis was killed and restarted; first: %v", n, n+l.ok.Load(), l.first.Load())
