@@ -124,6 +124,8 @@ func settings(c *config.Config) format.Settings {
 		MemoryLimitBytes:    c.Performance.MemoryLimit,
 		ConfigLoadTimeoutMs: ms(c.Performance.ConfigLoadTimeout),
 		CacheLoadTimeoutMs:  ms(c.Performance.CacheLoadTimeout),
+
+		StateRedisURL: c.State.RedisURL,
 	}
 	for _, t := range []struct {
 		name string

@@ -107,6 +107,12 @@ type Settings struct {
 	ConfigLoadTimeoutMs uint32 // performance.async_config.config_loading.timeout_seconds
 	CacheLoadTimeoutMs  uint32 // performance.async_config.cache_loading.timeout_seconds
 
+	// StateRedisURL is state.redis_url (section state, format 1.2): the
+	// Redis that replicas share live state through, as written (an ${ENV}
+	// reference or a literal redis:// URL); zero = one process, nothing
+	// shared. The server resolves it at load (vocab.ResolveSecret).
+	StateRedisURL Secret
+
 	Quality    []QualityRule // first substring match wins
 	Strategies []Strategy    // built-ins are not stored; these add to or override them
 	Tasks      []Task

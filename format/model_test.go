@@ -38,6 +38,7 @@ func handModel() *Model {
 				{Name: "health_check", Enabled: false, IntervalSec: 300},
 			},
 			MemoryLimitBytes: 500 << 20, ConfigLoadTimeoutMs: 15000, CacheLoadTimeoutMs: 30000,
+			StateRedisURL: Secret{Env: "ROUTER_REDIS_URL"},
 		},
 		Sources: []Source{
 			{Path: "config.yaml", Size: 1234, ModTime: 1700000000000000001, Hash: 0xdeadbeef},

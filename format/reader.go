@@ -85,7 +85,7 @@ func Open(b []byte) (*Snapshot, error) {
 	steps := []func(secFn) error{
 		s.openSettings, s.openSources, s.openProviders, s.openChannels,
 		s.openPairsAndModels, s.openIndex, s.openTags, s.openPrewarm, s.openKeyStates, s.openLimits,
-		s.openClients,
+		s.openClients, s.openState,
 	}
 	for _, step := range steps {
 		if err := step(sec); err != nil {
@@ -232,6 +232,18 @@ func (s *Snapshot) openClients(sec secFn) error {
 		return err
 	}
 	return nil
+}
+
+// openState reads the shared-state section (format 1.2). A file without it
+// shares nothing.
+func (s *Snapshot) openState(sec secFn) error {
+	b, base := sec(SecState)
+	if b == nil {
+		return nil
+	}
+	d := &dec{b: b, base: base, sec: "state", strs: s.strs}
+	s.settings.StateRedisURL = d.secret()
+	return d.done()
 }
 
 func (s *Snapshot) openSources(sec secFn) error {

@@ -237,3 +237,51 @@ func TestLimitsSection(t *testing.T) {
 	_, err = Open(fixChecksums(bad))
 	checkFormatError(t, err, ErrCorrupt, "limits")
 }
+
+// TestStateSection checks the shared-state section of format 1.2: the
+// reference round-trips, a file without the section reads as "nothing
+// shared", a model without state.redis_url has no such section, and a
+// truncated section is refused.
+func TestStateSection(t *testing.T) {
+	golden := goldenBytes(t)
+	s, err := Open(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Settings().StateRedisURL; got != (Secret{Env: "ROUTER_REDIS_URL"}) {
+		t.Errorf("state redis url = %+v", got)
+	}
+
+	old := bytes.Clone(golden)
+	e := entry(t, old, "state")
+	le.PutUint32(old[e.at+tOffID:], 79)
+	s, err = Open(fixChecksums(old))
+	if err != nil {
+		t.Fatalf("without state: %v", err)
+	}
+	if !s.Settings().StateRedisURL.IsZero() {
+		t.Errorf("without state: %+v", s.Settings().StateRedisURL)
+	}
+
+	m := handModel()
+	m.Settings.StateRedisURL = Secret{}
+	b, err := Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, si := range s.Sections() {
+		if si.ID == SecState {
+			t.Errorf("a model without state.redis_url wrote a state section")
+		}
+	}
+
+	bad := bytes.Clone(golden)
+	e = entry(t, bad, "state")
+	le.PutUint32(bad[e.at+tOffLength:], 4) // one string ref cut in half
+	_, err = Open(fixChecksums(bad))
+	checkFormatError(t, err, ErrCorrupt, "state")
+}

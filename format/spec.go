@@ -118,6 +118,7 @@ var knownSections = [numKnown]sectionSpec{
 	SecKeyStates:  {SecKeyStates, "key_states", false},
 	SecLimits:     {SecLimits, "limits", false},
 	SecClients:    {SecClients, "clients", false},
+	SecState:      {SecState, "state", false},
 }
 
 // numSections counts the sections this version knows.

@@ -86,6 +86,11 @@ func (w *writer) encode() ([]byte, error) {
 	if len(m.ClientKeys) > 0 {
 		add(SecClients, w.clients())
 	}
+	if !w.m.Settings.StateRedisURL.IsZero() {
+		// Written only when set, so a config without state: compiles to
+		// the same sections as before.
+		add(SecState, w.state())
+	}
 	if w.st.err != nil {
 		return nil, w.st.err
 	}
@@ -320,6 +325,14 @@ func (w *writer) clients() []byte {
 		e.str(k.Strategy)
 		e.i64(k.Expires)
 	}
+	return e.b
+}
+
+// state is the shared-state section (format 1.2): where replicas share
+// live state.
+func (w *writer) state() []byte {
+	e := &enc{st: w.st}
+	e.secret(w.m.Settings.StateRedisURL)
 	return e.b
 }
 

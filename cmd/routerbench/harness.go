@@ -53,6 +53,7 @@ type results struct {
 	OverheadErr   string
 	Swap          swapResult
 	Refresh       refreshResult // refresh.go
+	Shared        sharedResult  // shared.go
 	Rates         []rateResult
 	Nginx         string
 	Profile       profileResult
@@ -137,6 +138,19 @@ func (h *harness) runAll(ctx context.Context) error {
 		}
 		h.res.Elapsed = time.Since(h.res.Started)
 		h.res.Machine.LoadEnd = loadAvg()
+		evaluate(h.res)
+		return nil
+	}
+	if h.opt.only == "shared" {
+		if in := installs["scale"]; in != nil {
+			if ct, err := h.probe(ctx, in, snaps["scale"]); err != nil {
+				h.res.Shared.Err = "probe: " + err.Error()
+			} else {
+				h.res.Chat = ct
+				h.res.Shared = h.sharedUnderLoad(ctx, in, snaps["scale"], ct)
+			}
+		}
+		h.res.Elapsed = time.Since(h.res.Started)
 		evaluate(h.res)
 		return nil
 	}
@@ -293,6 +307,11 @@ func (h *harness) loadPhases(ctx context.Context, in *install, snapSrc string, c
 
 	if ctx.Err() == nil {
 		h.res.Refresh = h.refreshUnderLoad(ctx, in, snapSrc, ct)
+	}
+	if ctx.Err() == nil {
+		h.res.Shared = h.sharedUnderLoad(ctx, in, snapSrc, ct)
+		h.log.Info("shared state", "off_cpu_per_req", h.res.Shared.Off.CPUPerReq, "on_cpu_per_req", h.res.Shared.On.CPUPerReq,
+			"added_p50", h.res.Shared.AddedP50, "err", h.res.Shared.Err)
 	}
 	if h.opt.stepDur > 0 && ctx.Err() == nil {
 		h.res.Rates = append(h.res.Rates, rateSearch(ctx, "mock", chatTargetFor(mockURL, "bench-direct", chatBody(ct.Upstream, false)), h.opt.stepDur))

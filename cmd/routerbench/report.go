@@ -424,6 +424,7 @@ func renderReport(res *results) string {
 	renderProfile(&b, res)
 	renderSwap(&b, res)
 	renderRefresh(&b, res)
+	renderShared(&b, res)
 	renderRates(&b, res)
 	renderCompile(&b, res)
 	if len(res.Notes) > 0 {

@@ -151,9 +151,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot start", "error", err)
 		return 1
 	}
-	memLimit = settingsMemoryLimit(f, srv, memLimit, log) // limits.go
+	memLimit = settingsMemoryLimit(f, srv, memLimit, log)        // limits.go
+	node, err := startCluster(ctx, srv, so.Path, lookupEnv, log) // cluster.go
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		_ = srv.Shutdown(ctx)
+		return 1
+	}
+	bg.node = node
 	if err := bg.start(ctx, srv); err != nil {
 		log.Error("cannot start the background tasks", "error", err)
+		stopCluster(ctx, node)
 		_ = srv.Shutdown(ctx)
 		return 1
 	}
@@ -162,6 +170,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		log.Error("cannot listen; pick another address with -addr", "addr", addr, "error", err)
 		bg.stop(ctx)
+		stopCluster(ctx, node)
 		_ = srv.Shutdown(ctx)
 		return 1
 	}
@@ -182,6 +191,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			if err != nil {
 				log.Error("server stopped", "error", err)
 				bg.stop(ctx)
+				stopCluster(ctx, node)
 				_ = srv.Shutdown(ctx)
 				return 1
 			}
@@ -196,6 +206,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			log.Info("shutting down: draining in-flight requests", "signal", sig.String(), "timeout", f.drainTimeout)
 			dctx, cancel := context.WithTimeout(ctx, f.drainTimeout)
 			bg.stop(dctx)
+			stopCluster(dctx, node)
 			err := srv.Shutdown(dctx)
 			cancel()
 			if err != nil {

@@ -13,6 +13,7 @@ import (
 	"smartrouter/compiler/diag"
 	"smartrouter/compiler/discover"
 	"smartrouter/format"
+	"smartrouter/runtime/cluster"
 	"smartrouter/runtime/patterns"
 	"smartrouter/runtime/server"
 	"smartrouter/runtime/snapshot"
@@ -41,6 +42,11 @@ type background struct {
 
 	mu     sync.Mutex
 	runner *tasks.Runner // set once the server exists
+
+	// node links this replica to the others (nil: one process): the
+	// tasks run only where node.ShouldRun, and a snapshot built here is
+	// shared.
+	node *cluster.Node
 
 	sketch   *patterns.Sketch
 	stopPat  context.CancelFunc
@@ -136,6 +142,9 @@ func (bg *background) start(ctx context.Context, srv *server.Server) error {
 	} else {
 		bg.log.Info("the refresh cycle is off: it needs -config and a snapshot file (-snapshot)")
 	}
+	if bg.node != nil {
+		bg.shareTasks(&ro)
+	}
 	r, err := tasks.New(ro)
 	if err != nil {
 		return err
@@ -161,6 +170,25 @@ func (bg *background) start(ctx context.Context, srv *server.Server) error {
 		})
 	}
 	return nil
+}
+
+// shareTasks makes the tasks run only on the leader (the recovery probes
+// also while Redis is away, since they change only this replica's state)
+// and shares every snapshot this replica writes with the others.
+func (bg *background) shareTasks(ro *tasks.Options) {
+	node := bg.node
+	ro.Allowed = func(task string) bool { return node.ShouldRun(task == tasks.HealthCheck) }
+	if write := ro.Write; write != nil {
+		ro.Write = func(b []byte) error {
+			if err := write(b); err != nil {
+				return err
+			}
+			if err := node.PublishSnapshot(context.Background(), b); err != nil {
+				bg.log.Warn("the new snapshot serves here but was not shared", "error", err)
+			}
+			return nil
+		}
+	}
 }
 
 // stop drains the background runs and saves the request patterns.

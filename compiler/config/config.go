@@ -74,6 +74,15 @@ type Config struct {
 	Pricing     Pricing
 	Performance Performance
 	ClientKeys  []ClientKey // client_keys, file order (clients.go)
+	State       State
+}
+
+// State holds state: (top level): where routerd replicas share live state.
+type State struct {
+	// RedisURL is state.redis_url: an ${ENV} reference or a literal
+	// redis://, rediss:// or unix:// URL (checked here with
+	// vocab.CheckRedisURL); zero = nothing shared.
+	RedisURL format.Secret
 }
 
 // Server holds server.*.

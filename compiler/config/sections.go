@@ -7,12 +7,14 @@ import (
 
 	"smartrouter/compiler/diag"
 	"smartrouter/format"
+	"smartrouter/format/vocab"
 )
 
 // sections are the top-level parts of the config after the overlays.
 type sections struct {
 	server, auth, channels, tasks *entry
 	clients                       *entry
+	state                         *entry
 	providers, routing, pricing   []entry
 	perf                          []entry
 }
@@ -39,6 +41,8 @@ func (s *state) decode(docs [5]doc) *Config {
 			sec.tasks = &e
 		case "client_keys":
 			sec.clients = &e
+		case "state":
+			sec.state = &e
 		case "providers":
 			sec.providers = s.mapping(e.file, e.key, e.vn)
 		case "routing":
@@ -79,6 +83,9 @@ func (s *state) decode(docs [5]doc) *Config {
 	}
 	if docs[4].root != nil {
 		s.performance(sec.perf, &c.Performance)
+	}
+	if sec.state != nil {
+		s.state(*sec.state, &c.State)
 	}
 	if !prewarmSet && c.Performance.Present {
 		if !c.Performance.PrewarmingEnabled {
@@ -168,6 +175,43 @@ func (s *state) server(e entry, c *Server) {
 		default:
 			return false
 		}
+		return true
+	})
+}
+
+// state decodes state: (shared live state of routerd replicas).
+func (s *state) state(e entry, st *State) {
+	s.fields("state", s.mapping(e.file, "state", e.vn), func(k string, v val) bool {
+		if k != "redis_url" {
+			return false
+		}
+		if !v.scalar("a redis:// URL or ${ENV_VAR}") {
+			return true
+		}
+		raw := strings.TrimSpace(v.n.Value)
+		if name, ok, valid := envRef(raw); ok {
+			if !valid {
+				v.fail("not a valid ${ENV_VAR} reference: the name must be letters, digits and _, not starting with a digit")
+				return true
+			}
+			st.RedisURL = format.Secret{Env: name}
+			return true
+		}
+		if raw == "" {
+			return true // as absent: nothing shared
+		}
+		if err := vocab.CheckRedisURL(raw); err != nil {
+			v.fail("%v", err)
+			return true
+		}
+		if vocab.RedisURLHasPassword(raw) {
+			if s.opts.ForbidLiteralSecrets {
+				v.fail("carries a password, which is not allowed here: write redis_url: ${ROUTER_REDIS_URL} and set that variable for the server")
+				return true
+			}
+			s.warn(v.pos(), "literal secret", v.path, "password written in the file; prefer ${ROUTER_REDIS_URL} so the snapshot does not carry it")
+		}
+		st.RedisURL = format.Secret{Literal: raw}
 		return true
 	})
 }

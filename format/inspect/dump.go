@@ -25,6 +25,15 @@ func MaskSecret(s format.Secret) string {
 	return "none"
 }
 
+// MaskStateURL shows state.redis_url without its password: an ${ENV}
+// reference as written, a literal URL through MaskURL, "none" when unset.
+func MaskStateURL(s format.Secret) string {
+	if s.Literal != "" {
+		return strconv.Quote(MaskURL(s.Literal))
+	}
+	return MaskSecret(s)
+}
+
 // masked replaces a credential in a URL.
 const masked = "REDACTED"
 
@@ -230,6 +239,7 @@ func settingsLines(st *format.Settings) []string {
 		"memory_limit_bytes: " + strconv.FormatUint(st.MemoryLimitBytes, 10),
 		"config_load_timeout_ms: " + strconv.FormatUint(uint64(st.ConfigLoadTimeoutMs), 10),
 		"cache_load_timeout_ms: " + strconv.FormatUint(uint64(st.CacheLoadTimeoutMs), 10),
+		"state_redis_url: " + MaskStateURL(st.StateRedisURL),
 	}
 	for _, q := range st.Quality {
 		l = append(l, fmt.Sprintf("quality %q: %s", q.Substring, f32s(q.Score)))

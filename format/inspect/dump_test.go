@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"smartrouter/format"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden dump fixtures/small/router.dump")
@@ -147,4 +149,19 @@ func FuzzMaskURL(f *testing.F) {
 			t.Fatalf("masking %q twice changed it: %q", m, MaskURL(m))
 		}
 	})
+}
+
+// TestMaskStateURL: state.redis_url is dumped without its password.
+func TestMaskStateURL(t *testing.T) {
+	for in, want := range map[format.Secret]string{
+		{}:                                    "none",
+		{Env: "ROUTER_REDIS_URL"}:             "${ROUTER_REDIS_URL}",
+		{Literal: "redis://127.0.0.1:6379/0"}: `"redis://127.0.0.1:6379/0"`,
+		{Literal: "rediss://:hunter2@cache:6380/1"}:    `"rediss://REDACTED@cache:6380/1"`,
+		{Literal: "redis://user:hunter2@cache:6379/0"}: `"redis://user:REDACTED@cache:6379/0"`,
+	} {
+		if got := MaskStateURL(in); got != want {
+			t.Errorf("MaskStateURL(%+v) = %s, want %s", in, got, want)
+		}
+	}
 }

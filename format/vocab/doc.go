@@ -14,7 +14,10 @@
 //     IsLoopbackURL) and IsLocalChannel;
 //   - secrets: the placeholder rule (IsPlaceholder, IsPlaceholderKey), the
 //     resolution of a format.Secret through the environment (ResolveSecret,
-//     HasKey) and its description without its value (DescribeSecret).
+//     HasKey) and its description without its value (DescribeSecret);
+//   - the shape of state.redis_url (CheckRedisURL, RedisURLHasPassword),
+//     checked by the compiler on a literal and by routerd on a resolved
+//     ${ENV} value.
 //
 // Every function is pure (the environment is passed in as a lookup
 // function) and safe for concurrent use. vocab imports only the standard

@@ -26,6 +26,13 @@
 // *ContextLengthError, and an embeddings request whose model matches no
 // embedding model a *NotEmbeddingError. Live.Reset and Live.Load end
 // cooldowns on demand.
+//
+// Replicas share the live state through runtime/cluster (share.go): Live
+// tells the cooldowns that begin and end to one observer (Live.OnChange, a
+// non-blocking hand-off, never on a success that changes nothing) and
+// applies the changes and health/latency signals of other replicas
+// (Live.Apply, Live.ApplySignal), which never reach the observer again;
+// Live.Cooldowns lists what runs now, for a re-sync.
 // Router.Cost prices a request on a pair, for the cost
 // score and for the caller's response metadata. Explain output describes every decision for the admin endpoint.
 package route

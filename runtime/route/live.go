@@ -46,6 +46,9 @@ type Live struct {
 	now   func() time.Time
 	mu    sync.RWMutex
 	chans map[string]*chanState
+	// onChange is told about the changes other replicas should learn
+	// (OnChange); nil when nothing is shared.
+	onChange atomic.Pointer[func(Change)]
 }
 
 // NewLive returns an empty live state. now is the clock (nil: time.Now); tests
@@ -61,6 +64,7 @@ func (l *Live) nowNs() int64 { return l.now().UnixNano() }
 
 // coolRec is one cooldown (one incident).
 type coolRec struct {
+	model   string       // the pair's model id (heap copy; "" for a channel record)
 	kind    outcome.Kind // a cooldown kind (outcome.Kind.CooldownKind)
 	period  time.Duration
 	since   int64 // Unix ns: when the incident began
@@ -99,6 +103,7 @@ func (r *coolRec) transient() bool { return r.kind == outcome.Timeout || r.kind 
 
 type chanState struct {
 	id        string
+	live      *Live         // for OnChange
 	health    atomic.Uint64 // float64 bits
 	latency   atomic.Uint64 // float64 bits of the latency average in ms; 0 = no traffic yet
 	lastUse   atomic.Int64  // Unix ns of the last use; 0 = never
@@ -189,6 +194,7 @@ func (l *Live) state(id string) *chanState {
 		// the live state lives on: keep a heap copy.
 		id = strings.Clone(id)
 		cs = newChanState(id)
+		cs.live = l
 		l.chans[id] = cs
 	}
 	return cs
@@ -264,9 +270,23 @@ func (cs *chanState) success(model string, latency time.Duration) {
 		return
 	}
 	cs.mu.Lock()
-	if _, ok := cs.pairs[model]; ok {
-		// A trial succeeded: the channel answers again, so its other
-		// network and server cooldowns end with this one.
+	had := cs.chRec.until != 0 || cs.coolUntil.Load() != 0
+	name := cs.clearAfterSuccess(model)
+	cs.mu.Unlock()
+	if had || name != "" {
+		cs.emit(Change{Kind: Cleared, Channel: cs.id, Model: name})
+	}
+}
+
+// clearAfterSuccess ends what a success of (this channel, model) ends: when
+// the pair had a record (a trial succeeded: the channel answers again), that
+// record and the channel's other network and server cooldowns; and the
+// channel cooldown. It returns the heap copy of model when the pair had a
+// record, else "". cs.mu is held.
+func (cs *chanState) clearAfterSuccess(model string) string {
+	name := ""
+	if rec, ok := cs.pairs[model]; ok {
+		name = rec.model
 		for m, r := range cs.pairs {
 			if m == model || r.transient() {
 				delete(cs.pairs, m)
@@ -276,7 +296,7 @@ func (cs *chanState) success(model string, latency time.Duration) {
 	}
 	cs.chRec = coolRec{}
 	cs.coolUntil.Store(0)
-	cs.mu.Unlock()
+	return name
 }
 
 // capOf is the longest period a cooldown kind grows to.
@@ -333,6 +353,7 @@ func (cs *chanState) failure(model string, o outcome.Outcome, now int64, latency
 		cs.hit()
 		cs.chRec = coolRec{kind: kind, since: now, until: forever, trialAt: forever}
 		cs.coolUntil.Store(forever)
+		cs.emitRec(ChannelCooled, &cs.chRec)
 		return -1
 	}
 	rec := cs.pairs[model]
@@ -349,8 +370,9 @@ func (cs *chanState) failure(model string, o outcome.Outcome, now int64, latency
 		base = outcome.ServerCooldown
 	}
 	if rec == nil {
-		rec = &coolRec{}
-		cs.pairs[strings.Clone(model)] = rec // outlives the snapshot model points into
+		name := strings.Clone(model) // outlives the snapshot model points into
+		rec = &coolRec{model: name}
+		cs.pairs[name] = rec
 		cs.npairs.Store(int32(len(cs.pairs)))
 	}
 	strikes := int32(1)
@@ -358,8 +380,9 @@ func (cs *chanState) failure(model string, o outcome.Outcome, now int64, latency
 		strikes = rec.strikes + 1
 	}
 	p := grown(kind, base, strikes)
-	*rec = coolRec{kind: kind, period: p, since: now, until: now + int64(p),
+	*rec = coolRec{model: rec.model, kind: kind, period: p, since: now, until: now + int64(p),
 		trialAt: now + int64(trialDelay(o.Kind, p, strikes)), strikes: strikes}
+	cs.emitRec(PairCooled, rec)
 	cooling := 0
 	for _, r := range cs.pairs {
 		if r.until > now {
@@ -370,6 +393,7 @@ func (cs *chanState) failure(model string, o outcome.Outcome, now int64, latency
 		if cs.chRec.until <= now { // not already cooling: one incident at a time
 			cs.chRec = coolRec{kind: kind, period: p, since: now, until: rec.until, trialAt: rec.trialAt, strikes: 1}
 			cs.coolUntil.Store(rec.trialAt)
+			cs.emitRec(ChannelCooled, &cs.chRec)
 		}
 	}
 	return p
@@ -413,6 +437,11 @@ const RecoveredHealth = 0.5
 // /models answering says nothing about them.
 func (l *Live) Recover(channel string) {
 	cs := l.state(channel)
+	cs.recover()
+	cs.emit(Change{Kind: Recovered, Channel: cs.id})
+}
+
+func (cs *chanState) recover() {
 	cs.mu.Lock()
 	cs.chRec = coolRec{}
 	cs.coolUntil.Store(0)

@@ -48,6 +48,9 @@ type healthInfo struct {
 	Tags            int          `json:"tags"`
 	Snapshot        healthSnap   `json:"snapshot"`
 	Uptime          jsonDuration `json:"uptime_s"`
+	// SharedState is the replica's link to the others (SetSharedState);
+	// absent for a single process.
+	SharedState any `json:"shared_state,omitempty"`
 }
 
 type healthSnap struct {
@@ -91,6 +94,14 @@ func (s *Server) health(c *fiber.Ctx) error {
 			FallbackReason: string(in.FallbackReason), Warning: in.Warning,
 		},
 		Uptime: jsonDuration(time.Since(s.started)),
+	}
+	if fn := s.ext.shared.Load(); fn != nil {
+		st, degraded := (*fn)()
+		out.SharedState = st
+		if degraded {
+			// Still 200: the replica serves on its local state.
+			out.Status = "degraded"
+		}
 	}
 	return sendJSON(c, fiber.StatusOK, out)
 }

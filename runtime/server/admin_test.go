@@ -307,3 +307,27 @@ func TestStaleSnapshotFallsBack(t *testing.T) {
 		t.Errorf("serving %s generation %d", mode, gen)
 	}
 }
+
+// TestHealthSharedState checks the shared_state part of /health: absent for
+// a single process, shown when set, and a degraded replica says so with a
+// 200 (it still serves).
+func TestHealthSharedState(t *testing.T) {
+	h := start(t, harnessOpt{})
+	if m := h.do("GET", PathHealth, nil, nil).json(t); m["shared_state"] != nil {
+		t.Errorf("single process shows shared_state: %v", m)
+	}
+	degraded := false
+	h.srv.SetSharedState(func() (any, bool) {
+		return map[string]any{"backend": "redis", "degraded": degraded}, degraded
+	})
+	a := h.do("GET", PathHealth, nil, nil)
+	m := a.json(t)
+	if a.status != 200 || m["status"] != "healthy" || m["shared_state"].(map[string]any)["backend"] != "redis" {
+		t.Errorf("connected: %d %s", a.status, a.body)
+	}
+	degraded = true
+	a = h.do("GET", PathHealth, nil, nil)
+	if m := a.json(t); a.status != 200 || m["status"] != "degraded" || m["shared_state"].(map[string]any)["degraded"] != true {
+		t.Errorf("degraded: %d %s", a.status, a.body)
+	}
+}

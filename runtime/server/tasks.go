@@ -39,7 +39,16 @@ type extensions struct {
 	patterns atomic.Pointer[patterns.Sketch]
 	// refreshing is set while an on-demand refresh runs (one at a time).
 	refreshing atomic.Bool
+	// shared reports the shared state (SetSharedState).
+	shared atomic.Pointer[func() (any, bool)]
 }
+
+// SetSharedState makes GET /health show the replica's link to the others
+// (runtime/cluster, wired by routerd when state.redis_url is set): fn returns
+// what to show under "shared_state" and whether the replica is degraded (it
+// serves on its local state only), which turns "status" into "degraded"
+// with the answer still 200.
+func (s *Server) SetSharedState(fn func() (status any, degraded bool)) { s.ext.shared.Store(&fn) }
 
 // SetTasks makes POST /v1/admin/refresh run r's cycle and GET
 // /v1/admin/snapshot show r's status.

@@ -17,5 +17,8 @@
 // failure at any step keeps the current snapshot serving and is recorded in
 // Status, the log and the metrics.
 //
+// Allowed, when set, is asked before every scheduled run: routerd with
+// shared state (runtime/cluster) lets only the leader replica run them.
+//
 // Time comes from a Clock, so tests drive the schedule with a fake one.
 package tasks

@@ -35,6 +35,7 @@ const (
 	ResultUnchanged = "unchanged" // the run succeeded and changed nothing
 	ResultFailed    = "failed"    // the run or the cycle failed; the snapshot serving is unchanged
 	ResultSkipped   = "skipped"   // the previous run of the task was still going
+	ResultElsewhere = "elsewhere" // Options.Allowed refused it: another replica runs it (runtime/cluster's leader)
 )
 
 // Defaults of Options' zero fields.
@@ -65,6 +66,12 @@ type Options struct {
 	// Settings returns the tasks of the snapshot serving now; nil: none
 	// (every job takes its Default).
 	Settings func() []format.Task
+
+	// Allowed reports whether a scheduled run of the task may go on this
+	// replica now (nil: always). routerd with shared state lets only the
+	// leader run them; a refused run is counted with result "elsewhere"
+	// and logged at debug level. On-demand refreshes are not asked.
+	Allowed func(task string) bool
 
 	// Build compiles the configuration and caches in process and returns the
 	// encoded snapshot. Nil disables the refresh cycle.
@@ -198,7 +205,7 @@ func New(opts Options) (*Runner, error) {
 	}
 	r.runsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "smartrouter_task_runs_total",
-		Help: "Background task runs and refresh cycles (task=refresh) by result: ok, unchanged, failed, skipped.",
+		Help: "Background task runs and refresh cycles (task=refresh) by result: ok, unchanged, failed, skipped, elsewhere (another replica runs it).",
 	}, []string{"task", "result"})
 	r.lastOK = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "smartrouter_task_last_success_timestamp_seconds",
@@ -350,6 +357,11 @@ func (r *Runner) loop(ctx context.Context) {
 // launchLocked starts a run of j unless one is going (then the run is
 // counted as skipped). Called with runMu held.
 func (r *Runner) launchLocked(j *jobState, trigger string) bool {
+	if r.opts.Allowed != nil && !r.opts.Allowed(j.Name) {
+		r.runsTotal.WithLabelValues(j.Name, ResultElsewhere).Inc()
+		r.log.Debug("background task runs on another replica; this run is skipped", "task", j.Name)
+		return false
+	}
 	if j.running {
 		r.runsTotal.WithLabelValues(j.Name, ResultSkipped).Inc()
 		r.log.Debug("background task still running; this run is skipped", "task", j.Name)

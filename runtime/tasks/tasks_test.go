@@ -298,3 +298,42 @@ func counter(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestAllowedRefusesRuns checks that a run Options.Allowed refuses does not
+// happen and is counted as "elsewhere", and that it runs once allowed.
+func TestAllowedRefusesRuns(t *testing.T) {
+	clk := newFakeClock()
+	started := make(chan struct{}, 8)
+	var allowed atomic.Bool
+	reg := prometheus.NewRegistry()
+	r, err := New(Options{
+		Jobs: []Job{{Name: ModelDiscovery, Run: func(ctx context.Context) (bool, error) {
+			started <- struct{}{}
+			return false, nil
+		}}},
+		Settings: func() []format.Task {
+			return []format.Task{{Name: ModelDiscovery, Enabled: true, IntervalSec: 60}}
+		},
+		Allowed: func(task string) bool { return task == ModelDiscovery && allowed.Load() },
+		Clock:   clk, Jitter: -1, Logger: quiet(), Registerer: reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Start(context.Background())
+	defer func() { _ = r.Stop(context.Background()) }()
+	waitTimer(t, clk)
+	clk.Advance(60 * time.Second)
+	waitTimer(t, clk)
+	if n := counter(t, r.runsTotal.WithLabelValues(ModelDiscovery, ResultElsewhere)); n != 1 {
+		t.Fatalf("refused runs = %v, want 1", n)
+	}
+	select {
+	case <-started:
+		t.Fatal("a refused run ran")
+	default:
+	}
+	allowed.Store(true)
+	clk.Advance(60 * time.Second)
+	recv(t, started, "the allowed run")
+}
