@@ -42,7 +42,9 @@ type Stream struct {
 	pool    *sync.Pool // where r goes back on Close, for streams of a Response
 }
 
-const streamBuf = 32 << 10
+// streamBuf is the line buffer of a Stream; longer lines are gathered in
+// Stream.long. Every stream in flight holds one, so it is small.
+const streamBuf = 4 << 10
 
 // Stream returns a reader of the response's SSE events. Close the Response
 // when done with it.
