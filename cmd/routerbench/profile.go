@@ -102,7 +102,8 @@ type profileCategory struct {
 func profileCategories() []profileCategory {
 	return []profileCategory{
 		{"HTTP server (fasthttp + fiber, the whole request as seen from the server, I/O included)", `fasthttp\.\(\*Server\)\.serveConn$`},
-		{"HTTP client to the upstream (non-stream calls: upstream's pooled HTTP/1.1 calls, run inside the handler; streams: net/http Transport's connection read and write loops)", `net/http\.\(\*persistConn\)\.(readLoop|writeLoop)$|smartrouter/runtime/upstream\.\(\*Client\)\.doH1$`},
+		{"HTTP client to the upstream (upstream's pooled HTTP/1.1 calls and stream reads, run on the handler's or the relay's goroutine; net/http's connection loops only when a proxy from the environment applies)", `net/http\.\(\*persistConn\)\.(readLoop|writeLoop)$|smartrouter/runtime/upstream\.\(\*Client\)\.(doH1|streamH1)$|smartrouter/runtime/upstream\.\(\*Response\)\.readH1$`},
+		{"stream relay (reading upstream events, translating, batching; fasthttp writes what it returns)", `smartrouter/runtime/server\.\(\*relay\)\.Read$`},
 		{"write syscalls (to the client and to the upstream)", `syscall\.write$`},
 		{"read syscalls", `syscall\.read$`},
 		{"network poller (epoll)", `runtime\.netpoll$`},
@@ -118,6 +119,7 @@ func profileCategories() []profileCategory {
 
 // profileCut is one load's CPU profile.
 type profileCut struct {
+	Label    string // the load, for the report ("plain", "streamed", an in-flight shape)
 	Stream   bool
 	Requests int
 	Total    time.Duration      // sampled CPU time
@@ -179,7 +181,11 @@ func (h *harness) profileUnderLoad(ctx context.Context, in *install, snap string
 		return pr
 	}
 	for _, stream := range []bool{false, true} {
-		pr.Cuts = append(pr.Cuts, h.profileOne(ctx, exe, in, snap, ct, stream))
+		label := "plain, 0 ms upstream"
+		if stream {
+			label = "streamed, 0 ms upstream"
+		}
+		pr.Cuts = append(pr.Cuts, h.profileOne(ctx, exe, in, snap, ct, stream, h.opt.rate, h.opt.loadDur, label))
 	}
 	// The same plain load through routerd limited to one P.
 	p, base, t0, err := h.startRouterdEnv(in, snap, "gomaxprocs1", []string{"GOMAXPROCS=1"})
@@ -202,14 +208,14 @@ func (h *harness) profileUnderLoad(ctx context.Context, in *install, snap string
 }
 
 // profileOne runs one serve-profiled process under one load.
-func (h *harness) profileOne(ctx context.Context, exe string, in *install, snap string, ct chatTarget, stream bool) profileCut {
-	cut := profileCut{Stream: stream, Shares: map[string]float64{}}
+func (h *harness) profileOne(ctx context.Context, exe string, in *install, snap string, ct chatTarget, stream bool, rate int, dur time.Duration, label string) profileCut {
+	cut := profileCut{Label: label, Stream: stream, Shares: map[string]float64{}}
 	addr, err := freeAddr()
 	if err != nil {
 		cut.Err = err.Error()
 		return cut
 	}
-	prof := filepath.Join(h.tmp, fmt.Sprintf("server-stream=%v.pprof", stream))
+	prof := filepath.Join(h.tmp, fmt.Sprintf("server-%s.pprof", strings.NewReplacer(" ", "", ",", "-").Replace(label)))
 	p, t0, err := h.ps.start("serve-profiled", filepath.Join(h.tmp, "logs", "serve-profiled.log"), in.Env, exe,
 		serveProfiledCmd, "-snapshot", snap, "-config", in.ConfigDir, "-cache", in.CacheDir, "-addr", addr, "-cpuprofile", prof)
 	if err != nil {
@@ -226,7 +232,7 @@ func (h *harness) profileOne(ctx context.Context, exe string, in *install, snap 
 		return cut
 	}
 	tgt := chatTargetFor(base+"/v1/chat/completions", in.Tokens.API, chatBody(ct.Model, stream))
-	r := attack(ctx, "profiled", tgt, h.opt.rate, h.opt.loadDur, stream, 0, nil)
+	r := attack(ctx, "profiled", tgt, rate, dur, stream, 0, nil)
 	cut.Requests = r.Requests
 	h.ps.stop(p, 15*time.Second)
 	if p.waitErr != nil {
