@@ -453,12 +453,18 @@ func (r *Response) readLimited(dst []byte, limit int64) ([]byte, error) {
 	return dst, nil
 }
 
+// discardBufs are the buffers of discard (a stack array would escape
+// through the body's Read).
+var discardBufs = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
+
 // discard reads and drops up to limit bytes, each read bounded by d.
 func (r *Response) discard(limit int64, d time.Duration) (int64, error) {
-	var buf [4096]byte
+	bp := discardBufs.Get().(*[]byte)
+	defer discardBufs.Put(bp)
+	buf := *bp
 	var total int64
 	for total < limit {
-		n, err := r.readWithin(buf[:], d)
+		n, err := r.readWithin(buf, d)
 		total += int64(n)
 		if err == io.EOF {
 			return total, nil

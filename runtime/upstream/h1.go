@@ -35,6 +35,9 @@ type h1Conn struct {
 	nc   net.Conn
 	br   *bufio.Reader // kept with the connection; requests are written through a pooled writer (writeH1)
 	used time.Time
+	// interrupt unblocks a read or write at once (a past deadline): what a
+	// canceled call's context.AfterFunc runs. Made once per connection.
+	interrupt func()
 }
 
 // h1ReadBuf is the read buffer of a pooled connection. Every stream in
@@ -149,7 +152,7 @@ func (c *Client) dialH1(ctx context.Context, t *target) (*h1Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, h1ReadBuf)}, nil
+	return &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, h1ReadBuf), interrupt: func() { nc.SetDeadline(aLongTimeAgo) }}, nil
 }
 
 // aLongTimeAgo is a deadline in the past: it unblocks a read or write at once.
@@ -180,7 +183,8 @@ func (b *memBody) Close() error {
 func (c *Client) doH1(ctx context.Context, ep *Endpoint, uri string, body []byte, clientHeader func(string) string) (*Response, error) {
 	t := ep.target
 	start := time.Now()
-	by, cause := start.Add(c.cfg.ReadTimeout), errReadTimeout
+	by := start.Add(c.cfg.ReadTimeout)
+	var cause error = errReadTimeout // an interface from a constant: no allocation
 	if end := start.Add(c.cfg.RequestTimeout); end.Before(by) {
 		by, cause = end, errRequestTimeout
 	}
@@ -199,7 +203,7 @@ func (c *Client) doH1(ctx context.Context, ep *Endpoint, uri string, body []byte
 			fasthttp.ReleaseResponse(resp)
 			return nil, transportError(ep, err, false)
 		}
-		stop := context.AfterFunc(ctx, func() { conn.nc.SetDeadline(aLongTimeAgo) })
+		stop := context.AfterFunc(ctx, conn.interrupt)
 		err = conn.nc.SetDeadline(by)
 		if err == nil {
 			err = writeH1(req, conn)

@@ -222,7 +222,8 @@ func (b *h1Body) Close() error {
 // request's end when that comes first. It returns the cause to report when
 // the deadline passes.
 func (b *h1Body) deadline(d time.Duration) error {
-	by, cause := time.Now().Add(d), errReadTimeout
+	by := time.Now().Add(d)
+	var cause error = errReadTimeout // an interface from a constant: no allocation
 	if b.end.Before(by) {
 		by, cause = b.end, errRequestTimeout
 	}
@@ -238,7 +239,8 @@ func (c *Client) streamH1(ctx context.Context, ep *Endpoint, uri string, body []
 	t := ep.target
 	start := time.Now()
 	end := start.Add(c.cfg.RequestTimeout)
-	by, cause := start.Add(c.cfg.ReadTimeout), errReadTimeout
+	by := start.Add(c.cfg.ReadTimeout)
+	var cause error = errReadTimeout
 	if end.Before(by) {
 		by, cause = end, errRequestTimeout
 	}
@@ -257,7 +259,7 @@ func (c *Client) streamH1(ctx context.Context, ep *Endpoint, uri string, body []
 			h1Bodies.Put(b)
 			return nil, transportError(ep, err, false)
 		}
-		stop := context.AfterFunc(ctx, func() { conn.nc.SetDeadline(aLongTimeAgo) })
+		stop := context.AfterFunc(ctx, conn.interrupt)
 		err = conn.nc.SetDeadline(by)
 		if err == nil {
 			err = writeH1(req, conn)

@@ -251,3 +251,117 @@ func FuzzH1Body(f *testing.F) {
 		}
 	})
 }
+
+// quietServer answers every request with raw without allocating per
+// request (so that allocation counts are the client's): it reads until the
+// request's JSON body ends with '}' and writes the prepared answer.
+func quietServer(t *testing.T, raw string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	answer := []byte(raw)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 8<<10)
+				for {
+					n := 0
+					for n == 0 || buf[n-1] != '}' {
+						m, err := c.Read(buf[n:])
+						if err != nil {
+							return
+						}
+						n += m
+						if n == len(buf) {
+							n = 0
+						}
+					}
+					if _, err := c.Write(answer); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// TestStreamCallAllocs guards the allocations of one stream call over the
+// pooled path, read to [DONE] and closed: no goroutine, timer or buffer per
+// stream.
+func TestStreamCallAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under -race")
+	}
+	body := strings.Repeat(`data: {"choices":[{"delta":{"content":"word "}}]}`+"\n\n", 8) + "data: [DONE]\n\n"
+	url := quietServer(t, sseHead+"Transfer-Encoding: chunked\r\n\r\n"+chunked(body[:100], body[100:])+"0\r\n\r\n")
+	c := newClient(t, Config{})
+	ep := newEndpoint(t, url, format.AuthBearer, "k", false)
+	req := &Request{Endpoint: ep, Body: []byte(`{"model":"m","stream":true}`), Stream: true}
+	call := func() {
+		resp, err := c.Do(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := resp.Stream()
+		for {
+			ch, err := s.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ch.Done {
+				break
+			}
+		}
+		resp.Close()
+	}
+	for range 5 {
+		call()
+	}
+	n := testing.AllocsPerRun(200, call)
+	t.Logf("%.0f allocations per stream call", n)
+	if n > 6 { // measured: 4 (Response, Stream, context.AfterFunc's two)
+		t.Errorf("%.0f allocations per stream call, want at most 6", n)
+	}
+}
+
+// TestNonStreamCallAllocs guards the allocations of one non-stream call
+// over the pooled path, read whole and closed.
+func TestNonStreamCallAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under -race")
+	}
+	answer := `{"choices":[{"message":{"content":"ok"}}],"usage":{"prompt_tokens":1}}`
+	url := quietServer(t, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "+itoa(len(answer))+"\r\n\r\n"+answer)
+	c := newClient(t, Config{})
+	ep := newEndpoint(t, url, format.AuthBearer, "k", false)
+	req := &Request{Endpoint: ep, Body: []byte(`{"model":"m"}`)}
+	var buf []byte
+	call := func() {
+		resp, err := c.Do(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf, err = resp.ReadAll(buf[:0])
+		resp.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		call()
+	}
+	n := testing.AllocsPerRun(200, call)
+	t.Logf("%.0f allocations per call", n)
+	if n > 6 { // measured: 4 (Response, its memBody, context.AfterFunc's two)
+		t.Errorf("%.0f allocations per call, want at most 6", n)
+	}
+}

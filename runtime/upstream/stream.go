@@ -205,12 +205,14 @@ func (s *Stream) tooLong() error {
 		Host: s.ep.host, Message: fmt.Sprintf("stream line longer than %d bytes; raise the line limit", s.maxLine)}
 }
 
+var errStreamClosed = errors.New("upstream stream read after Close")
+
 // close hands the line buffer back to the client's pool.
 func (s *Stream) close() {
 	if s.pool != nil && s.r != nil {
 		s.r.Reset(nil)
 		s.pool.Put(s.r)
 		s.r = nil
-		s.err = errors.New("upstream stream read after Close")
+		s.err = errStreamClosed
 	}
 }
