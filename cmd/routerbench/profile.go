@@ -37,6 +37,7 @@ func serveProfiled(args []string, stderr io.Writer) error {
 	cache := fs.String("cache", "", "cache folder of the snapshot")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	prof := fs.String("cpuprofile", "", "CPU profile output file")
+	heapAt := fs.String("heapprofile", "", "on SIGUSR1, write the heap profile to this file and the goroutine profile next to it (.goroutine)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +73,17 @@ func serveProfiled(args []string, stderr io.Writer) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	if *heapAt != "" {
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		defer signal.Stop(usr1)
+		go func() {
+			for range usr1 {
+				writeProfile(*heapAt, "heap", log)
+				writeProfile(*heapAt+".goroutine", "goroutine", log)
+			}
+		}()
+	}
 	select {
 	case err = <-served:
 		pprof.StopCPUProfile()
@@ -90,6 +102,19 @@ func serveProfiled(args []string, stderr io.Writer) error {
 		err = cerr
 	}
 	return err
+}
+
+// writeProfile writes the named runtime/pprof profile to path.
+func writeProfile(path, name string, log *slog.Logger) {
+	f, err := os.Create(path)
+	if err != nil {
+		log.Warn("cannot write the profile", "profile", name, "error", err)
+		return
+	}
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		log.Warn("cannot write the profile", "profile", name, "error", err)
+	}
+	f.Close()
 }
 
 // profileCategory is a group of functions whose cumulative share of the
@@ -125,7 +150,10 @@ type profileCut struct {
 	Total    time.Duration      // sampled CPU time
 	Shares   map[string]float64 // category name -> percent of Total
 	Top      string             // go tool pprof -top -cum
-	Err      string
+	// Heap and Goroutines: go tool pprof -top of the in-use heap and of the
+	// goroutines, taken at the load's plateau (in-flight shapes only).
+	Heap, Goroutines string
+	Err              string
 }
 
 // profileResult is everything the profile phase found.
@@ -185,7 +213,7 @@ func (h *harness) profileUnderLoad(ctx context.Context, in *install, snap string
 		if stream {
 			label = "streamed, 0 ms upstream"
 		}
-		pr.Cuts = append(pr.Cuts, h.profileOne(ctx, exe, in, snap, ct, stream, h.opt.rate, h.opt.loadDur, label))
+		pr.Cuts = append(pr.Cuts, h.profileOne(ctx, exe, in, snap, ct, stream, h.opt.rate, h.opt.loadDur, label, 0))
 	}
 	// The same plain load through routerd limited to one P.
 	p, base, t0, err := h.startRouterdEnv(in, snap, "gomaxprocs1", []string{"GOMAXPROCS=1"})
@@ -208,7 +236,9 @@ func (h *harness) profileUnderLoad(ctx context.Context, in *install, snap string
 }
 
 // profileOne runs one serve-profiled process under one load.
-func (h *harness) profileOne(ctx context.Context, exe string, in *install, snap string, ct chatTarget, stream bool, rate int, dur time.Duration, label string) profileCut {
+// With plateau > 0 it also asks the server for its heap and goroutine
+// profiles that long after the load started (SIGUSR1).
+func (h *harness) profileOne(ctx context.Context, exe string, in *install, snap string, ct chatTarget, stream bool, rate int, dur time.Duration, label string, plateau time.Duration) profileCut {
 	cut := profileCut{Label: label, Stream: stream, Shares: map[string]float64{}}
 	addr, err := freeAddr()
 	if err != nil {
@@ -216,8 +246,12 @@ func (h *harness) profileOne(ctx context.Context, exe string, in *install, snap 
 		return cut
 	}
 	prof := filepath.Join(h.tmp, fmt.Sprintf("server-%s.pprof", strings.NewReplacer(" ", "", ",", "-").Replace(label)))
+	heap := ""
+	if plateau > 0 {
+		heap = strings.TrimSuffix(prof, ".pprof") + ".heap"
+	}
 	p, t0, err := h.ps.start("serve-profiled", filepath.Join(h.tmp, "logs", "serve-profiled.log"), in.Env, exe,
-		serveProfiledCmd, "-snapshot", snap, "-config", in.ConfigDir, "-cache", in.CacheDir, "-addr", addr, "-cpuprofile", prof)
+		serveProfiledCmd, "-snapshot", snap, "-config", in.ConfigDir, "-cache", in.CacheDir, "-addr", addr, "-cpuprofile", prof, "-heapprofile", heap)
 	if err != nil {
 		cut.Err = err.Error()
 		return cut
@@ -232,7 +266,17 @@ func (h *harness) profileOne(ctx context.Context, exe string, in *install, snap 
 		return cut
 	}
 	tgt := chatTargetFor(base+"/v1/chat/completions", in.Tokens.API, chatBody(ct.Model, stream))
-	r := attack(ctx, "profiled", tgt, rate, dur, stream, 0, nil)
+	var during func(stop <-chan struct{})
+	if plateau > 0 {
+		during = func(stop <-chan struct{}) {
+			select {
+			case <-stop:
+			case <-time.After(plateau):
+				_ = sendSignal(p, syscall.SIGUSR1)
+			}
+		}
+	}
+	r := attack(ctx, "profiled", tgt, rate, dur, stream, 0, during)
 	cut.Requests = r.Requests
 	h.ps.stop(p, 15*time.Second)
 	if p.waitErr != nil {
@@ -240,6 +284,10 @@ func (h *harness) profileOne(ctx context.Context, exe string, in *install, snap 
 		return cut
 	}
 	cut.Top = h.pprofTop(ctx, exe, prof)
+	if heap != "" {
+		cut.Heap = pprofText(ctx, "-sample_index=inuse_space", exe, heap)
+		cut.Goroutines = pprofText(ctx, "-cum", exe, heap+".goroutine")
+	}
 	for _, c := range profileCategories() {
 		out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=100000", "-nodefraction=0", "-edgefraction=0", "-focus="+c.Focus, exe, prof).CombinedOutput()
 		if err != nil {
@@ -259,4 +307,13 @@ func (h *harness) profileOne(ctx context.Context, exe string, in *install, snap 
 		}
 	}
 	return cut
+}
+
+// pprofText is `go tool pprof -top` of a profile with one extra option.
+func pprofText(ctx context.Context, opt, binary, prof string) string {
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", opt, "-nodecount=25", binary, prof).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("go tool pprof failed: %v: %s", err, tail(string(out), 500))
+	}
+	return string(out)
 }

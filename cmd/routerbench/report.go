@@ -785,6 +785,12 @@ func renderProfile(b *strings.Builder, res *results) {
 			continue
 		}
 		fmt.Fprintf(b, "<details><summary>go tool pprof -top -cum, %s</summary>\n\n```\n%s\n```\n\n</details>\n\n", cutLabel(c), strings.TrimSpace(c.Top))
+		if c.Heap != "" {
+			fmt.Fprintf(b, "<details><summary>in-use heap at the plateau, %s</summary>\n\n```\n%s\n```\n\n</details>\n\n", cutLabel(c), strings.TrimSpace(c.Heap))
+		}
+		if c.Goroutines != "" {
+			fmt.Fprintf(b, "<details><summary>goroutines at the plateau, %s</summary>\n\n```\n%s\n```\n\n</details>\n\n", cutLabel(c), strings.TrimSpace(c.Goroutines))
+		}
 	}
 }
 
