@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -35,6 +36,7 @@ type h1Body struct {
 	untilEOF bool  // no length: the body ends when the upstream closes
 	left     int64 // bytes left of the current chunk or of the content length
 	crlf     bool  // a chunk's CRLF is still to be read
+	last     bool  // the last chunk's size line was read; its trailer is still to be read
 	eof      bool  // read to its end: the connection can be reused
 	broken   bool  // the connection cannot be reused
 }
@@ -87,38 +89,87 @@ func (b *h1Body) Read(p []byte) (int, error) {
 		}
 		return n, b.failed(err)
 	}
-	if b.crlf {
-		if err := b.readCRLF(); err != nil {
+	if b.last {
+		if err := b.trailer(); err != nil {
 			return 0, b.failed(err)
 		}
-		b.crlf = false
+		b.last, b.eof = false, true
+		return 0, io.EOF
 	}
-	if b.left == 0 {
-		size, err := b.chunkSize()
-		if err != nil {
-			return 0, b.failed(err)
-		}
-		if size == 0 {
-			if err := b.trailer(); err != nil {
-				return 0, b.failed(err)
+	// Chunked: take every chunk already received, so that the events an
+	// upstream sent one chunk each but that arrived together are read (and
+	// relayed) together. Once some data is in p, never wait for more.
+	n := 0
+	for n < len(p) {
+		if b.crlf {
+			if n > 0 && br.Buffered() < 2 {
+				break
 			}
-			b.eof = true
-			return 0, io.EOF
+			if err := b.readCRLF(); err != nil {
+				return n, b.failed(err)
+			}
+			b.crlf = false
 		}
-		b.left = size
+		if b.left == 0 {
+			if n > 0 && !lineBuffered(br) {
+				break
+			}
+			size, err := b.chunkSize()
+			if err != nil {
+				return n, b.failed(err)
+			}
+			if size == 0 {
+				if n > 0 && !trailerBuffered(br) {
+					b.last = true
+					break
+				}
+				if err := b.trailer(); err != nil {
+					return n, b.failed(err)
+				}
+				b.eof = true
+				if n > 0 {
+					return n, nil
+				}
+				return 0, io.EOF
+			}
+			b.left = size
+		}
+		m := int(min(int64(len(p)-n), b.left))
+		if n > 0 {
+			if m = min(m, br.Buffered()); m == 0 {
+				break
+			}
+		}
+		k, err := br.Read(p[n : n+m])
+		n += k
+		b.left -= int64(k)
+		if b.left == 0 {
+			b.crlf = true
+		}
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return n, b.failed(err)
+		}
 	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
+	return n, nil
+}
+
+// lineBuffered reports whether br holds a complete line.
+func lineBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.IndexByte(b, '\n') >= 0
+}
+
+// trailerBuffered reports whether br holds the whole trailer section (up to
+// its blank line), so that reading it cannot block.
+func trailerBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	if len(b) >= 2 && b[0] == '\r' && b[1] == '\n' || len(b) >= 1 && b[0] == '\n' {
+		return true
 	}
-	n, err := br.Read(p)
-	b.left -= int64(n)
-	if b.left == 0 {
-		b.crlf = true
-	}
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return n, b.failed(err)
+	return bytes.Contains(b, []byte("\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
 }
 
 func (b *h1Body) failed(err error) error {
@@ -212,7 +263,7 @@ func (b *h1Body) Close() error {
 		b.conn.nc.Close()
 	}
 	b.conn, b.stop, b.c = nil, nil, nil
-	b.chunked, b.untilEOF, b.left, b.crlf, b.eof, b.broken = false, false, 0, false, false, false
+	b.chunked, b.untilEOF, b.left, b.crlf, b.last, b.eof, b.broken = false, false, 0, false, false, false, false
 	b.hdr.Reset()
 	h1Bodies.Put(b)
 	return nil

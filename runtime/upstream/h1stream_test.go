@@ -365,3 +365,38 @@ func TestNonStreamCallAllocs(t *testing.T) {
 		t.Errorf("%.0f allocations per call, want at most 6", n)
 	}
 }
+
+// Events an upstream sent as one HTTP chunk each but that arrived together
+// are all buffered by the first Next, so a relay sends them in one write
+// (Pending), and the end of the body is seen without another read.
+func TestH1StreamChunksArrivedTogether(t *testing.T) {
+	ev := func(s string) string { return `data: {"choices":[{"delta":{"content":"` + s + `"}}]}` + "\n\n" }
+	raw := sseHead + "Transfer-Encoding: chunked\r\n\r\n" + chunked(ev("a"), ev("b"), ev("c"), "data: [DONE]\n\n") + "0\r\n\r\n"
+	url, _ := rawServer(t, func(int) (string, bool) { return raw, false })
+	c := newClient(t, Config{})
+	ep := newEndpoint(t, url, format.AuthBearer, "k", false)
+	resp, err := c.Do(context.Background(), &Request{Endpoint: ep, Body: []byte(`{"model":"m","stream":true}`), Stream: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Close()
+	s := resp.Stream()
+	for i := 0; ; i++ {
+		ch, err := s.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch.Done {
+			if i != 3 {
+				t.Fatalf("[DONE] after %d events, want 3", i)
+			}
+			break
+		}
+		if !s.Pending() {
+			t.Fatalf("after event %d the next one is not pending: the chunks were not read together", i)
+		}
+	}
+	if !resp.h1.eof {
+		t.Error("the end of the chunked body was not read with the last events")
+	}
+}
