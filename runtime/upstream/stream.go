@@ -107,7 +107,10 @@ func (s *Stream) Next() (Chunk, error) {
 				}
 				return Chunk{Data: p, Done: true}, nil
 			}
-			ans := body.ScanOpenAIResponse(p)
+			var ans body.OpenAIResponse
+			if mayHoldUsageOrError(p) {
+				ans = body.ScanOpenAIResponse(p)
+			}
 			if ans.Error != nil {
 				s.err = inBodyError(s.ep, ans.Error, s.yielded > 0)
 				return Chunk{}, s.err
@@ -122,6 +125,14 @@ func (s *Stream) Next() (Chunk, error) {
 			}
 		}
 	}
+}
+
+// mayHoldUsageOrError reports whether a payload may have an "error" or a
+// "usage" member. Most events of a stream are content deltas with neither:
+// for them the scan (a walk over the whole JSON) would find nothing, so it
+// is skipped. A key spelled with \u escapes takes the scan.
+func mayHoldUsageOrError(p []byte) bool {
+	return bytes.Contains(p, []byte(`error"`)) || bytes.Contains(p, []byte(`usage"`)) || bytes.Contains(p, []byte(`\u`))
 }
 
 func (s *Stream) fail(err error) error {
