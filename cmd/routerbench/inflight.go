@@ -61,18 +61,20 @@ type shapeResult struct {
 
 // memSample is what a process held at the load's plateau.
 type memSample struct {
-	IdleKB int64 // VmRSS before the load
-	PeakKB int64 // highest VmRSS sampled during the load
-	Conns  int   // open sockets when the peak was sampled, minus those before the load
+	IdleKB    int64 // VmRSS before the load
+	PeakKB    int64 // highest VmRSS sampled during the load
+	PlateauKB int64 // VmRSS when the most descriptors were open
+	Conns     int   // the most descriptors open at once, minus those before the load
 }
 
-// PerConnKB is the memory per in-flight request: (peak - idle) / (sockets / 2),
-// each request holding a client and an upstream socket.
+// PerInFlight is the memory per request in flight, in bytes: (RSS at the
+// plateau - idle) / (descriptors / 2), each request holding a client and an
+// upstream socket.
 func (m memSample) PerInFlight() float64 {
 	if m.Conns < 2 {
 		return 0
 	}
-	return float64(m.PeakKB-m.IdleKB) * 1024 / (float64(m.Conns) / 2)
+	return float64(m.PlateauKB-m.IdleKB) * 1024 / (float64(m.Conns) / 2)
 }
 
 // shapes lists the shapes of the phase. maxInFlight caps the last one by
@@ -244,8 +246,9 @@ func attackWide(ctx context.Context, name string, tgt vegeta.Target, sh shape, p
 	return attackChecked(ctx, name, tgt, sh.Rate, sh.RoundDur, sh.Stream, pid, during, checkAnswer)
 }
 
-// sampleMem records the highest RSS seen every 250 ms until stop, with the
-// socket count at that moment.
+// sampleMem samples RSS and descriptors every 250 ms until stop: the
+// highest RSS, and the RSS when the most descriptors were open (the
+// plateau of requests in flight).
 func sampleMem(stop <-chan struct{}, read func() (int64, int), into *memSample) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
@@ -256,8 +259,9 @@ func sampleMem(stop <-chan struct{}, read func() (int64, int), into *memSample) 
 		case <-t.C:
 		}
 		kb, conns := read()
-		if kb > into.PeakKB {
-			into.PeakKB, into.Conns = kb, conns
+		into.PeakKB = max(into.PeakKB, kb)
+		if conns >= into.Conns {
+			into.PlateauKB, into.Conns = kb, conns
 		}
 	}
 }

@@ -73,9 +73,9 @@ func inflightRows(res *results) []row {
 			continue
 		}
 		per := m.PerInFlight()
-		mem.Measured = fmt.Sprintf("peak %s with %d sockets open (idle %s before the load): %s per request in flight", mb(m.PeakKB), m.Conns, mb(m.IdleKB), humanBytes(per))
+		mem.Measured = fmt.Sprintf("peak %s; %s with %d sockets open at the plateau (idle %s before the load): %s per request in flight", mb(m.PeakKB), mb(m.PlateauKB), m.Conns, mb(m.IdleKB), humanBytes(per))
 		if n := r.NginxMem; n.PeakKB > 0 {
-			mem.Measured += fmt.Sprintf("; **nginx** (master and workers) peak %s with %d sockets (idle %s): %s per request", mb(n.PeakKB), n.Conns, mb(n.IdleKB), humanBytes(n.PerInFlight()))
+			mem.Measured += fmt.Sprintf("; **nginx** (master and workers): peak %s; %s with %d sockets (idle %s): %s per request", mb(n.PeakKB), mb(n.PlateauKB), n.Conns, mb(n.IdleKB), humanBytes(n.PerInFlight()))
 		}
 		if key == "stream-10s" {
 			mem.Verdict = verdictAtMost(per/1000, 16, func(f float64) string { return sig3(f) + " kB" })
@@ -93,8 +93,8 @@ func renderInFlight(b *strings.Builder, res *results) {
 		return
 	}
 	fmt.Fprintf(b, "### Requests in flight (slow upstreams)\n\n")
-	fmt.Fprintf(b, "Each shape runs its own mock (`mockllm -latency 1s`, or `-chunk-delay` for streams of 8 content chunks), with routerd and nginx in front of it, and the same load straight to the mock, through routerd and through nginx in alternating rounds; a round's answers end before the next round starts. Memory is the highest VmRSS sampled every 250 ms during the round (nginx: master and workers summed), with the descriptors opened since before the load at that moment (listing `/proc/PID/fd`, no readlink, so the sampling costs the load generator next to nothing); per request in flight is (peak − idle) ÷ (sockets ÷ 2), each request holding a client and an upstream socket. Open-files limit of every process: %d (the hard limit; a proxy needs two descriptors per request in flight, so the largest shape is capped at (limit − 500) ÷ 2).\n\n", res.NoFile)
-	fmt.Fprintf(b, "| shape | path | rate | requests | errors | p50 ms | p99 ms | max ms | CPU per request | peak RSS | sockets at the peak | per request in flight |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(b, "Each shape runs its own mock (`mockllm -latency 1s`, or `-chunk-delay` for streams of 8 content chunks), with routerd and nginx in front of it, and the same load straight to the mock, through routerd and through nginx in alternating rounds; a round's answers end before the next round starts. VmRSS and the descriptors opened since before the load are sampled every 250 ms during the round (nginx: master and workers summed; descriptors by listing `/proc/PID/fd`, no readlink, so the sampling costs the load generator next to nothing); per request in flight is (RSS at the sample with the most descriptors − idle RSS) ÷ (descriptors ÷ 2), each request holding a client and an upstream socket. Open-files limit of every process: %d (the hard limit; a proxy needs two descriptors per request in flight, so the largest shape is capped at (limit − 500) ÷ 2).\n\n", res.NoFile)
+	fmt.Fprintf(b, "| shape | path | rate | requests | errors | p50 ms | p99 ms | max ms | CPU per request | peak RSS | sockets at the plateau | per request in flight |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range res.InFlight {
 		sh := r.Shape
 		if r.Err != "" && r.Routerd.Requests == 0 {

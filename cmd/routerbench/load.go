@@ -444,7 +444,7 @@ func nginxPath() string {
 // see docs/benchmarks.md, "The nginx comparison"), and the workers may
 // open as many sockets as the in-flight loads need.
 func nginxConf(prefix, listen, upstream string, nofile uint64) string {
-	conns := max(1024, min(nofile/2, 65536))
+	conns := max(1024, min(nofile-200, 65536)) // one worker may get most connections
 	return fmt.Sprintf(`worker_processes auto;
 worker_rlimit_nofile %[4]d;
 daemon off;
