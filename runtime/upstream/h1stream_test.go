@@ -400,3 +400,39 @@ func TestH1StreamChunksArrivedTogether(t *testing.T) {
 		t.Error("the end of the chunked body was not read with the last events")
 	}
 }
+
+// A client that goes away mid-stream ends the upstream read at once as
+// Canceled (nothing cools down), whether the cancellation comes before the
+// next read or while it waits.
+func TestH1StreamCanceledMidStream(t *testing.T) {
+	first := `data: {"choices":[{"delta":{"content":"a"}}]}` + "\n\n"
+	// One event, then the upstream keeps the stream open and silent.
+	raw := sseHead + "Transfer-Encoding: chunked\r\n\r\n" + chunked(first)
+	for _, whileWaiting := range []bool{false, true} {
+		url, _ := rawServer(t, func(int) (string, bool) { return raw, false })
+		c := newClient(t, Config{ReadTimeout: time.Hour})
+		ep := newEndpoint(t, url, format.AuthBearer, "k", false)
+		ctx, cancel := context.WithCancel(context.Background())
+		resp, err := c.Do(ctx, &Request{Endpoint: ep, Body: []byte(`{"model":"m","stream":true}`), Stream: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := resp.Stream()
+		if ch, err := s.Next(); err != nil || ch.Done {
+			t.Fatalf("first event: %+v %v", ch, err)
+		}
+		if whileWaiting {
+			stop := time.AfterFunc(20*time.Millisecond, cancel) // lands before or during the read: both end it
+			defer stop.Stop()
+		} else {
+			cancel()
+		}
+		_, err = s.Next()
+		var ue *Error
+		if !errors.As(err, &ue) || ue.Outcome.Kind != outcome.Canceled || !ue.Started {
+			t.Errorf("while waiting %v: got %v", whileWaiting, err)
+		}
+		resp.Close()
+		cancel()
+	}
+}
