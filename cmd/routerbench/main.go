@@ -15,15 +15,20 @@
 //   - cold start: exec routerd → first 200 on /health, and → first answered
 //     chat completion through the mock, on the scale and growth fixtures and
 //     with a stale snapshot (JSON fallback), with peak and idle RSS;
-//   - overhead: a fixed-rate load (vegeta) straight to the mock and through
-//     routerd in front of it, plain and streamed, with routerd's CPU time
-//     per request, and the same request as an Anthropic Messages one
-//     (POST /v1/messages) through routerd, whose CPU per request is
-//     compared with chat's;
+//   - overhead: a fixed-rate load (vegeta) straight to the mock, through
+//     routerd and, when nginx is installed, through nginx in front of the
+//     same mock (a keep-alive reverse proxy the harness configures and
+//     starts), in alternating rounds, plain and streamed, with each
+//     proxy's CPU time per request, and the same request as an Anthropic
+//     Messages one (POST /v1/messages) through routerd, whose CPU per
+//     request is compared with chat's;
+//   - requests in flight (inflight.go): slow mocks (an answer in 1 s,
+//     1-second and 10-second streams) at fixed rates that hold 1,000 and up
+//     to 10,000 requests in flight, through routerd and nginx, with RSS and
+//     memory per request in flight, and profiles at the plateau;
 //   - swap: SIGHUP every 100 ms during a fixed-rate load;
-//   - the highest fixed rate held with p99 < 50 ms and no error, for
-//     routerd and, when nginx is installed, for nginx in front of the same
-//     mock.
+//   - the highest fixed rate held with p99 < 50 ms and no error, for the
+//     mock alone, nginx and routerd, back to back.
 //
 // Only the part of the output file between the routerbench markers is
 // rewritten; sections written by hand are kept.
