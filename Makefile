@@ -66,10 +66,11 @@ run: build
 	$(BIN)/routerd -snapshot fixtures/demo/router.snap -config fixtures/demo/config -cache fixtures/demo/cache -addr 127.0.0.1:7601
 
 # Builds routerd, routerc and mockllm, measures start, open, route, overhead
-# under load, swap under load and compile (a few minutes, loopback only) and
-# rewrites the routerbench section of docs/benchmarks.md.
-# BENCHFLAGS=-quick for a smoke run. With nginx on PATH (apt-get install nginx)
-# the highest-rate search also runs nginx in front of the same mock.
+# under load, requests in flight (slow upstreams), swap under load, the
+# highest rate and compile (about ten minutes, loopback only) and rewrites
+# the routerbench section of docs/benchmarks.md. BENCHFLAGS=-quick for a
+# smoke run. With nginx installed (on PATH or /usr/sbin/nginx) every overhead,
+# in-flight and rate row also measures nginx in front of the same mock.
 BENCHFLAGS ?= -profile
 bench:
 	$(GO) run ./cmd/routerbench $(BENCHFLAGS) -out docs/benchmarks.md

@@ -55,6 +55,8 @@ type results struct {
 	Refresh       refreshResult // refresh.go
 	Shared        sharedResult  // shared.go
 	Rates         []rateResult
+	InFlight      []shapeResult // inflight.go
+	NoFile        uint64        // the open-files limit the processes ran with
 	Nginx         string
 	Profile       profileResult
 	Chat          chatTarget
@@ -151,6 +153,24 @@ func (h *harness) runAll(ctx context.Context) error {
 			}
 		}
 		h.res.Elapsed = time.Since(h.res.Started)
+		h.res.Machine.LoadEnd = loadAvg()
+		evaluate(h.res)
+		return nil
+	}
+	if h.opt.only == "inflight" {
+		if in := installs["scale"]; in != nil {
+			if ct, err := h.probe(ctx, in, snaps["scale"]); err != nil {
+				h.res.OverheadErr = "no model routes to the mock: " + err.Error()
+			} else {
+				h.res.Chat = ct
+				h.inflightPhase(ctx, ct)
+				if h.opt.profile {
+					h.res.Profile.Note = "CPU profiles of the runtime/server package served by `routerbench serve-profiled` (server.New + Serve on the shape's snapshot, as routerd wires it), one process per shape, under the shape's load"
+				}
+			}
+		}
+		h.res.Elapsed = time.Since(h.res.Started)
+		h.res.Machine.LoadEnd = loadAvg()
 		evaluate(h.res)
 		return nil
 	}
@@ -270,26 +290,48 @@ func (h *harness) loadPhases(ctx context.Context, in *install, snapSrc string, c
 	mockURL := "http://" + h.mockAddr + "/v1/chat/completions"
 	routerURL := base + "/v1/chat/completions"
 	msgURL := base + "/v1/messages"
+	// nginx in front of the same mock, measured in the same rounds.
+	var np *proc
+	nginxURL := ""
+	if bin := nginxPath(); bin == "" {
+		h.res.Nginx = "nginx not installed"
+	} else if p, nbase, err := h.startNginx(ctx, bin, h.mockAddr, "main"); err != nil {
+		h.res.Nginx = "nginx did not start: " + err.Error()
+	} else {
+		h.res.Nginx = "nginx at " + bin
+		np, nginxURL = p, nbase+"/v1/chat/completions"
+		defer h.ps.stop(np, 5*time.Second)
+	}
 	for _, stream := range []bool{false, true} {
 		routed := chatTargetFor(routerURL, in.Tokens.API, chatBody(ct.Model, stream))
 		direct := chatTargetFor(mockURL, "bench-direct", chatBody(ct.Upstream, stream))
+		viaNginx := chatTargetFor(nginxURL, "bench-direct", chatBody(ct.Upstream, stream))
 		// Warm both paths: connections, caches, the route cache entry.
 		attack(ctx, "mock", direct, h.opt.rate, h.opt.warmup, stream, 0, nil)
 		attack(ctx, "routerd", routed, h.opt.rate, h.opt.warmup, stream, 0, nil)
+		if np != nil {
+			attack(ctx, "nginx", viaNginx, h.opt.rate, h.opt.warmup, stream, 0, nil)
+		}
 		// Alternate rounds so that a change of background load on the
 		// shared machine hits both paths alike.
 		msgs := chatTargetFor(msgURL, in.Tokens.API, messagesBody(ct.Model, stream))
 		attackChecked(ctx, "routerd-messages", msgs, h.opt.rate, h.opt.warmup, stream, 0, nil, checkMessages)
-		var mockRounds, routerRounds, msgRounds []loadResult
+		var mockRounds, routerRounds, msgRounds, nginxRounds []loadResult
 		per := h.opt.loadDur / time.Duration(h.opt.rounds)
 		for i := 0; i < h.opt.rounds; i++ {
 			mockRounds = append(mockRounds, attack(ctx, "mock", direct, h.opt.rate, per, stream, h.mock.Pid(), nil))
 			routerRounds = append(routerRounds, attack(ctx, "routerd", routed, h.opt.rate, per, stream, p.Pid(), nil))
+			if np != nil {
+				nginxRounds = append(nginxRounds, attack(ctx, "nginx", viaNginx, h.opt.rate, per, stream, np.Pid(), nil))
+			}
 			msgRounds = append(msgRounds, attackChecked(ctx, "routerd-messages", msgs, h.opt.rate, per, stream, p.Pid(), nil, checkMessages))
 		}
 		pair := overheadPair{Stream: stream, Mock: merge(mockRounds), Routerd: merge(routerRounds),
 			Added: pairedAdded(mockRounds, routerRounds), Rounds: len(routerRounds),
 			Messages: merge(msgRounds), MsgRatios: cpuRatios(msgRounds, routerRounds)}
+		if len(nginxRounds) > 0 {
+			pair.Nginx, pair.NginxAdded = merge(nginxRounds), pairedAdded(mockRounds, nginxRounds)
+		}
 		h.log.Info("overhead", "stream", stream, "mock_p50", pair.Mock.Lat.P50, "routerd_p50", pair.Routerd.Lat.P50,
 			"mock_p99", pair.Mock.Lat.P99, "routerd_p99", pair.Routerd.Lat.P99, "errors", pair.Mock.Errors+pair.Routerd.Errors,
 			"routerd_cpu_per_req", pair.Routerd.CPUPerReq, "messages_cpu_per_req", pair.Messages.CPUPerReq, "messages_errors", pair.Messages.Errors)
@@ -299,7 +341,11 @@ func (h *harness) loadPhases(ctx context.Context, in *install, snapSrc string, c
 		}
 	}
 	if h.opt.only == "overhead" {
+		h.profileAll(ctx, p, profPath, in, snapSrc, ct)
 		return
+	}
+	if ctx.Err() == nil {
+		h.inflightPhase(ctx, ct)
 	}
 	routed := chatTargetFor(routerURL, in.Tokens.API, chatBody(ct.Model, false))
 	h.res.Swap = h.swapUnderLoad(ctx, p, base, snap, in.Tokens, routed)
@@ -314,34 +360,36 @@ func (h *harness) loadPhases(ctx context.Context, in *install, snapSrc string, c
 			"added_p50", h.res.Shared.AddedP50, "err", h.res.Shared.Err)
 	}
 	if h.opt.stepDur > 0 && ctx.Err() == nil {
+		// The three searches run back to back in the same run, the mock's
+		// own first: it is the ceiling of the generator and mock.
 		h.res.Rates = append(h.res.Rates, rateSearch(ctx, "mock", chatTargetFor(mockURL, "bench-direct", chatBody(ct.Upstream, false)), h.opt.stepDur))
+		if np != nil {
+			h.res.Rates = append(h.res.Rates, rateSearch(ctx, "nginx", chatTargetFor(nginxURL, "bench-direct", chatBody(ct.Upstream, false)), h.opt.stepDur))
+		}
 		h.res.Rates = append(h.res.Rates, rateSearch(ctx, "routerd", routed, h.opt.stepDur))
+	} else if np != nil {
+		h.res.Nginx += "; the rate search runs without -quick"
 	}
-	if bin := nginxPath(); bin == "" {
-		h.res.Nginx = "nginx not installed"
-	} else if h.opt.stepDur == 0 {
-		h.res.Nginx = "nginx found at " + bin + "; the rate search runs without -quick"
+	h.profileAll(ctx, p, profPath, in, snapSrc, ct)
+}
+
+// profileAll takes the CPU profiles of the plain and streamed loads (after
+// routerd's own loads are over) and keeps those of the in-flight shapes.
+func (h *harness) profileAll(ctx context.Context, p *proc, profPath string, in *install, snapSrc string, ct chatTarget) {
+	if !h.opt.profile {
+		return
+	}
+	h.stopChecked(p, "after the loads")
+	shapeCuts := h.res.Profile.Cuts
+	if profPath != "" {
+		h.res.Profile.Note = "routerd -cpuprofile during all the loads above"
+		h.res.Profile.Cuts = []profileCut{{Top: h.pprofTop(ctx, filepath.Join(h.bin, "routerd"), profPath)}}
 	} else {
-		np, nbase, err := h.startNginx(ctx, bin, h.mockAddr)
-		if err != nil {
-			h.res.Nginx = "nginx did not start: " + err.Error()
-		} else {
-			h.res.Nginx = "nginx at " + bin
-			h.res.Rates = append(h.res.Rates, rateSearch(ctx, "nginx", chatTargetFor(nbase+"/v1/chat/completions", "bench-direct", chatBody(ct.Upstream, false)), h.opt.stepDur))
-			h.ps.stop(np, 5*time.Second)
-		}
+		h.res.Profile = h.profileUnderLoad(ctx, in, snapSrc, ct)
+		h.res.Profile.Note = "routerd has no -cpuprofile flag, so the profiles are of the same runtime/server package served by `routerbench serve-profiled` " +
+			"(server.New + Serve on the same snapshot, as routerd wires it), one process per load"
 	}
-	if h.opt.profile {
-		h.stopChecked(p, "after the loads")
-		if profPath != "" {
-			h.res.Profile.Note = "routerd -cpuprofile during all the loads above"
-			h.res.Profile.Cuts = []profileCut{{Top: h.pprofTop(ctx, filepath.Join(h.bin, "routerd"), profPath)}}
-		} else {
-			h.res.Profile = h.profileUnderLoad(ctx, in, snapSrc, ct)
-			h.res.Profile.Note = "routerd has no -cpuprofile flag, so the profiles are of the same runtime/server package served by `routerbench serve-profiled` " +
-				"(server.New + Serve on the same snapshot, as routerd wires it), one process per load"
-		}
-	}
+	h.res.Profile.Cuts = append(h.res.Profile.Cuts, shapeCuts...)
 }
 
 // stopChecked stops routerd and notes in the report when it did not exit

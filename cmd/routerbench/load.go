@@ -76,11 +76,13 @@ func attack(ctx context.Context, name string, tgt vegeta.Target, rate int, dur t
 func attackChecked(ctx context.Context, name string, tgt vegeta.Target, rate int, dur time.Duration, stream bool, pid int, during func(stop <-chan struct{}),
 	check func(code int, errStr string, body []byte, stream bool) string) loadResult {
 	r := loadResult{Target: name, Stream: stream, Rate: rate, Dur: dur}
-	atk := vegeta.NewAttacker(vegeta.Timeout(30*time.Second), vegeta.KeepAlive(true), vegeta.Workers(32))
+	// Up to 20,000 connections: the in-flight shapes hold 10,000 requests
+	// open at once (the default cap is 10,000 per host).
+	atk := vegeta.NewAttacker(vegeta.Timeout(30*time.Second), vegeta.KeepAlive(true), vegeta.Workers(32), vegeta.MaxConnections(20000))
 	var cpu0 time.Duration
 	if pid > 0 {
 		var err error
-		if cpu0, err = procCPU(pid); err != nil {
+		if cpu0, err = procTreeCPU(pid); err != nil {
 			r.Err = err.Error()
 			return r
 		}
@@ -113,7 +115,7 @@ func attackChecked(ctx context.Context, name string, tgt vegeta.Target, rate int
 	close(stop)
 	<-duringDone
 	if pid > 0 {
-		cpu1, err := procCPU(pid)
+		cpu1, err := procTreeCPU(pid)
 		if err != nil {
 			r.Err = err.Error()
 		} else if r.Requests > 0 {
@@ -147,6 +149,10 @@ type overheadPair struct {
 	// ones; MsgRatios are its CPU per request over chat's, round by round.
 	Messages  loadResult
 	MsgRatios []float64
+	// Nginx is the same load through nginx in front of the same mock, in
+	// the same rounds; NginxAdded what it adds, like Added.
+	Nginx      loadResult
+	NginxAdded addedLatency
 	// Added is the latency routerd adds: the median over the paired
 	// rounds of (routerd's percentile - the mock's percentile in the round
 	// just before), so that one noisy round does not decide the figure.
@@ -418,23 +424,33 @@ func (h *harness) swapUnderLoad(ctx context.Context, p *proc, base string, snapP
 	return sr
 }
 
-// nginxPath returns the nginx binary on PATH, or "".
+// nginxPath returns the nginx binary on PATH (or Debian's
+// /usr/sbin/nginx, which a non-root PATH may lack), or "".
 func nginxPath() string {
-	p, err := exec.LookPath("nginx")
-	if err != nil {
-		return ""
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p
 	}
-	return p
+	if fi, err := os.Stat("/usr/sbin/nginx"); err == nil && fi.Mode().IsRegular() {
+		return "/usr/sbin/nginx"
+	}
+	return ""
 }
 
-// nginxConf is a plain reverse proxy to the mock with keep-alive upstream
-// connections and no logging or buffering.
-func nginxConf(prefix, listen, upstream string) string {
+// nginxConf is a keep-alive reverse proxy to the mock: upstream keep-alive
+// connections (HTTP/1.1, the client's Connection header cleared), no
+// logging, no buffering (streams pass through as they come), one worker
+// per core. Keep-alive requests per connection are not capped (nginx
+// closes a connection after 1,000 requests by default, on both sides;
+// see docs/benchmarks.md, "The nginx comparison"), and the workers may
+// open as many sockets as the in-flight loads need.
+func nginxConf(prefix, listen, upstream string, nofile uint64) string {
+	conns := max(1024, min(nofile-200, 65536)) // one worker may get most connections
 	return fmt.Sprintf(`worker_processes auto;
+worker_rlimit_nofile %[4]d;
 daemon off;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
-events { worker_connections 8192; }
+events { worker_connections %[5]d; }
 http {
   access_log off;
   client_body_temp_path %[1]s/body;
@@ -442,23 +458,33 @@ http {
   fastcgi_temp_path %[1]s/fastcgi;
   uwsgi_temp_path %[1]s/uwsgi;
   scgi_temp_path %[1]s/scgi;
-  upstream mock { server %[3]s; keepalive 256; }
+  keepalive_requests 1000000;
+  keepalive_timeout 120s;
+  upstream mock {
+    server %[3]s;
+    keepalive 1024;
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+  }
   server {
-    listen %[2]s;
+    listen %[2]s backlog=4096;
     location / {
       proxy_pass http://mock;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_buffering off;
+      proxy_read_timeout 120s;
     }
   }
 }
-`, prefix, listen, upstream)
+`, prefix, listen, upstream, nofile, conns)
 }
 
-// startNginx runs nginx in front of the mock and waits until it proxies.
-func (h *harness) startNginx(ctx context.Context, bin, mockAddr string) (*proc, string, error) {
-	prefix := filepath.Join(h.tmp, "nginx")
+// startNginx runs nginx in front of the mock at mockAddr (its config and
+// files in a folder of the temporary folder named after label) and waits
+// until it proxies.
+func (h *harness) startNginx(ctx context.Context, bin, mockAddr, label string) (*proc, string, error) {
+	prefix := filepath.Join(h.tmp, "nginx-"+label)
 	if err := os.MkdirAll(prefix, 0o755); err != nil {
 		return nil, "", err
 	}
@@ -467,10 +493,10 @@ func (h *harness) startNginx(ctx context.Context, bin, mockAddr string) (*proc, 
 		return nil, "", err
 	}
 	conf := filepath.Join(prefix, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(nginxConf(prefix, addr, mockAddr)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(nginxConf(prefix, addr, mockAddr, raiseNoFile())), 0o600); err != nil {
 		return nil, "", err
 	}
-	p, t0, err := h.ps.start("nginx", filepath.Join(h.tmp, "logs", "nginx.log"), nil, bin, "-p", prefix, "-c", conf)
+	p, t0, err := h.ps.start("nginx", filepath.Join(h.tmp, "logs", "nginx-"+label+".log"), nil, bin, "-e", filepath.Join(prefix, "error.log"), "-p", prefix, "-c", conf)
 	if err != nil {
 		return nil, "", err
 	}

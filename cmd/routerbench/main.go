@@ -15,15 +15,20 @@
 //   - cold start: exec routerd → first 200 on /health, and → first answered
 //     chat completion through the mock, on the scale and growth fixtures and
 //     with a stale snapshot (JSON fallback), with peak and idle RSS;
-//   - overhead: a fixed-rate load (vegeta) straight to the mock and through
-//     routerd in front of it, plain and streamed, with routerd's CPU time
-//     per request, and the same request as an Anthropic Messages one
-//     (POST /v1/messages) through routerd, whose CPU per request is
-//     compared with chat's;
+//   - overhead: a fixed-rate load (vegeta) straight to the mock, through
+//     routerd and, when nginx is installed, through nginx in front of the
+//     same mock (a keep-alive reverse proxy the harness configures and
+//     starts), in alternating rounds, plain and streamed, with each
+//     proxy's CPU time per request, and the same request as an Anthropic
+//     Messages one (POST /v1/messages) through routerd, whose CPU per
+//     request is compared with chat's;
+//   - requests in flight (inflight.go): slow mocks (an answer in 1 s,
+//     1-second and 10-second streams) at fixed rates that hold 1,000 and up
+//     to 10,000 requests in flight, through routerd and nginx, with RSS and
+//     memory per request in flight, and profiles at the plateau;
 //   - swap: SIGHUP every 100 ms during a fixed-rate load;
-//   - the highest fixed rate held with p99 < 50 ms and no error, for
-//     routerd and, when nginx is installed, for nginx in front of the same
-//     mock.
+//   - the highest fixed rate held with p99 < 50 ms and no error, for the
+//     mock alone, nginx and routerd, back to back.
 //
 // Only the part of the output file between the routerbench markers is
 // rewritten; sections written by hand are kept.
@@ -131,12 +136,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&opt.fixtures, "fixtures", "fixtures/generated", "folder of the scale and growth fixtures (generated when missing)")
 	fs.IntVar(&opt.rate, "rate", 1000, "requests per second of the overhead and swap loads")
 	fs.BoolVar(&opt.profile, "profile", false, "also take a CPU profile of the server under load (routerd's -cpuprofile when it has one, else the same server package run by this harness)")
-	fs.StringVar(&opt.only, "only", "", "run only one phase: refresh (refresh → compile → swap under load, refresh.go), overhead (the chat and Messages loads through routerd) or shared (CPU per request with Redis shared state on and off, shared.go); the report shows only it")
+	fs.StringVar(&opt.only, "only", "", "run only one phase: refresh (refresh → compile → swap under load, refresh.go), overhead (the chat and Messages loads through routerd and nginx) inflight (slow upstreams: 1,000 and up to 10,000 requests in flight, inflight.go) or shared (CPU per request with Redis shared state on and off, shared.go); the report shows only it")
 	if err := fs.Parse(args); err != nil {
 		return opt, err
 	}
-	if opt.only != "" && opt.only != "refresh" && opt.only != "overhead" && opt.only != "shared" {
-		return opt, fmt.Errorf("-only %q: the phases that run alone are refresh, overhead and shared", opt.only)
+	if opt.only != "" && opt.only != "refresh" && opt.only != "overhead" && opt.only != "inflight" && opt.only != "shared" {
+		return opt, fmt.Errorf("-only %q: the phases that run alone are refresh, overhead, inflight and shared", opt.only)
 	}
 	if fs.NArg() > 0 {
 		return opt, fmt.Errorf("unexpected argument %q; see -h", fs.Arg(0))

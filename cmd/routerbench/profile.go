@@ -37,6 +37,7 @@ func serveProfiled(args []string, stderr io.Writer) error {
 	cache := fs.String("cache", "", "cache folder of the snapshot")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	prof := fs.String("cpuprofile", "", "CPU profile output file")
+	heapAt := fs.String("heapprofile", "", "on SIGUSR1, write the heap profile to this file and the goroutine profile next to it (.goroutine)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +73,17 @@ func serveProfiled(args []string, stderr io.Writer) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	if *heapAt != "" {
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		defer signal.Stop(usr1)
+		go func() {
+			for range usr1 {
+				writeProfile(*heapAt, "heap", log)
+				writeProfile(*heapAt+".goroutine", "goroutine", log)
+			}
+		}()
+	}
 	select {
 	case err = <-served:
 		pprof.StopCPUProfile()
@@ -92,6 +104,19 @@ func serveProfiled(args []string, stderr io.Writer) error {
 	return err
 }
 
+// writeProfile writes the named runtime/pprof profile to path.
+func writeProfile(path, name string, log *slog.Logger) {
+	f, err := os.Create(path)
+	if err != nil {
+		log.Warn("cannot write the profile", "profile", name, "error", err)
+		return
+	}
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		log.Warn("cannot write the profile", "profile", name, "error", err)
+	}
+	f.Close()
+}
+
 // profileCategory is a group of functions whose cumulative share of the
 // CPU profile the report shows. Groups overlap (a write syscall is also
 // part of the HTTP server's or client's time).
@@ -102,7 +127,8 @@ type profileCategory struct {
 func profileCategories() []profileCategory {
 	return []profileCategory{
 		{"HTTP server (fasthttp + fiber, the whole request as seen from the server, I/O included)", `fasthttp\.\(\*Server\)\.serveConn$`},
-		{"HTTP client to the upstream (non-stream calls: upstream's pooled HTTP/1.1 calls, run inside the handler; streams: net/http Transport's connection read and write loops)", `net/http\.\(\*persistConn\)\.(readLoop|writeLoop)$|smartrouter/runtime/upstream\.\(\*Client\)\.doH1$`},
+		{"HTTP client to the upstream (upstream's pooled HTTP/1.1 calls and stream reads, run on the handler's or the relay's goroutine; net/http's connection loops only when a proxy from the environment applies)", `net/http\.\(\*persistConn\)\.(readLoop|writeLoop)$|smartrouter/runtime/upstream\.\(\*Client\)\.(doH1|streamH1)$|smartrouter/runtime/upstream\.\(\*Response\)\.readH1$`},
+		{"stream relay (reading upstream events, translating, batching; fasthttp writes what it returns)", `smartrouter/runtime/server\.\(\*relay\)\.Read$`},
 		{"write syscalls (to the client and to the upstream)", `syscall\.write$`},
 		{"read syscalls", `syscall\.read$`},
 		{"network poller (epoll)", `runtime\.netpoll$`},
@@ -118,12 +144,16 @@ func profileCategories() []profileCategory {
 
 // profileCut is one load's CPU profile.
 type profileCut struct {
+	Label    string // the load, for the report ("plain", "streamed", an in-flight shape)
 	Stream   bool
 	Requests int
 	Total    time.Duration      // sampled CPU time
 	Shares   map[string]float64 // category name -> percent of Total
 	Top      string             // go tool pprof -top -cum
-	Err      string
+	// Heap and Goroutines: go tool pprof -top of the in-use heap and of the
+	// goroutines, taken at the load's plateau (in-flight shapes only).
+	Heap, Goroutines string
+	Err              string
 }
 
 // profileResult is everything the profile phase found.
@@ -179,7 +209,11 @@ func (h *harness) profileUnderLoad(ctx context.Context, in *install, snap string
 		return pr
 	}
 	for _, stream := range []bool{false, true} {
-		pr.Cuts = append(pr.Cuts, h.profileOne(ctx, exe, in, snap, ct, stream))
+		label := "plain, 0 ms upstream"
+		if stream {
+			label = "streamed, 0 ms upstream"
+		}
+		pr.Cuts = append(pr.Cuts, h.profileOne(ctx, exe, in, snap, ct, stream, h.opt.rate, h.opt.loadDur, label, 0))
 	}
 	// The same plain load through routerd limited to one P.
 	p, base, t0, err := h.startRouterdEnv(in, snap, "gomaxprocs1", []string{"GOMAXPROCS=1"})
@@ -202,16 +236,22 @@ func (h *harness) profileUnderLoad(ctx context.Context, in *install, snap string
 }
 
 // profileOne runs one serve-profiled process under one load.
-func (h *harness) profileOne(ctx context.Context, exe string, in *install, snap string, ct chatTarget, stream bool) profileCut {
-	cut := profileCut{Stream: stream, Shares: map[string]float64{}}
+// With plateau > 0 it also asks the server for its heap and goroutine
+// profiles that long after the load started (SIGUSR1).
+func (h *harness) profileOne(ctx context.Context, exe string, in *install, snap string, ct chatTarget, stream bool, rate int, dur time.Duration, label string, plateau time.Duration) profileCut {
+	cut := profileCut{Label: label, Stream: stream, Shares: map[string]float64{}}
 	addr, err := freeAddr()
 	if err != nil {
 		cut.Err = err.Error()
 		return cut
 	}
-	prof := filepath.Join(h.tmp, fmt.Sprintf("server-stream=%v.pprof", stream))
+	prof := filepath.Join(h.tmp, fmt.Sprintf("server-%s.pprof", strings.NewReplacer(" ", "", ",", "-").Replace(label)))
+	heap := ""
+	if plateau > 0 {
+		heap = strings.TrimSuffix(prof, ".pprof") + ".heap"
+	}
 	p, t0, err := h.ps.start("serve-profiled", filepath.Join(h.tmp, "logs", "serve-profiled.log"), in.Env, exe,
-		serveProfiledCmd, "-snapshot", snap, "-config", in.ConfigDir, "-cache", in.CacheDir, "-addr", addr, "-cpuprofile", prof)
+		serveProfiledCmd, "-snapshot", snap, "-config", in.ConfigDir, "-cache", in.CacheDir, "-addr", addr, "-cpuprofile", prof, "-heapprofile", heap)
 	if err != nil {
 		cut.Err = err.Error()
 		return cut
@@ -226,7 +266,17 @@ func (h *harness) profileOne(ctx context.Context, exe string, in *install, snap 
 		return cut
 	}
 	tgt := chatTargetFor(base+"/v1/chat/completions", in.Tokens.API, chatBody(ct.Model, stream))
-	r := attack(ctx, "profiled", tgt, h.opt.rate, h.opt.loadDur, stream, 0, nil)
+	var during func(stop <-chan struct{})
+	if plateau > 0 {
+		during = func(stop <-chan struct{}) {
+			select {
+			case <-stop:
+			case <-time.After(plateau):
+				_ = sendSignal(p, syscall.SIGUSR1)
+			}
+		}
+	}
+	r := attack(ctx, "profiled", tgt, rate, dur, stream, 0, during)
 	cut.Requests = r.Requests
 	h.ps.stop(p, 15*time.Second)
 	if p.waitErr != nil {
@@ -234,6 +284,10 @@ func (h *harness) profileOne(ctx context.Context, exe string, in *install, snap 
 		return cut
 	}
 	cut.Top = h.pprofTop(ctx, exe, prof)
+	if heap != "" {
+		cut.Heap = pprofText(ctx, "-sample_index=inuse_space", exe, heap)
+		cut.Goroutines = pprofText(ctx, "-cum", exe, heap+".goroutine")
+	}
 	for _, c := range profileCategories() {
 		out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=100000", "-nodefraction=0", "-edgefraction=0", "-focus="+c.Focus, exe, prof).CombinedOutput()
 		if err != nil {
@@ -253,4 +307,13 @@ func (h *harness) profileOne(ctx context.Context, exe string, in *install, snap 
 		}
 	}
 	return cut
+}
+
+// pprofText is `go tool pprof -top` of a profile with one extra option.
+func pprofText(ctx context.Context, opt, binary, prof string) string {
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", opt, "-nodecount=25", binary, prof).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("go tool pprof failed: %v: %s", err, tail(string(out), 500))
+	}
+	return string(out)
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -224,5 +225,68 @@ func TestSurfaceAllocsPerRefusedRequest(t *testing.T) {
 				t.Errorf("%.0f allocations per request, want at most 6", n)
 			}
 		})
+	}
+}
+
+// TestRouterAllocsPerStreamedRequest counts what the router adds to one
+// streamed request relayed to its end (handler, relay, the usage-only chunk
+// dropped): the allocations of the whole request minus those of the same
+// stream read directly with the upstream client (both include the
+// in-process mock's).
+func TestRouterAllocsPerStreamedRequest(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under -race")
+	}
+	h := start(t, harnessOpt{})
+	streamed := `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	p := newInProcess(h, "POST", PathChat, streamed)
+	relay := func() {
+		if st := p.do(); st != 200 {
+			t.Fatalf("status %d: %s", st, p.ctx.Response.Body())
+		}
+		// What fasthttp does after the handler: read the body stream to its
+		// end, then close it.
+		if err := p.ctx.Response.BodyWriteTo(io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		relay()
+	}
+	proxied := testing.AllocsPerRun(100, relay)
+
+	hd := h.srv.Manager().Acquire()
+	st := hd.Value.(*state)
+	sent, _, err := body.OpenAIRequestUsage(nil, []byte(streamed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := upstream.Request{Endpoint: st.chans[0].ep, Body: sent, Stream: true}
+	client := st.client
+	hd.Release()
+	direct := func() {
+		resp, err := client.Do(context.Background(), &req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := resp.Stream()
+		for {
+			ch, err := s.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ch.Done {
+				break
+			}
+		}
+		resp.Close()
+	}
+	for range 5 {
+		direct()
+	}
+	alone := testing.AllocsPerRun(100, direct)
+	t.Logf("streamed %.0f, direct upstream stream %.0f: the router adds %.0f allocations", proxied, alone, proxied-alone)
+	if proxied-alone > 3 { // measured: 0 (the relay and its event buffer are pooled)
+		t.Errorf("the router adds %.0f allocations per streamed request, want at most 3", proxied-alone)
 	}
 }

@@ -195,7 +195,8 @@ func (w *work) commitStream(i int, ttfb time.Duration) {
 	s.met.Overhead(seconds(overhead))
 	s.met.Request(fiber.StatusOK, "")
 	s.met.StreamStarted()
-	rl := &relay{s: s, h: w.h, st: w.st, pair: w.dec.Pairs[i], resp: w.resp, us: w.us, first: w.first, added: w.added, ttfb: ttfb}
+	rl := newRelay()
+	rl.s, rl.h, rl.st, rl.pair, rl.resp, rl.us, rl.first, rl.added, rl.ttfb = s, w.h, w.st, w.dec.Pairs[i], w.resp, w.us, w.first, w.added, ttfb
 	rl.hold = w.handOver()
 	w.owned = false
 	r.SetBodyStream(rl, -1)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"smartrouter/runtime/body"
@@ -55,6 +56,18 @@ var (
 // relayBatch is the most a Read gathers before returning, so that a fast
 // upstream does not grow the buffer without bound.
 const relayBatch = 32 << 10
+
+// relays pools relay values with their event buffer, so that a stream
+// does not grow a new buffer event by event.
+var relays = sync.Pool{New: func() any { return new(relay) }}
+
+// newRelay returns a relay from the pool, its buffer kept and emptied.
+func newRelay() *relay {
+	r := relays.Get().(*relay)
+	out := r.out[:0]
+	*r = relay{out: out}
+	return r
+}
 
 // Read returns the next events. Once the final [DONE] was returned and
 // written (fasthttp reads again only after a successful write), it records
@@ -166,6 +179,15 @@ func (r *relay) Close() error {
 	r.hold.release(r.s)
 	r.s.met.StreamEnded()
 	r.h.Release()
+	// fasthttp reads no more after Close: the relay goes back to the pool,
+	// without what it pointed to (a buffer grown by a very long event is
+	// dropped).
+	out := r.out[:0]
+	if cap(out) > 2*relayBatch {
+		out = nil
+	}
+	*r = relay{out: out}
+	relays.Put(r)
 	return nil
 }
 

@@ -200,7 +200,10 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 	if ep == nil {
 		return nil, errors.New("upstream request without an endpoint; build one with NewEndpoint")
 	}
-	if !r.Stream && ep.target != nil && ep.target.direct {
+	if ep.target != nil && ep.target.direct {
+		if r.Stream {
+			return c.streamH1(ctx, ep, ep.uris[r.Op%opCount], r.Body, r.ClientHeader)
+		}
 		return c.doH1(ctx, ep, ep.uris[r.Op%opCount], r.Body, r.ClientHeader)
 	}
 	method, accept := http.MethodPost, c.acceptJSON
@@ -315,9 +318,10 @@ const drainTimeout = 250 * time.Millisecond
 // Response is a 2xx answer whose body has not been read yet.
 type Response struct {
 	Status int
-	// Header holds the answer's headers for streams; it is nil for
-	// non-stream answers, whose headers nothing reads (the pooled HTTP/1.1
-	// path of h1.go does not copy them).
+	// Header holds the answer's headers when the call went through
+	// net/http (a proxy from the environment applies); it is nil for
+	// answers over the pooled HTTP/1.1 path (h1.go, h1stream.go), whose
+	// headers nothing reads.
 	Header http.Header
 
 	c       *Client
@@ -330,8 +334,9 @@ type Response struct {
 	stream  *Stream
 	done    bool // the stream saw [DONE]: drain before closing to keep the connection
 	closed  bool
-	mem     bool // body is already in memory (doH1): no timers, no context
-	tooBig  bool // doH1 found the body over MaxResponseSize
+	mem     bool    // body is already in memory (doH1): no timers, no context
+	h1      *h1Body // a stream over a pooled HTTP/1.1 connection: socket deadlines, no timers
+	tooBig  bool    // doH1 found the body over MaxResponseSize
 }
 
 // Read reads the raw body, bounded by the read timeout between calls. Errors
@@ -344,6 +349,9 @@ func (r *Response) readWithin(p []byte, d time.Duration) (int, error) {
 	}
 	if r.mem {
 		return r.body.Read(p)
+	}
+	if r.h1 != nil {
+		return r.readH1(p, d)
 	}
 	if r.idle == nil {
 		r.idle = time.AfterFunc(d, r.readTimedOut)
@@ -359,6 +367,32 @@ func (r *Response) readWithin(p []byte, d time.Duration) (int, error) {
 }
 
 func (r *Response) readTimedOut() { r.cancel(errReadTimeout) }
+
+// readH1 reads a stream of the pooled HTTP/1.1 path: the connection's read
+// deadline is d from now (or the request's end), and a cancellation seen
+// after setting it wins over the deadline.
+func (r *Response) readH1(p []byte, d time.Duration) (int, error) {
+	b := r.h1
+	if b.conn == nil {
+		return 0, errors.New("upstream response read after Close")
+	}
+	cause := b.deadline(d)
+	if err := r.ctx.Err(); err != nil {
+		b.broken = true
+		return 0, transportError(r.ep, causeOf(r.ctx, context.Canceled), false)
+	}
+	n, err := b.Read(p)
+	if err != nil && err != io.EOF {
+		switch {
+		case r.ctx.Err() != nil:
+			err = causeOf(r.ctx, context.Canceled)
+		case isTimeout(err):
+			err = cause
+		}
+		err = transportError(r.ep, err, n > 0)
+	}
+	return n, err
+}
 
 // ReadAll appends the whole body to dst (a non-stream answer). A body over
 // Config.MaxResponseSize, a transport failure, or a JSON answer carrying an
@@ -419,12 +453,18 @@ func (r *Response) readLimited(dst []byte, limit int64) ([]byte, error) {
 	return dst, nil
 }
 
+// discardBufs are the buffers of discard (a stack array would escape
+// through the body's Read).
+var discardBufs = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
+
 // discard reads and drops up to limit bytes, each read bounded by d.
 func (r *Response) discard(limit int64, d time.Duration) (int64, error) {
-	var buf [4096]byte
+	bp := discardBufs.Get().(*[]byte)
+	defer discardBufs.Put(bp)
+	buf := *bp
 	var total int64
 	for total < limit {
-		n, err := r.readWithin(buf[:], d)
+		n, err := r.readWithin(buf, d)
 		total += int64(n)
 		if err == io.EOF {
 			return total, nil

@@ -33,10 +33,16 @@ type h1Pool struct {
 
 type h1Conn struct {
 	nc   net.Conn
-	br   *bufio.Reader
-	bw   *bufio.Writer
+	br   *bufio.Reader // kept with the connection; requests are written through a pooled writer (writeH1)
 	used time.Time
+	// interrupt unblocks a read or write at once (a past deadline): what a
+	// canceled call's context.AfterFunc runs. Made once per connection.
+	interrupt func()
 }
+
+// h1ReadBuf is the read buffer of a pooled connection. Every stream in
+// flight holds one, so it is small; bigger answers are read in more calls.
+const h1ReadBuf = 4 << 10
 
 // h1IdleTimeout is how long an idle connection is kept.
 const h1IdleTimeout = 90 * time.Second
@@ -146,7 +152,7 @@ func (c *Client) dialH1(ctx context.Context, t *target) (*h1Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 16<<10)}, nil
+	return &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, h1ReadBuf), interrupt: func() { nc.SetDeadline(aLongTimeAgo) }}, nil
 }
 
 // aLongTimeAgo is a deadline in the past: it unblocks a read or write at once.
@@ -177,7 +183,8 @@ func (b *memBody) Close() error {
 func (c *Client) doH1(ctx context.Context, ep *Endpoint, uri string, body []byte, clientHeader func(string) string) (*Response, error) {
 	t := ep.target
 	start := time.Now()
-	by, cause := start.Add(c.cfg.ReadTimeout), errReadTimeout
+	by := start.Add(c.cfg.ReadTimeout)
+	var cause error = errReadTimeout // an interface from a constant: no allocation
 	if end := start.Add(c.cfg.RequestTimeout); end.Before(by) {
 		by, cause = end, errRequestTimeout
 	}
@@ -187,40 +194,19 @@ func (c *Client) doH1(ctx context.Context, ep *Endpoint, uri string, body []byte
 
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	req.Header.DisableNormalizing()
-	req.Header.SetMethod(http.MethodPost)
-	req.Header.SetRequestURI(uri)
-	req.Header.SetHost(t.host)
-	c.setHeaders((*fastHeader)(&req.Header), ep, true, c.acceptJSON, clientHeader)
-	req.SetBodyRaw(body)
+	c.buildH1(req, ep, t, uri, body, c.acceptJSON, clientHeader)
 
 	resp := fasthttp.AcquireResponse()
 	for try := 0; ; try++ {
-		var conn *h1Conn
-		if try == 0 {
-			conn = c.h1.get(t.key)
+		conn, reused, err := c.h1Conn(ctx, t, try, by, cause)
+		if err != nil {
+			fasthttp.ReleaseResponse(resp)
+			return nil, transportError(ep, err, false)
 		}
-		reused := conn != nil
-		if conn == nil {
-			dctx, cancel := context.WithDeadline(ctx, by)
-			var err error
-			conn, err = c.dialH1(dctx, t)
-			cancel()
-			if err != nil {
-				fasthttp.ReleaseResponse(resp)
-				if ctx.Err() == nil && time.Now().After(by) {
-					err = cause
-				}
-				return nil, transportError(ep, causeOf(ctx, err), false)
-			}
-		}
-		stop := context.AfterFunc(ctx, func() { conn.nc.SetDeadline(aLongTimeAgo) })
-		err := conn.nc.SetDeadline(by)
+		stop := context.AfterFunc(ctx, conn.interrupt)
+		err = conn.nc.SetDeadline(by)
 		if err == nil {
-			err = req.Write(conn.bw)
-		}
-		if err == nil {
-			err = conn.bw.Flush()
+			err = writeH1(req, conn)
 		}
 		if err == nil {
 			err = resp.ReadLimitBody(conn.br, int(min(c.cfg.MaxResponseSize, 1<<40)))

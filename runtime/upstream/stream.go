@@ -42,7 +42,9 @@ type Stream struct {
 	pool    *sync.Pool // where r goes back on Close, for streams of a Response
 }
 
-const streamBuf = 32 << 10
+// streamBuf is the line buffer of a Stream; longer lines are gathered in
+// Stream.long. Every stream in flight holds one, so it is small.
+const streamBuf = 4 << 10
 
 // Stream returns a reader of the response's SSE events. Close the Response
 // when done with it.
@@ -105,7 +107,10 @@ func (s *Stream) Next() (Chunk, error) {
 				}
 				return Chunk{Data: p, Done: true}, nil
 			}
-			ans := body.ScanOpenAIResponse(p)
+			var ans body.OpenAIResponse
+			if mayHoldUsageOrError(p) {
+				ans = body.ScanOpenAIResponse(p)
+			}
 			if ans.Error != nil {
 				s.err = inBodyError(s.ep, ans.Error, s.yielded > 0)
 				return Chunk{}, s.err
@@ -120,6 +125,14 @@ func (s *Stream) Next() (Chunk, error) {
 			}
 		}
 	}
+}
+
+// mayHoldUsageOrError reports whether a payload may have an "error" or a
+// "usage" member. Most events of a stream are content deltas with neither:
+// for them the scan (a walk over the whole JSON) would find nothing, so it
+// is skipped. A key spelled with \u escapes takes the scan.
+func mayHoldUsageOrError(p []byte) bool {
+	return bytes.Contains(p, []byte(`error"`)) || bytes.Contains(p, []byte(`usage"`)) || bytes.Contains(p, []byte(`\u`))
 }
 
 func (s *Stream) fail(err error) error {
@@ -203,12 +216,14 @@ func (s *Stream) tooLong() error {
 		Host: s.ep.host, Message: fmt.Sprintf("stream line longer than %d bytes; raise the line limit", s.maxLine)}
 }
 
+var errStreamClosed = errors.New("upstream stream read after Close")
+
 // close hands the line buffer back to the client's pool.
 func (s *Stream) close() {
 	if s.pool != nil && s.r != nil {
 		s.r.Reset(nil)
 		s.pool.Put(s.r)
 		s.r = nil
-		s.err = errors.New("upstream stream read after Close")
+		s.err = errStreamClosed
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"smartrouter/runtime/body"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -183,4 +184,22 @@ func TestStreamPending(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzUsageOrErrorShortcut checks the shortcut of Stream.Next: a payload
+// for which mayHoldUsageOrError is false is one whose scan finds neither an
+// error nor a usage object.
+func FuzzUsageOrErrorShortcut(f *testing.F) {
+	f.Add([]byte(`{"choices":[{"delta":{"content":"hi"}}]}`))
+	f.Add([]byte(`{"choices":[],"usage":{"prompt_tokens":1}}`))
+	f.Add([]byte(`{"error":{"message":"x"}}`))
+	f.Add([]byte(`{"\u0065rror":{"message":"x"}}`))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		if mayHoldUsageOrError(p) {
+			return
+		}
+		if ans := body.ScanOpenAIResponse(p); ans.Error != nil || ans.Usage != nil || ans.UsageOnly {
+			t.Fatalf("the shortcut skips %q, whose scan finds %+v", p, ans)
+		}
+	})
 }
