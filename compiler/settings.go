@@ -126,6 +126,8 @@ func settings(c *config.Config) format.Settings {
 		CacheLoadTimeoutMs:  ms(c.Performance.CacheLoadTimeout),
 
 		StateRedisURL: c.State.RedisURL,
+		Usage: format.UsageSettings{Configured: c.Usage.Present, Enabled: c.Usage.Enabled, Path: c.Usage.Path,
+			RetentionDays: clampU32(int64(c.Usage.RetentionDays)), QueueSize: clampU32(int64(c.Usage.QueueSize))},
 	}
 	for _, t := range []struct {
 		name string

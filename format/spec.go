@@ -119,6 +119,7 @@ var knownSections = [numKnown]sectionSpec{
 	SecLimits:     {SecLimits, "limits", false},
 	SecClients:    {SecClients, "clients", false},
 	SecState:      {SecState, "state", false},
+	SecUsage:      {SecUsage, "usage", false},
 }
 
 // numSections counts the sections this version knows.

@@ -91,6 +91,7 @@ func (w *writer) encode() ([]byte, error) {
 		// the same sections as before.
 		add(SecState, w.state())
 	}
+	add(SecUsage, w.usage())
 	if w.st.err != nil {
 		return nil, w.st.err
 	}
@@ -333,6 +334,18 @@ func (w *writer) clients() []byte {
 func (w *writer) state() []byte {
 	e := &enc{st: w.st}
 	e.secret(w.m.Settings.StateRedisURL)
+	return e.b
+}
+
+// usage is the usage ledger settings section (format 1.2).
+func (w *writer) usage() []byte {
+	u := &w.m.Settings.Usage
+	e := &enc{st: w.st}
+	e.bool(u.Configured)
+	e.bool(u.Enabled)
+	e.str(u.Path)
+	e.u32(u.RetentionDays)
+	e.u32(u.QueueSize)
 	return e.b
 }
 

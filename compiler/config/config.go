@@ -75,6 +75,7 @@ type Config struct {
 	Performance Performance
 	ClientKeys  []ClientKey // client_keys, file order (clients.go)
 	State       State
+	Usage       Usage
 }
 
 // State holds state: (top level): where routerd replicas share live state.
@@ -84,6 +85,21 @@ type State struct {
 	// vocab.CheckRedisURL); zero = nothing shared.
 	RedisURL format.Secret
 }
+
+// Usage holds usage.* (the usage ledger of runtime/usage).
+type Usage struct {
+	Present       bool   // the config has a usage: section
+	Enabled       bool   // default true
+	Path          string // "" = routerd's default under its data folder
+	RetentionDays int    // default format.DefaultUsageRetentionDays; 0 keeps every record
+	QueueSize     int    // 0 = routerd's default
+}
+
+// Bounds of the usage keys.
+const (
+	MaxUsageRetentionDays = 36500
+	MaxUsageQueueSize     = 1 << 20
+)
 
 // Server holds server.*.
 type Server struct {
@@ -297,7 +313,8 @@ func defaults() *Config {
 			RequestTimeout: format.DefaultRequestTimeout,
 			MaxRequestSize: DefaultMaxRequestSize,
 		},
-		Auth: Auth{Admin: Admin{Enabled: true}},
+		Auth:  Auth{Admin: Admin{Enabled: true}},
+		Usage: Usage{Enabled: true, RetentionDays: format.DefaultUsageRetentionDays},
 		Routing: Routing{
 			DefaultStrategy:     DefaultStrategy,
 			EnableFallback:      true,

@@ -58,6 +58,8 @@ func (s *Server) newApp() *fiber.App {
 	app.Post(PathAdminCooldownsReset, s.adminCooldownsReset)
 	app.Post(PathAdminRefresh, s.adminRefresh)
 	app.Get(PathAdminPatterns, s.adminPatterns)
+	app.Get(PathAdminUsage, s.adminUsage)
+	app.Get(PathAdminRequests, s.adminRequests)
 	return app
 }
 

@@ -17,6 +17,7 @@ import (
 
 // chatSurface is POST /v1/chat/completions.
 var chatSurface = surface{
+	name:     "chat",
 	validate: (*work).validateChat,
 	rewrite:  (*work).rewriteChat,
 	complete: (*work).complete,
@@ -86,6 +87,7 @@ func (w *work) completeJSON(i int, strip bool) {
 	u := body.ParseOpenAIUsage(body.ScanOpenAIResponse(out).Usage)
 	s.met.Tokens(u.PromptTokens, u.CompletionTokens)
 	w.charge(i, &u)
+	w.noteUsage(i, &u)
 	w.cut = w.cut[:0]
 	if strip {
 		w.cut = body.OpenAIReasoningSpans(w.cut, out)
@@ -198,6 +200,7 @@ func (w *work) commitStream(i int, ttfb time.Duration) {
 	rl := newRelay()
 	rl.s, rl.h, rl.st, rl.pair, rl.resp, rl.us, rl.first, rl.added, rl.ttfb = s, w.h, w.st, w.dec.Pairs[i], w.resp, w.us, w.first, w.added, ttfb
 	rl.hold = w.handOver()
+	w.commitUsage(rl)
 	w.owned = false
 	r.SetBodyStream(rl, -1)
 }

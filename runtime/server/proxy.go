@@ -34,6 +34,9 @@ import (
 // answered: OpenAI chat completions (chatSurface), embeddings
 // (embeddingsSurface) and legacy completions (completionsSurface).
 type surface struct {
+	// name is the surface in usage records: chat, messages, gemini,
+	// embeddings, completions.
+	name string
 	// op is the upstream operation the surface calls; OpEmbeddings also
 	// routes over embedding models only.
 	op upstream.Op
@@ -67,6 +70,7 @@ type work struct {
 	dec   route.Decision
 	upDur time.Duration // time spent in upstream calls
 	hold  hold          // the client key's claim on its limits (tenants.go)
+	ut    usageTrack    // what the usage record needs (usage.go)
 
 	body  []byte // the client body with the pair's model
 	body2 []byte // the same asking for usage (streams)
@@ -113,6 +117,7 @@ func (s *Server) putWork(w *work) {
 	w.client = ""
 	w.owned, w.upDur, w.added = false, 0, false
 	w.f = body.Features{}
+	w.ut = usageTrack{}
 	w.resp, w.us, w.first = nil, nil, upstream.Chunk{}
 	w.ureq.Endpoint, w.ureq.Body = nil, nil
 	for i := range w.att {
@@ -173,6 +178,7 @@ func (s *Server) begin(c *fiber.Ctx, sf *surface) *work {
 // request at debug level and returns the work to the pool.
 func (s *Server) end(w *work) {
 	w.hold.release(s) // a stream's relay took it over (handOver)
+	w.emitUsage()
 	if w.owned {
 		w.h.Release()
 	}
@@ -270,6 +276,7 @@ var errNoData = &upstream.Error{
 func (w *work) try(i int) verdict {
 	s, st := w.s, w.st
 	p := w.dec.Pairs[i]
+	w.noteAttempt(i)
 	pr := st.snap.Pair(p)
 	rt := &st.chans[pr.Channel]
 	chID := st.snap.Channels()[pr.Channel].ID
@@ -440,6 +447,7 @@ func (w *work) overhead() time.Duration { return time.Since(w.t0) - w.upDur }
 
 // chatError answers a request that failed before any upstream call.
 func (s *Server) chatError(w *work, status int, typ, code, param, msg string) {
+	w.ut.code = code
 	writeError(w.c, status, typ, code, param, msg)
 	s.met.Request(status, code)
 }
@@ -505,6 +513,7 @@ func (w *work) rejected(i int, ue *upstream.Error) {
 	w.routedHeaders(w.st, i, i+1, overhead)
 	w.s.met.Overhead(seconds(overhead))
 	w.s.met.Request(status, codeAllFailed)
+	w.ut.code = codeAllFailed
 }
 
 // allFailed answers 503 all_channels_failed with every attempt listed.
@@ -547,4 +556,5 @@ func (w *work) allFailed() {
 	w.routedHeaders(w.st, len(w.att)-1, len(w.att), overhead)
 	w.s.met.Overhead(seconds(overhead))
 	w.s.met.Request(fiber.StatusServiceUnavailable, codeAllFailed)
+	w.ut.code = codeAllFailed
 }

@@ -20,6 +20,7 @@ import (
 	"smartrouter/runtime/snapshot"
 	"smartrouter/runtime/tenant"
 	"smartrouter/runtime/upstream"
+	"smartrouter/runtime/usage"
 )
 
 // Defaults of Options' zero fields and of unset settings.
@@ -88,6 +89,10 @@ type Options struct {
 	// (runtime/tenant); nil: in-process counters (tenant.NewLocal). They
 	// outlive snapshot swaps.
 	ClientCounters tenant.Counters
+
+	// Usage receives one record per request (runtime/usage); nil: a new
+	// recorder (in-memory ring only, until a ledger is attached to it).
+	Usage *usage.Recorder
 }
 
 // Server is routerd's HTTP server: the fiber app, the snapshot manager, the
@@ -124,6 +129,7 @@ type Server struct {
 	ext     extensions // background tasks and request patterns (tasks.go)
 	shed    *shedder
 	tenants tenant.Counters // client key limits (tenants.go)
+	usage   *usage.Recorder
 }
 
 // New loads the first snapshot (see snapshot.Load) and builds the server.
@@ -141,6 +147,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		s.version = "dev"
 	}
 	s.met = opts.Metrics
+	s.usage = opts.Usage
+	if s.usage == nil {
+		s.usage = usage.NewRecorder()
+	}
 	if s.met == nil {
 		s.met = metrics.New(metrics.Options{Cooldowns: s.activeCooldowns, OpenConns: s.openConns, ProcessCollectors: true})
 	}
