@@ -50,6 +50,7 @@ type chanRT struct {
 	ep       *upstream.Endpoint // nil when the channel has no usable base URL
 	epErr    string             // why ep is nil
 	provider string             // provider key
+	native   bool               // a native Anthropic channel: called at /messages (upstream.IsAnthropic)
 }
 
 // publish builds the state of a snapshot about to be published (the
@@ -131,6 +132,9 @@ func (s *Server) publish(h *snapshot.Handle) error {
 				s.log.Warn("channel cannot be called; its pairs fail at once", "channel", c.ID, "error", err)
 			}
 			continue
+		}
+		if prov != nil && upstream.IsAnthropic(prov.Adapter, prov.Key, prov.AuthType) {
+			ep.Anthropic, rt.native = true, true
 		}
 		rt.ep = ep
 	}

@@ -1,0 +1,661 @@
+package body
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"smartrouter/runtime/jsonstr"
+)
+
+// Native Anthropic channels (docs/surfaces.md, "Native Anthropic
+// channels"): an OpenAI chat request translated to a Messages request
+// (OpenAIToAnthropicRequest), the Messages answer back to a chat completion
+// (AnthropicToOpenAIResponse), Messages stream events to chat chunks
+// (OpenAIStream), and the usage of a Messages answer or stream relayed as is
+// (AnthropicUsage, AnthropicRelay). These read with encoding/json into small
+// typed structs: the allocations are bounded by the size of the input.
+
+// DefaultAnthropicMaxTokens is the max_tokens sent to a native Anthropic
+// channel when the OpenAI request has neither max_tokens nor
+// max_completion_tokens (Anthropic requires it).
+const DefaultAnthropicMaxTokens = 4096
+
+type oaiReq struct {
+	Messages            []oaiMsg        `json:"messages"`
+	MaxTokens           *int64          `json:"max_tokens"`
+	MaxCompletionTokens *int64          `json:"max_completion_tokens"`
+	Temperature         *float64        `json:"temperature"`
+	TopP                *float64        `json:"top_p"`
+	Stop                json.RawMessage `json:"stop"`
+	Stream              bool            `json:"stream"`
+	Tools               []oaiTool       `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`
+	User                string          `json:"user"`
+}
+
+type oaiMsg struct {
+	Role       string          `json:"role"`
+	Content    json.RawMessage `json:"content"`
+	ToolCalls  []oaiToolCall   `json:"tool_calls"`
+	ToolCallID string          `json:"tool_call_id"`
+}
+
+type oaiToolCall struct {
+	ID       string `json:"id"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+type oaiTool struct {
+	Type     string `json:"type"`
+	Function struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		Parameters  json.RawMessage `json:"parameters"`
+	} `json:"function"`
+}
+
+type oaiPart struct {
+	Type     string `json:"type"`
+	Text     string `json:"text"`
+	ImageURL struct {
+		URL string `json:"url"`
+	} `json:"image_url"`
+}
+
+type antBlock struct {
+	Type      string          `json:"type"`
+	Text      string          `json:"text,omitempty"`
+	Source    *antSource      `json:"source,omitempty"`
+	ID        string          `json:"id,omitempty"`
+	Name      string          `json:"name,omitempty"`
+	Input     json.RawMessage `json:"input,omitempty"`
+	ToolUseID string          `json:"tool_use_id,omitempty"`
+	Content   json.RawMessage `json:"content,omitempty"`
+}
+
+type antSource struct {
+	Type      string `json:"type"`
+	MediaType string `json:"media_type,omitempty"`
+	Data      string `json:"data,omitempty"`
+	URL       string `json:"url,omitempty"`
+}
+
+type antMsg struct {
+	Role    string     `json:"role"`
+	Content []antBlock `json:"content"`
+}
+
+type antTool struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	InputSchema json.RawMessage `json:"input_schema"`
+}
+
+type antReq struct {
+	Model         string          `json:"model"`
+	MaxTokens     int64           `json:"max_tokens"`
+	System        string          `json:"system,omitempty"`
+	Messages      []antMsg        `json:"messages"`
+	Temperature   *float64        `json:"temperature,omitempty"`
+	TopP          *float64        `json:"top_p,omitempty"`
+	StopSequences []string        `json:"stop_sequences,omitempty"`
+	Stream        bool            `json:"stream,omitempty"`
+	Tools         []antTool       `json:"tools,omitempty"`
+	ToolChoice    json.RawMessage `json:"tool_choice,omitempty"`
+	Metadata      *antMeta        `json:"metadata,omitempty"`
+}
+
+type antMeta struct {
+	UserID string `json:"user_id"`
+}
+
+// OpenAIToAnthropicRequest appends to dst the Messages request for an OpenAI
+// chat completion request b, with model as its model. system and developer
+// messages join into "system"; user content parts text and image_url
+// (data: URLs as base64 sources, others as url sources) become blocks;
+// assistant tool_calls become tool_use blocks and tool messages tool_result
+// blocks of a user turn; consecutive turns of one role are merged.
+// max_tokens (or max_completion_tokens) defaults to DefaultAnthropicMaxTokens;
+// stop → stop_sequences, tools → input_schema, tool_choice auto/none/
+// required/function → auto/none/any/tool, user → metadata.user_id. Other
+// members are dropped. A request that cannot be read is a *RequestError.
+func OpenAIToAnthropicRequest(dst, b []byte, model string) ([]byte, error) {
+	var in oaiReq
+	if err := json.Unmarshal(b, &in); err != nil {
+		return dst, reqErr("", "request body is not a valid chat completion request: "+err.Error())
+	}
+	out := antReq{Model: model, MaxTokens: DefaultAnthropicMaxTokens, Temperature: in.Temperature, TopP: in.TopP, Stream: in.Stream}
+	if in.MaxCompletionTokens != nil && *in.MaxCompletionTokens > 0 {
+		out.MaxTokens = *in.MaxCompletionTokens
+	} else if in.MaxTokens != nil && *in.MaxTokens > 0 {
+		out.MaxTokens = *in.MaxTokens
+	}
+	if in.User != "" {
+		out.Metadata = &antMeta{UserID: in.User}
+	}
+	var sys strings.Builder
+	for k := range in.Messages {
+		m := &in.Messages[k]
+		var blocks []antBlock
+		role := "user"
+		switch m.Role {
+		case "system", "developer":
+			t, err := joinedText(m.Content)
+			if err != nil {
+				return dst, reqErr("messages", "messages["+strconv.Itoa(k)+"].content: "+err.Error())
+			}
+			if sys.Len() > 0 {
+				sys.WriteString("\n\n")
+			}
+			sys.WriteString(t)
+			continue
+		case "user":
+			var err error
+			if blocks, err = userBlocks(m.Content); err != nil {
+				return dst, reqErr("messages", "messages["+strconv.Itoa(k)+"].content: "+err.Error())
+			}
+		case "assistant":
+			role = "assistant"
+			t, err := joinedText(m.Content)
+			if err != nil {
+				return dst, reqErr("messages", "messages["+strconv.Itoa(k)+"].content: "+err.Error())
+			}
+			if t != "" {
+				blocks = append(blocks, antBlock{Type: "text", Text: t})
+			}
+			for _, tc := range m.ToolCalls {
+				args := bytes.TrimSpace([]byte(tc.Function.Arguments))
+				if len(args) == 0 {
+					args = []byte("{}")
+				}
+				if !json.Valid(args) || args[0] != '{' {
+					return dst, reqErr("messages", "messages["+strconv.Itoa(k)+"].tool_calls: arguments must be a JSON object")
+				}
+				blocks = append(blocks, antBlock{Type: "tool_use", ID: tc.ID, Name: tc.Function.Name, Input: args})
+			}
+		case "tool":
+			t, err := joinedText(m.Content)
+			if err != nil {
+				return dst, reqErr("messages", "messages["+strconv.Itoa(k)+"].content: "+err.Error())
+			}
+			c, _ := json.Marshal(t)
+			blocks = []antBlock{{Type: "tool_result", ToolUseID: m.ToolCallID, Content: c}}
+		default:
+			return dst, reqErr("messages", "messages["+strconv.Itoa(k)+"].role "+strconv.Quote(m.Role)+" is not supported; use system, developer, user, assistant or tool")
+		}
+		if len(blocks) == 0 {
+			continue
+		}
+		if n := len(out.Messages); n > 0 && out.Messages[n-1].Role == role {
+			out.Messages[n-1].Content = append(out.Messages[n-1].Content, blocks...)
+		} else {
+			out.Messages = append(out.Messages, antMsg{Role: role, Content: blocks})
+		}
+	}
+	if len(out.Messages) == 0 {
+		return dst, reqErr("messages", "the request has no user or assistant message; send at least one")
+	}
+	out.System = sys.String()
+	if len(in.Stop) > 0 && in.Stop[0] != 'n' {
+		var one string
+		if err := json.Unmarshal(in.Stop, &one); err == nil {
+			out.StopSequences = []string{one}
+		} else if err := json.Unmarshal(in.Stop, &out.StopSequences); err != nil {
+			return dst, reqErr("stop", "stop must be a string or an array of strings")
+		}
+	}
+	for _, t := range in.Tools {
+		if t.Type != "" && t.Type != "function" {
+			continue // only function tools translate
+		}
+		schema := t.Function.Parameters
+		if len(schema) == 0 || schema[0] != '{' {
+			schema = json.RawMessage(`{"type":"object"}`)
+		}
+		out.Tools = append(out.Tools, antTool{Name: t.Function.Name, Description: t.Function.Description, InputSchema: schema})
+	}
+	if len(in.ToolChoice) > 0 {
+		tc, err := toolChoice(in.ToolChoice)
+		if err != nil {
+			return dst, err
+		}
+		out.ToolChoice = tc
+	}
+	enc, err := json.Marshal(&out)
+	if err != nil {
+		return dst, reqErr("", "the request could not be translated: "+err.Error())
+	}
+	return append(dst, enc...), nil
+}
+
+// joinedText is the text of an OpenAI content: a string, null, or the text
+// parts of an array joined.
+func joinedText(c json.RawMessage) (string, error) {
+	if len(c) == 0 || c[0] == 'n' {
+		return "", nil
+	}
+	if c[0] == '"' {
+		var s string
+		err := json.Unmarshal(c, &s)
+		return s, err
+	}
+	var parts []oaiPart
+	if err := json.Unmarshal(c, &parts); err != nil {
+		return "", err
+	}
+	var sb strings.Builder
+	for _, p := range parts {
+		if p.Type == "text" {
+			sb.WriteString(p.Text)
+		}
+	}
+	return sb.String(), nil
+}
+
+// userBlocks is the blocks of a user content: text and image_url parts.
+func userBlocks(c json.RawMessage) ([]antBlock, error) {
+	if len(c) == 0 || c[0] == 'n' {
+		return nil, nil
+	}
+	if c[0] == '"' {
+		var s string
+		if err := json.Unmarshal(c, &s); err != nil {
+			return nil, err
+		}
+		return []antBlock{{Type: "text", Text: s}}, nil
+	}
+	var parts []oaiPart
+	if err := json.Unmarshal(c, &parts); err != nil {
+		return nil, err
+	}
+	out := make([]antBlock, 0, len(parts))
+	for _, p := range parts {
+		switch p.Type {
+		case "text":
+			out = append(out, antBlock{Type: "text", Text: p.Text})
+		case "image_url":
+			u := p.ImageURL.URL
+			if rest, ok := strings.CutPrefix(u, "data:"); ok {
+				mt, data, ok := strings.Cut(rest, ";base64,")
+				if !ok {
+					return nil, errString("an image data URL must be base64 (data:<type>;base64,<data>)")
+				}
+				out = append(out, antBlock{Type: "image", Source: &antSource{Type: "base64", MediaType: mt, Data: data}})
+			} else {
+				out = append(out, antBlock{Type: "image", Source: &antSource{Type: "url", URL: u}})
+			}
+		default:
+			return nil, errString("content part type " + strconv.Quote(p.Type) + " is not supported; use text or image_url")
+		}
+	}
+	return out, nil
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+// toolChoice translates an OpenAI tool_choice.
+func toolChoice(c json.RawMessage) (json.RawMessage, error) {
+	if c[0] == '"' {
+		var s string
+		_ = json.Unmarshal(c, &s)
+		switch s {
+		case "auto":
+			return json.RawMessage(`{"type":"auto"}`), nil
+		case "none":
+			return json.RawMessage(`{"type":"none"}`), nil
+		case "required":
+			return json.RawMessage(`{"type":"any"}`), nil
+		}
+	} else if c[0] == '{' {
+		var o struct {
+			Function struct {
+				Name string `json:"name"`
+			} `json:"function"`
+		}
+		if json.Unmarshal(c, &o) == nil && o.Function.Name != "" {
+			b := append([]byte(`{"type":"tool","name":`), jsonstr.Append(nil, o.Function.Name)...)
+			return append(b, '}'), nil
+		}
+	} else if c[0] == 'n' {
+		return nil, nil
+	}
+	return nil, reqErr("tool_choice", `tool_choice must be "auto", "none", "required" or {"type":"function","function":{"name":...}}`)
+}
+
+type antAnswer struct {
+	ID           string     `json:"id"`
+	Type         string     `json:"type"`
+	Model        string     `json:"model"`
+	Content      []antBlock `json:"content"`
+	StopReason   string     `json:"stop_reason"`
+	StopSequence *string    `json:"stop_sequence"`
+	Usage        antUsage   `json:"usage"`
+}
+
+type antUsage struct {
+	InputTokens              int64 `json:"input_tokens"`
+	OutputTokens             int64 `json:"output_tokens"`
+	CacheCreationInputTokens int64 `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     int64 `json:"cache_read_input_tokens"`
+}
+
+// usage is the Usage of an Anthropic usage object: the prompt counts the
+// cached input too.
+func (u *antUsage) usage() Usage {
+	p := u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens
+	return Usage{PromptTokens: p, CompletionTokens: u.OutputTokens, TotalTokens: p + u.OutputTokens}
+}
+
+// finishReason maps an Anthropic stop_reason to OpenAI's finish_reason.
+func finishReason(r string) string {
+	switch r {
+	case "max_tokens", "model_context_window_exceeded":
+		return "length"
+	case "tool_use":
+		return "tool_calls"
+	case "refusal":
+		return "content_filter"
+	}
+	return "stop"
+}
+
+// AnthropicUsage reads the usage of a Messages answer (zero when it has
+// none).
+func AnthropicUsage(out []byte) Usage {
+	var a struct {
+		Usage antUsage `json:"usage"`
+	}
+	_ = json.Unmarshal(out, &a)
+	return a.Usage.usage()
+}
+
+// AnthropicToOpenAIResponse appends to dst the chat completion for a
+// non-stream Messages answer out: text blocks joined into the content,
+// tool_use blocks as tool_calls (input as the arguments string),
+// stop_reason as finish_reason, usage as prompt/completion tokens. created
+// is the completion's Unix time. Thinking blocks are dropped.
+func AnthropicToOpenAIResponse(dst, out []byte, created int64) ([]byte, Usage, error) {
+	var a antAnswer
+	if err := json.Unmarshal(out, &a); err != nil || a.Type != "message" {
+		return dst, Usage{}, ErrUpstreamAnswer
+	}
+	u := a.Usage.usage()
+	dst = append(dst, `{"id":`...)
+	dst = jsonstr.Append(dst, a.ID)
+	dst = append(dst, `,"object":"chat.completion","created":`...)
+	dst = strconv.AppendInt(dst, created, 10)
+	dst = append(dst, `,"model":`...)
+	dst = jsonstr.Append(dst, a.Model)
+	dst = append(dst, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
+	var text strings.Builder
+	hasText, tools := false, 0
+	for i := range a.Content {
+		switch a.Content[i].Type {
+		case "text":
+			hasText = true
+			text.WriteString(a.Content[i].Text)
+		case "tool_use":
+			tools++
+		}
+	}
+	if hasText {
+		dst = jsonstr.Append(dst, text.String())
+	} else {
+		dst = append(dst, "null"...)
+	}
+	if tools > 0 {
+		dst = append(dst, `,"tool_calls":[`...)
+		n := 0
+		for i := range a.Content {
+			bl := &a.Content[i]
+			if bl.Type != "tool_use" {
+				continue
+			}
+			if n > 0 {
+				dst = append(dst, ',')
+			}
+			n++
+			dst = append(dst, `{"id":`...)
+			dst = jsonstr.Append(dst, bl.ID)
+			dst = append(dst, `,"type":"function","function":{"name":`...)
+			dst = jsonstr.Append(dst, bl.Name)
+			dst = append(dst, `,"arguments":`...)
+			in := bytes.TrimSpace(bl.Input)
+			if len(in) == 0 {
+				in = []byte("{}")
+			}
+			dst = jsonstr.Append(dst, string(in))
+			dst = append(dst, "}}"...)
+		}
+		dst = append(dst, ']')
+	}
+	dst = append(dst, `},"finish_reason":"`...)
+	dst = append(dst, finishReason(a.StopReason)...)
+	dst = append(dst, `"}],"usage":`...)
+	dst = appendOpenAIUsage(dst, u)
+	return append(dst, '}'), u, nil
+}
+
+func appendOpenAIUsage(dst []byte, u Usage) []byte {
+	dst = append(dst, `{"prompt_tokens":`...)
+	dst = strconv.AppendInt(dst, u.PromptTokens, 10)
+	dst = append(dst, `,"completion_tokens":`...)
+	dst = strconv.AppendInt(dst, u.CompletionTokens, 10)
+	dst = append(dst, `,"total_tokens":`...)
+	dst = strconv.AppendInt(dst, u.TotalTokens, 10)
+	return append(dst, '}')
+}
+
+// antEvent is one Messages stream event (its data payload).
+type antEvent struct {
+	Type    string `json:"type"`
+	Message *struct {
+		ID    string   `json:"id"`
+		Model string   `json:"model"`
+		Usage antUsage `json:"usage"`
+	} `json:"message"`
+	Index        int       `json:"index"`
+	ContentBlock *antBlock `json:"content_block"`
+	Delta        *struct {
+		Type        string `json:"type"`
+		Text        string `json:"text"`
+		PartialJSON string `json:"partial_json"`
+		StopReason  string `json:"stop_reason"`
+	} `json:"delta"`
+	Usage *antUsage `json:"usage"`
+	Error *struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// StreamError is an error event of an upstream Messages stream.
+type StreamError struct{ Type, Message string }
+
+func (e *StreamError) Error() string { return "upstream stream error " + e.Type + ": " + e.Message }
+
+// OpenAIStream translates the events of a Messages stream into chat
+// completion chunks. Set Created (and IncludeUsage when the client asked
+// for the usage chunk) before the first Event.
+type OpenAIStream struct {
+	Created      int64
+	IncludeUsage bool
+
+	id, model string
+	u         antUsage
+	tools     int   // tool_use blocks started
+	toolAt    []int // content block index → tool call index + 1
+}
+
+// Usage is the usage the stream reported so far.
+func (s *OpenAIStream) Usage() Usage { return s.u.usage() }
+
+func (s *OpenAIStream) open(dst []byte) []byte {
+	dst = append(dst, `data: {"id":`...)
+	dst = jsonstr.Append(dst, s.id)
+	dst = append(dst, `,"object":"chat.completion.chunk","created":`...)
+	dst = strconv.AppendInt(dst, s.Created, 10)
+	dst = append(dst, `,"model":`...)
+	dst = jsonstr.Append(dst, s.model)
+	return append(dst, `,"choices":[`...)
+}
+
+func (s *OpenAIStream) delta(dst []byte, delta string, finish string) []byte {
+	dst = s.open(dst)
+	dst = append(dst, `{"index":0,"delta":`...)
+	dst = append(dst, delta...)
+	dst = append(dst, `,"finish_reason":`...)
+	if finish == "" {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, '"')
+		dst = append(dst, finish...)
+		dst = append(dst, '"')
+	}
+	return append(dst, "}]}\n\n"...)
+}
+
+// Event appends the chunks (as SSE "data:" events) for one Messages event
+// data payload. An error event returns a *StreamError.
+func (s *OpenAIStream) Event(dst, data []byte) ([]byte, error) {
+	var e antEvent
+	if err := json.Unmarshal(data, &e); err != nil {
+		return dst, ErrUpstreamAnswer
+	}
+	switch e.Type {
+	case "message_start":
+		if e.Message != nil {
+			s.id, s.model = e.Message.ID, e.Message.Model
+			s.u = e.Message.Usage
+		}
+		return s.delta(dst, `{"role":"assistant","content":""}`, ""), nil
+	case "content_block_start":
+		if e.ContentBlock == nil {
+			return dst, nil
+		}
+		switch e.ContentBlock.Type {
+		case "tool_use":
+			if e.Index < 0 || e.Index > 1<<12 {
+				return dst, ErrUpstreamAnswer
+			}
+			for len(s.toolAt) <= e.Index {
+				s.toolAt = append(s.toolAt, 0)
+			}
+			s.tools++
+			s.toolAt[e.Index] = s.tools
+			d := append([]byte(`{"tool_calls":[{"index":`), strconv.Itoa(s.tools-1)...)
+			d = append(d, `,"id":`...)
+			d = jsonstr.Append(d, e.ContentBlock.ID)
+			d = append(d, `,"type":"function","function":{"name":`...)
+			d = jsonstr.Append(d, e.ContentBlock.Name)
+			d = append(d, `,"arguments":""}}]}`...)
+			return s.delta(dst, string(d), ""), nil
+		case "text":
+			if e.ContentBlock.Text != "" {
+				return s.delta(dst, string(jsonstr.Append([]byte(`{"content":`), e.ContentBlock.Text))+"}", ""), nil
+			}
+		}
+	case "content_block_delta":
+		if e.Delta == nil {
+			return dst, nil
+		}
+		switch e.Delta.Type {
+		case "text_delta":
+			return s.delta(dst, string(jsonstr.Append([]byte(`{"content":`), e.Delta.Text))+"}", ""), nil
+		case "input_json_delta":
+			if e.Index < 0 || e.Index >= len(s.toolAt) || s.toolAt[e.Index] == 0 {
+				return dst, ErrUpstreamAnswer
+			}
+			d := append([]byte(`{"tool_calls":[{"index":`), strconv.Itoa(s.toolAt[e.Index]-1)...)
+			d = append(d, `,"function":{"arguments":`...)
+			d = jsonstr.Append(d, e.Delta.PartialJSON)
+			d = append(d, "}}]}"...)
+			return s.delta(dst, string(d), ""), nil
+		}
+	case "message_delta":
+		if e.Usage != nil {
+			s.u.OutputTokens = e.Usage.OutputTokens
+			if e.Usage.InputTokens > 0 {
+				s.u.InputTokens = e.Usage.InputTokens
+			}
+		}
+		if e.Delta != nil && e.Delta.StopReason != "" {
+			return s.delta(dst, `{}`, finishReason(e.Delta.StopReason)), nil
+		}
+	case "error":
+		se := &StreamError{Type: "api_error", Message: "the upstream stream failed"}
+		if e.Error != nil {
+			se.Type, se.Message = e.Error.Type, e.Error.Message
+		}
+		return dst, se
+	}
+	return dst, nil // ping, content_block_stop, message_stop, thinking deltas
+}
+
+// End appends the usage chunk (when asked) and the final [DONE].
+func (s *OpenAIStream) End(dst []byte) []byte {
+	if s.IncludeUsage {
+		dst = s.open(dst)
+		dst = append(dst, `],"usage":`...)
+		dst = appendOpenAIUsage(dst, s.u.usage())
+		dst = append(dst, "}\n\n"...)
+	}
+	return append(dst, "data: [DONE]\n\n"...)
+}
+
+// AnthropicRelay relays the events of a Messages stream as they are (the
+// "event:" line rebuilt from the data's "type") and reads their usage:
+// message_start's message.usage and message_delta's usage.
+type AnthropicRelay struct{ u antUsage }
+
+// Usage is the usage the stream reported so far.
+func (r *AnthropicRelay) Usage() Usage { return r.u.usage() }
+
+// Event appends the SSE event of one data payload.
+func (r *AnthropicRelay) Event(dst, data []byte) []byte {
+	var e struct {
+		Type    string `json:"type"`
+		Message *struct {
+			Usage antUsage `json:"usage"`
+		} `json:"message"`
+		Usage *antUsage `json:"usage"`
+	}
+	_ = json.Unmarshal(data, &e)
+	switch e.Type {
+	case "message_start":
+		if e.Message != nil {
+			r.u = e.Message.Usage
+		}
+	case "message_delta":
+		if e.Usage != nil {
+			r.u.OutputTokens = e.Usage.OutputTokens
+			if e.Usage.InputTokens > 0 {
+				r.u.InputTokens = e.Usage.InputTokens
+			}
+		}
+	}
+	if e.Type != "" && validEventName(e.Type) {
+		dst = append(dst, "event: "...)
+		dst = append(dst, e.Type...)
+		dst = append(dst, '\n')
+	}
+	dst = append(dst, "data: "...)
+	dst = append(dst, data...)
+	return append(dst, "\n\n"...)
+}
+
+func validEventName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
