@@ -1,0 +1,82 @@
+package body
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestOpenAIToAnthropicRequest(t *testing.T) {
+	in := `{"model":"x","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"},
+	{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},
+	{"role":"tool","tool_call_id":"c1","content":"42"}],"stop":"END","user":"u","tool_choice":"required",
+	"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]}`
+	out, err := OpenAIToAnthropicRequest(nil, []byte(in), "claude")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"model":"claude","max_tokens":4096,"system":"be brief","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]},{"role":"assistant","content":[{"type":"tool_use","id":"c1","name":"f","input":{"a":1}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"c1","content":"42"}]}],"stop_sequences":["END"],"tools":[{"name":"f","input_schema":{"type":"object"}}],"tool_choice":{"type":"any"},"metadata":{"user_id":"u"}}`
+	if string(out) != want {
+		t.Errorf("got  %s\nwant %s", out, want)
+	}
+	if _, err := OpenAIToAnthropicRequest(nil, []byte(`{"messages":[{"role":"bogus","content":"x"}]}`), "m"); err == nil {
+		t.Error("unknown role accepted")
+	}
+}
+
+func TestAnthropicToOpenAIResponse(t *testing.T) {
+	a := `{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"hi"},{"type":"tool_use","id":"t1","name":"f","input":{"a":1}}],"stop_reason":"tool_use","usage":{"input_tokens":10,"output_tokens":5}}`
+	out, u, err := AnthropicToOpenAIResponse(nil, []byte(a), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.PromptTokens != 10 || u.CompletionTokens != 5 || !json.Valid(out) || !strings.Contains(string(out), `"finish_reason":"tool_calls"`) {
+		t.Errorf("got %s %+v", out, u)
+	}
+}
+
+func TestOpenAIStreamEvents(t *testing.T) {
+	s := OpenAIStream{IncludeUsage: true}
+	var dst []byte
+	var err error
+	for _, ev := range []string{
+		`{"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":3,"output_tokens":0}}}`,
+		`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`,
+		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}`,
+		`{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":2}}`,
+		`{"type":"message_stop"}`,
+	} {
+		if dst, err = s.Event(dst, []byte(ev)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst = s.End(dst)
+	got := string(dst)
+	for _, w := range []string{`"delta":{"content":"Hel"}`, `"finish_reason":"stop"`, `"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}`, "data: [DONE]"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("stream lacks %s:\n%s", w, got)
+		}
+	}
+}
+
+func FuzzOpenAIToAnthropicRequest(f *testing.F) {
+	f.Add([]byte(`{"messages":[{"role":"user","content":"hi"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := OpenAIToAnthropicRequest(nil, b, "m")
+		if err == nil && !json.Valid(out) {
+			t.Fatalf("invalid JSON: %s", out)
+		}
+	})
+}
+
+func FuzzAnthropicToOpenAIResponse(f *testing.F) {
+	f.Add([]byte(`{"type":"message","content":[{"type":"text","text":"x"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, _, err := AnthropicToOpenAIResponse(nil, b, 0)
+		if err == nil && !json.Valid(out) {
+			t.Fatalf("invalid JSON: %s", out)
+		}
+		var s OpenAIStream
+		_, _ = s.Event(nil, b)
+	})
+}
