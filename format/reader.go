@@ -59,7 +59,7 @@ func Open(b []byte) (*Snapshot, error) {
 		if crc(b[si.Offset:si.Offset+si.Length]) != si.CRC {
 			return nil, ferr(si.Name, int64(si.Offset), ErrChecksum, "section CRC32C does not match")
 		}
-		if si.ID >= 1 && si.ID < numKnown {
+		if isKnown(si.ID) {
 			byID[si.ID] = si
 		} else if si.Required {
 			return nil, ferr(si.Name, int64(si.Offset), ErrUnknownSection,
@@ -67,7 +67,7 @@ func Open(b []byte) (*Snapshot, error) {
 		}
 	}
 	for _, k := range knownSections {
-		if k.required && byID[k.id] == nil {
+		if k.id != 0 && k.required && byID[k.id] == nil {
 			return nil, ferr(k.name, int64(le.Uint64(b[hOffTableOff:])), ErrCorrupt, "required section is missing from the section table")
 		}
 	}

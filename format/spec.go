@@ -86,6 +86,9 @@ const (
 	SecPrewarm    uint32 = 11
 	SecKeyStates  uint32 = 12
 	SecLimits     uint32 = 13 // since 1.1
+	SecClients    uint32 = 14 // since 1.2: client keys
+	SecUsage      uint32 = 15 // since 1.2: usage ledger settings
+	SecState      uint32 = 16 // since 1.2: shared state settings
 )
 
 // sectionSpec describes a section this version knows.
@@ -95,30 +98,45 @@ type sectionSpec struct {
 	required bool
 }
 
-// knownSections lists the sections of this version in id order.
-var knownSections = [...]sectionSpec{
-	{SecSettings, "settings", true},
-	{SecSources, "sources", false},
-	{SecStrings, "strings", true},
-	{SecProviders, "providers", true},
-	{SecChannels, "channels", true},
-	{SecModels, "models", true},
-	{SecPairs, "pairs", true},
-	{SecModelIndex, "model_index", true},
-	{SecTagDict, "tag_dict", true},
-	{SecPostings, "postings", true},
-	{SecPrewarm, "prewarm", false},
-	{SecKeyStates, "key_states", false},
-	{SecLimits, "limits", false},
+// numKnown bounds the ids this version may know, for id-indexed arrays.
+const numKnown uint32 = 32
+
+// knownSections holds the sections of this version, indexed by id; an entry
+// with a zero id is an id this version does not know.
+var knownSections = [numKnown]sectionSpec{
+	SecSettings:   {SecSettings, "settings", true},
+	SecSources:    {SecSources, "sources", false},
+	SecStrings:    {SecStrings, "strings", true},
+	SecProviders:  {SecProviders, "providers", true},
+	SecChannels:   {SecChannels, "channels", true},
+	SecModels:     {SecModels, "models", true},
+	SecPairs:      {SecPairs, "pairs", true},
+	SecModelIndex: {SecModelIndex, "model_index", true},
+	SecTagDict:    {SecTagDict, "tag_dict", true},
+	SecPostings:   {SecPostings, "postings", true},
+	SecPrewarm:    {SecPrewarm, "prewarm", false},
+	SecKeyStates:  {SecKeyStates, "key_states", false},
+	SecLimits:     {SecLimits, "limits", false},
 }
 
-// numKnown is one more than the largest known id, for id-indexed arrays.
-const numKnown = uint32(len(knownSections) + 1)
+// numSections counts the sections this version knows.
+var numSections = func() int {
+	n := 0
+	for _, k := range knownSections {
+		if k.id != 0 {
+			n++
+		}
+	}
+	return n
+}()
+
+// isKnown reports whether this version knows section id.
+func isKnown(id uint32) bool { return id < numKnown && knownSections[id].id == id && id != 0 }
 
 // SectionName returns the name of a section id ("section#N" when unknown).
 func SectionName(id uint32) string {
-	if id >= 1 && id < numKnown {
-		return knownSections[id-1].name
+	if isKnown(id) {
+		return knownSections[id].name
 	}
 	return "section#" + strconv.FormatUint(uint64(id), 10)
 }

@@ -55,10 +55,10 @@ type section struct {
 
 func (w *writer) encode() ([]byte, error) {
 	m := w.m
-	secs := make([]section, 0, len(knownSections))
+	secs := make([]section, 0, numSections)
 	add := func(id uint32, body []byte) {
 		var fl uint32
-		if knownSections[id-1].required {
+		if knownSections[id].required {
 			fl = SectionRequired
 		}
 		secs = append(secs, section{id: id, flags: fl, body: body})

@@ -126,6 +126,20 @@ func (h *harness) runAll(ctx context.Context) error {
 		installs[f], snaps[f] = in, snap
 	}
 
+	if h.opt.only == "overhead" {
+		if in := installs["scale"]; in != nil {
+			if ct, err := h.probe(ctx, in, snaps["scale"]); err != nil {
+				h.res.OverheadErr = "no model routes to the mock: " + err.Error()
+			} else {
+				h.res.Chat = ct
+				h.loadPhases(ctx, in, snaps["scale"], ct)
+			}
+		}
+		h.res.Elapsed = time.Since(h.res.Started)
+		h.res.Machine.LoadEnd = loadAvg()
+		evaluate(h.res)
+		return nil
+	}
 	if h.opt.only == "refresh" {
 		if in := installs["scale"]; in != nil {
 			if ct, err := h.probe(ctx, in, snaps["scale"]); err != nil {
@@ -241,6 +255,7 @@ func (h *harness) loadPhases(ctx context.Context, in *install, snapSrc string, c
 	}
 	mockURL := "http://" + h.mockAddr + "/v1/chat/completions"
 	routerURL := base + "/v1/chat/completions"
+	msgURL := base + "/v1/messages"
 	for _, stream := range []bool{false, true} {
 		routed := chatTargetFor(routerURL, in.Tokens.API, chatBody(ct.Model, stream))
 		direct := chatTargetFor(mockURL, "bench-direct", chatBody(ct.Upstream, stream))
@@ -249,21 +264,28 @@ func (h *harness) loadPhases(ctx context.Context, in *install, snapSrc string, c
 		attack(ctx, "routerd", routed, h.opt.rate, h.opt.warmup, stream, 0, nil)
 		// Alternate rounds so that a change of background load on the
 		// shared machine hits both paths alike.
-		var mockRounds, routerRounds []loadResult
+		msgs := chatTargetFor(msgURL, in.Tokens.API, messagesBody(ct.Model, stream))
+		attackChecked(ctx, "routerd-messages", msgs, h.opt.rate, h.opt.warmup, stream, 0, nil, checkMessages)
+		var mockRounds, routerRounds, msgRounds []loadResult
 		per := h.opt.loadDur / time.Duration(h.opt.rounds)
 		for i := 0; i < h.opt.rounds; i++ {
 			mockRounds = append(mockRounds, attack(ctx, "mock", direct, h.opt.rate, per, stream, h.mock.Pid(), nil))
 			routerRounds = append(routerRounds, attack(ctx, "routerd", routed, h.opt.rate, per, stream, p.Pid(), nil))
+			msgRounds = append(msgRounds, attackChecked(ctx, "routerd-messages", msgs, h.opt.rate, per, stream, p.Pid(), nil, checkMessages))
 		}
 		pair := overheadPair{Stream: stream, Mock: merge(mockRounds), Routerd: merge(routerRounds),
-			Added: pairedAdded(mockRounds, routerRounds), Rounds: len(routerRounds)}
+			Added: pairedAdded(mockRounds, routerRounds), Rounds: len(routerRounds),
+			Messages: merge(msgRounds), MsgRatios: cpuRatios(msgRounds, routerRounds)}
 		h.log.Info("overhead", "stream", stream, "mock_p50", pair.Mock.Lat.P50, "routerd_p50", pair.Routerd.Lat.P50,
 			"mock_p99", pair.Mock.Lat.P99, "routerd_p99", pair.Routerd.Lat.P99, "errors", pair.Mock.Errors+pair.Routerd.Errors,
-			"routerd_cpu_per_req", pair.Routerd.CPUPerReq)
+			"routerd_cpu_per_req", pair.Routerd.CPUPerReq, "messages_cpu_per_req", pair.Messages.CPUPerReq, "messages_errors", pair.Messages.Errors)
 		h.res.Overhead = append(h.res.Overhead, pair)
 		if ctx.Err() != nil {
 			return
 		}
+	}
+	if h.opt.only == "overhead" {
+		return
 	}
 	routed := chatTargetFor(routerURL, in.Tokens.API, chatBody(ct.Model, false))
 	h.res.Swap = h.swapUnderLoad(ctx, p, base, snap, in.Tokens, routed)

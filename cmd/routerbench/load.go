@@ -68,6 +68,13 @@ func merge(rounds []loadResult) loadResult {
 // in full. When pid > 0 the CPU time of that process is measured around the
 // attack. during, when set, runs concurrently until the attack ends.
 func attack(ctx context.Context, name string, tgt vegeta.Target, rate int, dur time.Duration, stream bool, pid int, during func(stop <-chan struct{})) loadResult {
+	return attackChecked(ctx, name, tgt, rate, dur, stream, pid, during, checkAnswer)
+}
+
+// attackChecked is attack with check judging each answer (checkAnswer for
+// chat, checkMessages for Messages).
+func attackChecked(ctx context.Context, name string, tgt vegeta.Target, rate int, dur time.Duration, stream bool, pid int, during func(stop <-chan struct{}),
+	check func(code int, errStr string, body []byte, stream bool) string) loadResult {
 	r := loadResult{Target: name, Stream: stream, Rate: rate, Dur: dur}
 	atk := vegeta.NewAttacker(vegeta.Timeout(30*time.Second), vegeta.KeepAlive(true), vegeta.Workers(32))
 	var cpu0 time.Duration
@@ -95,7 +102,7 @@ func attack(ctx context.Context, name string, tgt vegeta.Target, rate int, dur t
 		}
 		r.Requests++
 		lat = append(lat, res.Latency)
-		if why := checkAnswer(int(res.Code), res.Error, res.Body, stream); why != "" {
+		if why := check(int(res.Code), res.Error, res.Body, stream); why != "" {
 			r.Errors++
 			if key := tail(why, 160); !seen[key] && len(r.ErrSamples) < 3 {
 				seen[key] = true
@@ -135,11 +142,28 @@ type overheadPair struct {
 	Stream  bool
 	Mock    loadResult // all rounds merged
 	Routerd loadResult
+	// Messages is the same request as an Anthropic Messages one through
+	// routerd (POST /v1/messages), in rounds alternating with the chat
+	// ones; MsgRatios are its CPU per request over chat's, round by round.
+	Messages  loadResult
+	MsgRatios []float64
 	// Added is the latency routerd adds: the median over the paired
 	// rounds of (routerd's percentile - the mock's percentile in the round
 	// just before), so that one noisy round does not decide the figure.
 	Added  addedLatency
 	Rounds int
+}
+
+// cpuRatios is, round by round, a's CPU per request over b's (rounds
+// where either has no figure are skipped).
+func cpuRatios(a, b []loadResult) []float64 {
+	var out []float64
+	for i := 0; i < min(len(a), len(b)); i++ {
+		if a[i].CPUPerReq > 0 && b[i].CPUPerReq > 0 {
+			out = append(out, float64(a[i].CPUPerReq)/float64(b[i].CPUPerReq))
+		}
+	}
+	return out
 }
 
 // addedLatency is the median per-round difference of two percentiles.

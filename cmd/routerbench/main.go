@@ -17,7 +17,9 @@
 //     with a stale snapshot (JSON fallback), with peak and idle RSS;
 //   - overhead: a fixed-rate load (vegeta) straight to the mock and through
 //     routerd in front of it, plain and streamed, with routerd's CPU time
-//     per request;
+//     per request, and the same request as an Anthropic Messages one
+//     (POST /v1/messages) through routerd, whose CPU per request is
+//     compared with chat's;
 //   - swap: SIGHUP every 100 ms during a fixed-rate load;
 //   - the highest fixed rate held with p99 < 50 ms and no error, for
 //     routerd and, when nginx is installed, for nginx in front of the same
@@ -129,12 +131,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&opt.fixtures, "fixtures", "fixtures/generated", "folder of the scale and growth fixtures (generated when missing)")
 	fs.IntVar(&opt.rate, "rate", 1000, "requests per second of the overhead and swap loads")
 	fs.BoolVar(&opt.profile, "profile", false, "also take a CPU profile of the server under load (routerd's -cpuprofile when it has one, else the same server package run by this harness)")
-	fs.StringVar(&opt.only, "only", "", "run only one phase: refresh (refresh → compile → swap under load, refresh.go); the report shows only it")
+	fs.StringVar(&opt.only, "only", "", "run only one phase: refresh (refresh → compile → swap under load, refresh.go) or overhead (the chat and Messages loads through routerd); the report shows only it")
 	if err := fs.Parse(args); err != nil {
 		return opt, err
 	}
-	if opt.only != "" && opt.only != "refresh" {
-		return opt, fmt.Errorf("-only %q: the only phase that runs alone is refresh", opt.only)
+	if opt.only != "" && opt.only != "refresh" && opt.only != "overhead" {
+		return opt, fmt.Errorf("-only %q: the phases that run alone are refresh and overhead", opt.only)
 	}
 	if fs.NArg() > 0 {
 		return opt, fmt.Errorf("unexpected argument %q; see -h", fs.Arg(0))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -226,6 +227,7 @@ func summaryRows(res *results) []row {
 		cpu.Measured = fmtDur(p.Routerd.CPUPerReq) + fmt.Sprintf(" (%s over %d requests; the mock itself: %s)", fmtDur(p.Routerd.CPU), p.Routerd.Requests, fmtDur(p.Mock.CPUPerReq))
 		cpu.Verdict = verdictAtMost(float64(p.Routerd.CPUPerReq), float64(200*time.Microsecond), durFormat)
 		add(cpu)
+		add(messagesRow(p, kind, firstRate(res)))
 	}
 
 	rate := row{What: "highest fixed rate held with p99 < 50 ms and 0 errors (load generator, mock and router on the same cores)", Target: "≥ 80 % of nginx in front of the same mock",
@@ -317,6 +319,34 @@ func summaryRows(res *results) []row {
 	add(mr)
 	rows = append(rows, refreshRows(res)...) // refresh.go
 	return rows
+}
+
+// messagesRow compares routerd's CPU per POST /v1/messages request with
+// its CPU per chat completion in the same run (rounds alternate).
+func messagesRow(p *overheadPair, kind string, rate int) row {
+	r := row{What: fmt.Sprintf("router CPU per proxied `/v1/messages` request over chat completions', %s (same request translated, rounds alternating with chat's, %d req/s)", kind, rate),
+		Target: "≤ 1.2×", Python: ""}
+	m, c := p.Messages, p.Routerd
+	if m.Requests == 0 || m.CPUPerReq == 0 || c.CPUPerReq == 0 {
+		r.Measured, r.Verdict = notMeasured, notMeasured
+		if m.Err != "" {
+			r.Measured += ": " + short(m.Err)
+		}
+		return r
+	}
+	ratio := float64(m.CPUPerReq) / float64(c.CPUPerReq)
+	x := func(f float64) string { return fmt.Sprintf("%.2f×", f) }
+	r.Measured = fmt.Sprintf("%s (%s vs %s per request", x(ratio), fmtDur(m.CPUPerReq), fmtDur(c.CPUPerReq))
+	if len(p.MsgRatios) > 1 {
+		lo, hi := slices.Min(p.MsgRatios), slices.Max(p.MsgRatios)
+		r.Measured += fmt.Sprintf("; per round %s–%s over %d rounds", x(lo), x(hi), len(p.MsgRatios))
+	}
+	r.Measured += fmt.Sprintf("), %d errors", m.Errors)
+	r.Verdict = verdictAtMost(ratio, 1.2, x)
+	if m.Errors > 0 {
+		r.Verdict = fmt.Sprintf("**missed**: %d errors", m.Errors)
+	}
+	return r
 }
 
 // firstRate is the rate of the overhead loads.
@@ -545,10 +575,13 @@ func renderOverhead(b *strings.Builder, res *results) {
 		if p.Stream {
 			kind = "streamed"
 		}
-		for _, l := range []loadResult{p.Mock, p.Routerd} {
+		for _, l := range overheadLoads(&p) {
 			path := "straight to the mock"
-			if l.Target == "routerd" {
+			switch l.Target {
+			case "routerd":
 				path = "through routerd"
+			case "routerd-messages":
+				path = "through routerd, as `/v1/messages`"
 			}
 			fmt.Fprintf(b, "| %s | %s | %d/s for %s | %d | %d | %s | %s | %s | %s | %s |\n", kind, path, l.Rate, fmtDur(l.Dur), l.Requests, l.Errors,
 				fmtMs(l.Lat.P50), fmtMs(l.Lat.P90), fmtMs(l.Lat.P99), fmtMs(l.Lat.Max), fmtDur(l.CPUPerReq))
@@ -560,7 +593,7 @@ func renderOverhead(b *strings.Builder, res *results) {
 	fmt.Fprintf(b, "\nThe CPU column is the process under test: the mock on its own row, routerd on its row (the mock's share is not included).\n\n")
 	notes := false
 	for _, p := range res.Overhead {
-		for _, l := range []loadResult{p.Mock, p.Routerd} {
+		for _, l := range overheadLoads(&p) {
 			for _, e := range l.ErrSamples {
 				fmt.Fprintf(b, "- error sample (%s, stream %v): `%s`\n", l.Target, p.Stream, strings.ReplaceAll(short(e), "`", "'"))
 				notes = true
@@ -574,6 +607,16 @@ func renderOverhead(b *strings.Builder, res *results) {
 	if notes {
 		fmt.Fprintf(b, "\n")
 	}
+}
+
+// overheadLoads are the loads of a pair: the mock, routerd, and the
+// Messages load when it ran.
+func overheadLoads(p *overheadPair) []loadResult {
+	out := []loadResult{p.Mock, p.Routerd}
+	if p.Messages.Requests > 0 || p.Messages.Err != "" {
+		out = append(out, p.Messages)
+	}
+	return out
 }
 
 func renderSwap(b *strings.Builder, res *results) {

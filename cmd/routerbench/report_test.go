@@ -209,3 +209,72 @@ func TestPairedAdded(t *testing.T) {
 		t.Errorf("pairedAdded without mock rounds = %+v", got)
 	}
 }
+
+func TestMessagesRow(t *testing.T) {
+	us := func(v int) time.Duration { return time.Duration(v) * time.Microsecond }
+	chat := loadResult{Target: "routerd", Requests: 1000, CPUPerReq: us(100)}
+	tests := []struct {
+		name          string
+		msgs          loadResult
+		ratios        []float64
+		verdict, meas string
+	}{
+		{"within the target", loadResult{Target: "routerd-messages", Requests: 1000, CPUPerReq: us(110)}, []float64{1.05, 1.15},
+			"met", "1.10× (110 µs vs 100 µs per request; per round 1.05×–1.15× over 2 rounds), 0 errors"},
+		{"over the target", loadResult{Target: "routerd-messages", Requests: 1000, CPUPerReq: us(150)}, []float64{1.5},
+			"**missed** by 0.30× (1.2× the target)", "1.50× (150 µs vs 100 µs per request), 0 errors"},
+		{"errors miss whatever the CPU", loadResult{Target: "routerd-messages", Requests: 1000, Errors: 3, CPUPerReq: us(90)}, nil,
+			"**missed**: 3 errors", "0.90× (90.0 µs vs 100 µs per request), 3 errors"},
+		{"did not run", loadResult{Err: "interrupted"}, nil, notMeasured, notMeasured + ": interrupted"},
+	}
+	for _, tt := range tests {
+		p := &overheadPair{Routerd: chat, Messages: tt.msgs, MsgRatios: tt.ratios}
+		r := messagesRow(p, "plain", 1000)
+		if r.Verdict != tt.verdict || r.Measured != tt.meas || r.Target != "≤ 1.2×" {
+			t.Errorf("%s: verdict %q, measured %q", tt.name, r.Verdict, r.Measured)
+		}
+	}
+	// The row is part of the summary and its miss is listed.
+	res := &results{Overhead: []overheadPair{{Mock: loadResult{Requests: 1}, Routerd: chat,
+		Messages: loadResult{Target: "routerd-messages", Rate: 1000, Dur: time.Second, Requests: 1000, CPUPerReq: us(150)}}}}
+	evaluate(res)
+	if joined := strings.Join(res.Missed, "\n"); !strings.Contains(joined, "`/v1/messages` request over chat completions', plain") {
+		t.Errorf("missed list lacks the Messages row:\n%s", joined)
+	}
+	if out := renderReport(res); !strings.Contains(out, "| plain | through routerd, as `/v1/messages` | 1000/s for 1.00 s | 1000 | 0 |") {
+		t.Errorf("overhead table lacks the Messages load:\n%s", out)
+	}
+}
+
+func TestCPURatios(t *testing.T) {
+	us := func(v int) loadResult { return loadResult{CPUPerReq: time.Duration(v) * time.Microsecond} }
+	got := cpuRatios([]loadResult{us(120), us(90), {}, us(50)}, []loadResult{us(100), us(100), us(100)})
+	if len(got) != 2 || got[0] != 1.2 || got[1] != 0.9 {
+		t.Errorf("cpuRatios = %v, want [1.2 0.9] (the empty and the unpaired round skipped)", got)
+	}
+}
+
+func TestCheckMessages(t *testing.T) {
+	tests := []struct {
+		name   string
+		code   int
+		body   string
+		stream bool
+		ok     bool
+	}{
+		{"message", 200, `{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":"hi"}]}`, false, true},
+		{"chat answer is not a message", 200, `{"choices":[]}`, false, false},
+		{"error status", 400, `{"type":"error","error":{"type":"invalid_request_error","message":"x"}}`, false, false},
+		{"stream", 200, "event: message_start\ndata: {}\n\nevent: content_block_delta\ndata: {}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n", true, true},
+		{"stream cut before message_stop", 200, "event: message_start\ndata: {}\n\nevent: content_block_delta\ndata: {}\n\n", true, false},
+		{"stream without deltas", 200, "event: message_start\ndata: {}\n\nevent: message_stop\ndata: {}\n\n", true, false},
+	}
+	for _, tt := range tests {
+		if why := checkMessages(tt.code, "", []byte(tt.body), tt.stream); (why == "") != tt.ok {
+			t.Errorf("%s: checkMessages = %q, want ok %v", tt.name, why, tt.ok)
+		}
+	}
+	if why := checkMessages(0, "connection refused", nil, false); why != "connection refused" {
+		t.Errorf("transport error: %q", why)
+	}
+}

@@ -36,6 +36,42 @@ func chatBody(model string, stream bool) []byte {
 	return b
 }
 
+// messagesBody is chatBody as an Anthropic Messages request: the same
+// user message and token limit, so that the two surfaces do the same work
+// upstream and only the translation differs.
+func messagesBody(model string, stream bool) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"model":      model,
+		"messages":   []map[string]string{{"role": "user", "content": "Say hello in one short sentence."}},
+		"max_tokens": 16,
+		"stream":     stream,
+	})
+	return b
+}
+
+// checkMessages is checkAnswer for a Messages answer: a message object, or
+// a stream that ends with exactly one message_stop event.
+func checkMessages(code int, errStr string, body []byte, stream bool) string {
+	switch {
+	case errStr != "":
+		return errStr
+	case code != http.StatusOK:
+		return fmt.Sprintf("status %d: %s", code, tail(strings.TrimSpace(string(body)), 200))
+	case stream:
+		if n := bytes.Count(body, []byte("event: message_stop")); n != 1 {
+			return fmt.Sprintf("stream with %d message_stop events (want 1): %s", n, tail(string(body), 200))
+		}
+		if !bytes.Contains(body, []byte("content_block_delta")) {
+			return "stream without content_block_delta events"
+		}
+	default:
+		if !bytes.Contains(body, []byte(`"type":"message"`)) || !bytes.Contains(body, []byte(`"content"`)) {
+			return "answer is not a message: " + tail(string(body), 200)
+		}
+	}
+	return ""
+}
+
 // checkAnswer returns "" when a chat answer is a complete success, else
 // what is wrong with it. A stream must end with exactly one [DONE].
 func checkAnswer(code int, errStr string, body []byte, stream bool) string {

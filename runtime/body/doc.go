@@ -22,6 +22,12 @@
 // Messages error body (AppendAnthropicError). A request field that cannot be
 // read as the format defines it is a *RequestError, never a guess.
 //
+// Gemini generateContent (gemini.go): a request translated into a chat
+// request (GeminiToOpenAI; the model and the stream flag come from the URL),
+// a chat completion into a GenerateContentResponse (OpenAIToGemini), a chat
+// stream into Gemini's SSE events (GeminiStream), and Google's error status
+// names (GeminiStatus, AppendGeminiError).
+//
 // The package sits below routing, the upstream client and the server and
 // imports none of them. JSON strings are written by runtime/jsonstr.
 package body

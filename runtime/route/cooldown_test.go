@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -224,6 +225,35 @@ func TestContextLengthError(t *testing.T) {
 	var nc *NoChannelsError
 	if !errors.As(err, &nc) {
 		t.Fatalf("a fitting pair was cooling: %v, want NoChannelsError", err)
+	}
+}
+
+// An embeddings request naming a model that matches only chat models is a
+// NotEmbeddingError, even when some of those pairs are disabled too; an
+// embedding model whose only channel is disabled stays a NoChannelsError,
+// and the chat request for the same model routes.
+func TestNotEmbeddingError(t *testing.T) {
+	f := &fixture{chans: []tch{{id: "a"}, {id: "b"}, {id: "off", disabled: true}},
+		pairs: []tpair{{ch: "a", id: "gpt-4o"}, {ch: "b", id: "gpt-4o"}, {ch: "off", id: "gpt-4o"}, {ch: "off", id: "text-embedding-3-small"}}}
+	r, _, _ := setup(t, f)
+	var d Decision
+	for _, explain := range []bool{false, true} {
+		err := r.Route(Request{Model: "gpt-4o", Embeddings: true, Explain: explain}, &d)
+		var ne *NotEmbeddingError
+		if !errors.As(err, &ne) || !errors.Is(err, ErrNotEmbedding) || ne.Model != "gpt-4o" || ne.Matched != 3 || ne.RouterStatus() != "model-not-embedding" {
+			t.Fatalf("explain %v: err %v (%+v), want NotEmbeddingError", explain, err, ne)
+		}
+		if !strings.Contains(err.Error(), "not an embedding model") || !strings.Contains(err.Error(), "GET /v1/models") {
+			t.Fatalf("message does not say what to do: %q", err)
+		}
+	}
+	if err := r.Route(Request{Model: "gpt-4o"}, &d); err != nil || len(d.Pairs) != 2 {
+		t.Fatalf("chat request for gpt-4o: %v, %d pairs", err, len(d.Pairs))
+	}
+	err := r.Route(Request{Model: "text-embedding-3-small", Embeddings: true}, &d)
+	var nc *NoChannelsError
+	if !errors.As(err, &nc) {
+		t.Fatalf("embedding model on a disabled channel: %v, want NoChannelsError", err)
 	}
 }
 

@@ -22,7 +22,9 @@
 // trial up to a cap per kind, a success closes them); when every pair that
 // could serve is cooling, Route panics to the one whose cooldown ends first
 // (Decision.Panic), and a request that fits no pair's context is a
-// *ContextLengthError. Live.Reset and Live.Load end cooldowns on demand.
+// *ContextLengthError, and an embeddings request whose model matches no
+// embedding model a *NotEmbeddingError. Live.Reset and Live.Load end
+// cooldowns on demand.
 // Router.Cost prices a request on a pair, for the cost
 // score and for the caller's response metadata. Explain output describes every decision for the admin endpoint.
 package route

@@ -193,6 +193,28 @@ func (e *ContextLengthError) Unwrap() error { return ErrContextLength }
 // RouterStatus is the X-Router-Status header value of the error.
 func (e *ContextLengthError) RouterStatus() string { return "context-length-exceeded" }
 
+// ErrNotEmbedding is wrapped by *NotEmbeddingError (400
+// model_not_embedding).
+var ErrNotEmbedding = errors.New("not an embedding model")
+
+// NotEmbeddingError: an embeddings request whose model matched pairs, none
+// of them an embedding model (a chat model named on /v1/embeddings). No
+// retry of the same request can succeed.
+type NotEmbeddingError struct {
+	Model   string
+	Matched int
+}
+
+func (e *NotEmbeddingError) Error() string {
+	return fmt.Sprintf("model %q is not an embedding model (none of the %d pairs it matches is one); name an embedding model: GET /v1/models lists them with \"embeddings\" among their capabilities", e.Model, e.Matched)
+}
+
+// Unwrap makes errors.Is(err, ErrNotEmbedding) true.
+func (e *NotEmbeddingError) Unwrap() error { return ErrNotEmbedding }
+
+// RouterStatus is the X-Router-Status header value of the error.
+func (e *NotEmbeddingError) RouterStatus() string { return "model-not-embedding" }
+
 type chanInfo struct {
 	id          string
 	state       *chanState
@@ -404,7 +426,8 @@ func (r *Router) candidates(model string) (*candSet, error) {
 
 // Route orders the pairs that may serve req, best first, into out. Errors:
 // *query.ParseError (400), *StrategyError (400), *NotFoundError (404),
-// *ContextLengthError (400), *NoChannelsError (503). When every matched
+// *ContextLengthError (400), *NotEmbeddingError (400), *NoChannelsError
+// (503). When every matched
 // pair that could serve is cooling, the decision holds the one whose
 // cooldown ends first and Panic is set (panic routing; auth, quota and
 // not-found cooldowns never qualify). Without Explain and with a warm cache
@@ -454,6 +477,7 @@ func (r *Router) Route(req Request, out *Decision) error {
 	// cooldown ends first).
 	var (
 		ctxOut, liveOut int
+		notEmbed        int // pairs that are not embedding models, on an embeddings request
 		largest         uint64
 		panicC          cand
 		panicEnd        int64 = -1
@@ -462,6 +486,9 @@ func (r *Router) Route(req Request, out *Decision) error {
 		pr := r.snap.Pair(p)
 		ci := &r.chans[pr.Channel]
 		if reason := r.filter(&pr, ci, &env); reason != 0 {
+			if req.Embeddings && pr.Flags&format.FlagEmbedding == 0 {
+				notEmbed++
+			}
 			if ex != nil {
 				ex.addFiltered(r, p, &pr, reason, &env)
 			}
@@ -509,6 +536,8 @@ func (r *Router) Route(req Request, out *Decision) error {
 			if ex != nil {
 				ex.Panic = true
 			}
+		case notEmbed == len(ords):
+			return &NotEmbeddingError{Model: req.Model, Matched: set.n}
 		case ctxOut > 0 && liveOut == 0:
 			return &ContextLengthError{Model: req.Model, Need: env.needCtx, Largest: largest, Filtered: ctxOut}
 		default:

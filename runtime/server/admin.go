@@ -231,6 +231,7 @@ func (s *Server) adminRoute(c *fiber.Ctx) error {
 	var (
 		nf *route.NotFoundError
 		cl *route.ContextLengthError
+		ne *route.NotEmbeddingError
 		nc *route.NoChannelsError
 		se *route.StrategyError
 		pe *query.ParseError
@@ -241,6 +242,8 @@ func (s *Server) adminRoute(c *fiber.Ctx) error {
 		status, out.Outcome, out.RouterStatus = fiber.StatusNotFound, codeModel, nf.RouterStatus()
 	case errors.As(err, &cl):
 		status, out.Outcome, out.RouterStatus = fiber.StatusBadRequest, codeContextLength, cl.RouterStatus()
+	case errors.As(err, &ne):
+		status, out.Outcome, out.RouterStatus = fiber.StatusBadRequest, codeNotEmbedding, ne.RouterStatus()
 	case errors.As(err, &nc):
 		status, out.Outcome, out.RouterStatus = fiber.StatusServiceUnavailable, codeNoChannels, nc.RouterStatus()
 	case errors.As(err, &se):

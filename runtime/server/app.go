@@ -45,6 +45,8 @@ func (s *Server) newApp() *fiber.App {
 	app.Post(PathMessagesCount, s.admitMessages, s.countTokens)
 	app.Post(PathEmbeddings, s.admitJSON, s.embeddings)
 	app.Post(PathCompletions, s.admitJSON, s.completions)
+	app.Post(PathGeminiBeta+"*", s.admitGemini, s.gemini)
+	app.Post(PathGeminiV1+"*", s.admitGemini, s.gemini)
 	app.Get(PathModels, s.models)
 	app.Get(PathAdminSnap, s.adminSnapshot)
 	app.Post(PathAdminReload, s.adminReload)
@@ -77,6 +79,8 @@ func (s *Server) recoverer(c *fiber.Ctx) (err error) {
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	if isMessagesPath(c.Path()) {
 		defer anthropicErrorShape(c)
+	} else if isGeminiPath(c.Path()) {
+		defer geminiErrorShape(c)
 	}
 	var fe *fiber.Error
 	if errors.As(err, &fe) {

@@ -22,7 +22,9 @@
 // (body checks, model rewrite, metadata, stream hand-off); messages.go is
 // the Anthropic Messages surface (translation to and from chat completions
 // by runtime/body, Anthropic-shaped errors, metadata in headers) and
-// count_tokens; embeddings.go and completions.go are the OpenAI embeddings
+// count_tokens; gemini.go is the Gemini generateContent surface (model and
+// method from the URL, Google-shaped errors, metadata in headers);
+// embeddings.go and completions.go are the OpenAI embeddings
 // and legacy completions surfaces.
 //
 // The server protects itself from its clients (limits.go, conns.go): a cap

@@ -231,6 +231,10 @@ const HeaderPanic = "X-Router-Panic"
 // model's context.
 const codeContextLength = "context_length_exceeded"
 
+// codeNotEmbedding is the error code of an embeddings request whose model
+// matches no embedding model.
+const codeNotEmbedding = "model_not_embedding"
+
 // route orders the candidate pairs into w.dec, or answers why there are
 // none.
 func (w *work) route() bool {
@@ -457,6 +461,11 @@ func (s *Server) routeError(w *work, err error) {
 		// answers), so that clients do not retry the same request.
 		hd.Set(HeaderStatus, e.RouterStatus())
 		s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeContextLength, "messages", e.Error())
+	case *route.NotEmbeddingError:
+		// A chat model named on /v1/embeddings: a 400, as no channel
+		// can ever serve it.
+		hd.Set(HeaderStatus, e.RouterStatus())
+		s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeNotEmbedding, "model", e.Error())
 	case *route.StrategyError:
 		s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeStrategy, HeaderStrategy, e.Error())
 	case *query.ParseError:

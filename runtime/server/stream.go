@@ -33,6 +33,8 @@ type relay struct {
 
 	anthropic bool                 // translate the chunks into Messages events (messages.go)
 	as        body.AnthropicStream // the translation's state
+	gemini    bool                 // translate the chunks into Gemini events (gemini.go)
+	gs        body.GeminiStream    // the translation's state
 
 	u       body.Usage
 	out     []byte // events produced and not yet returned by Read
@@ -98,6 +100,15 @@ func (r *relay) fill() (err error) {
 		} else {
 			ch, err = r.us.Next()
 			if err == io.EOF || (err == nil && ch.Done) {
+				if r.gemini {
+					if r.out, err = r.gs.End(r.out); err != nil {
+						r.failed(err)
+						return nil
+					}
+					r.u = r.gs.Usage()
+					r.last = true
+					return nil
+				}
 				if r.anthropic {
 					r.out = r.as.End(r.out)
 					r.u = r.as.Usage()
@@ -116,7 +127,12 @@ func (r *relay) fill() (err error) {
 		if ch.Usage != nil {
 			r.u = body.ParseOpenAIUsage(ch.Usage)
 		}
-		if r.anthropic {
+		if r.gemini {
+			if r.out, err = r.gs.Chunk(r.out, ch.Data); err != nil {
+				r.failed(err)
+				return nil
+			}
+		} else if r.anthropic {
 			if r.out, err = r.as.Chunk(r.out, ch.Data); err != nil {
 				r.failed(err)
 				return nil
@@ -157,6 +173,13 @@ func (r *relay) failed(err error) {
 	ue := asUpstream(err)
 	r.s.report(r.st, r.pair, ue.Outcome, -1) // a canceled one cools nothing
 	r.ended = true
+	if r.gemini {
+		r.out = append(r.out, sseData...)
+		r.out = body.AppendGeminiError(r.out, 500, "the upstream stream failed after the answer had started: "+ue.Message)
+		r.out = append(r.out, sseEnd...)
+		r.last = true
+		return
+	}
 	if r.anthropic {
 		r.out = body.AppendAnthropicStreamError(r.out, "api_error", "the upstream stream failed after the answer had started: "+ue.Message)
 		r.last = true

@@ -67,12 +67,15 @@ func TestEmbeddingsProxied(t *testing.T) {
 		t.Errorf("headers %v", a.header)
 	}
 
-	// A chat model is not an embedding model, and the embedding model is
-	// not a chat model: neither reaches the upstream (503
-	// no_channels_available; GET /v1/admin/route tells why).
+	// A chat model is not an embedding model (400 model_not_embedding,
+	// saying how to find one), and the embedding model is not a chat model
+	// (503 no_channels_available): neither reaches the upstream, and GET
+	// /v1/admin/route tells why.
 	n := h.mock.Count()
-	if a := h.post(PathEmbeddings, `{"model":"gpt-4o-mini","input":"x"}`); a.status != 503 || a.errorCode(t) != codeNoChannels {
-		t.Errorf("embeddings with a chat model: status %d: %s", a.status, a.body)
+	if a := h.post(PathEmbeddings, `{"model":"gpt-4o-mini","input":"x"}`); a.status != 400 || a.errorCode(t) != codeNotEmbedding ||
+		!strings.Contains(string(a.body), `"param":"model"`) || !strings.Contains(string(a.body), "not an embedding model") ||
+		!strings.Contains(string(a.body), "GET /v1/models") || a.header.Get(HeaderStatus) != "model-not-embedding" {
+		t.Errorf("embeddings with a chat model: status %d %v: %s", a.status, a.header.Get(HeaderStatus), a.body)
 	}
 	if a := h.chat(`{"model":"text-embedding-3-small","messages":[{"role":"user","content":"hi"}]}`, nil); a.status != 503 || a.errorCode(t) != codeNoChannels {
 		t.Errorf("chat with an embedding model: status %d: %s", a.status, a.body)
@@ -81,7 +84,7 @@ func TestEmbeddingsProxied(t *testing.T) {
 		t.Errorf("the upstream was called for a request no pair could serve")
 	}
 	admin := h.do(http.MethodGet, PathAdminRoute+"?model=gpt-4o-mini&embeddings=1", nil, nil)
-	if admin.status != 503 || !strings.Contains(string(admin.body), `"not_embedding_model"`) {
+	if admin.status != 400 || !strings.Contains(string(admin.body), `"not_embedding_model"`) || !strings.Contains(string(admin.body), `"model_not_embedding"`) {
 		t.Errorf("admin route as embeddings: %d %s", admin.status, admin.body)
 	}
 	admin = h.do(http.MethodGet, PathAdminRoute+"?model=text-embedding-3-small&embeddings=1", nil, nil)

@@ -162,7 +162,7 @@ func New(cfg Config) *Client {
 // the client, and what the client itself sets for the upstream request.
 func neverForwarded(canonical string) bool {
 	switch canonical {
-	case "Authorization", "X-Api-Key", "Api-Key", "Cookie", "Proxy-Authorization", "Host",
+	case "Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key", "Cookie", "Proxy-Authorization", "Host",
 		"Content-Length", "Content-Type", "Transfer-Encoding", "Connection", "Accept",
 		"Accept-Encoding", "User-Agent", "Http-Referer", "X-Title", "Te", "Upgrade":
 		return true

@@ -255,11 +255,12 @@ func TestAuthHeaders(t *testing.T) {
 func TestForwardHeaders(t *testing.T) {
 	srv := startMock(t, mockllm.Config{})
 	client := map[string]string{
-		"Openai-Beta":   "assistants=v2",
-		"X-Custom":      "c",
-		"Authorization": "Bearer client-token",
-		"Cookie":        "sid=1",
-		"X-Bad":         "a\r\nInjected: 1",
+		"Openai-Beta":    "assistants=v2",
+		"X-Custom":       "c",
+		"Authorization":  "Bearer client-token",
+		"Cookie":         "sid=1",
+		"X-Goog-Api-Key": "client-token",
+		"X-Bad":          "a\r\nInjected: 1",
 	}
 	get := func(name string) string { return client[http.CanonicalHeaderKey(name)] }
 	tests := []struct {
@@ -269,7 +270,7 @@ func TestForwardHeaders(t *testing.T) {
 	}{
 		{"default allow-list", nil, map[string]string{"Openai-Beta": "assistants=v2"}},
 		{"custom list", []string{"x-custom", "x-bad"}, map[string]string{"X-Custom": "c"}},
-		{"credentials never", []string{"authorization", "Cookie", "content-type"}, map[string]string{}},
+		{"credentials never", []string{"authorization", "Cookie", "content-type", "x-goog-api-key"}, map[string]string{}},
 		{"empty list", []string{}, map[string]string{}},
 	}
 	for _, tt := range tests {

@@ -133,7 +133,8 @@ const DefaultAnthropicVersion = "2023-06-01"
 
 // ChatURL builds the chat completions URL of a base URL: trailing slashes
 // dropped, /v1 appended unless the last path segment already is a version
-// (v1, v3, v1beta, ...), then /chat/completions. A query string is kept.
+// (v1, v3, v1beta, ...) or is "openai" after one (Google's
+// /v1beta/openai), then /chat/completions. A query string is kept.
 func ChatURL(baseURL string) (string, error) { return apiURL(baseURL, "/chat/completions") }
 
 // ModelsURL builds the model list URL of a base URL, like ChatURL.
@@ -152,7 +153,7 @@ func apiURL(baseURL, suffix string) (string, error) {
 	}
 	u.Fragment, u.RawFragment = "", ""
 	p := strings.TrimRight(u.EscapedPath(), "/")
-	if !isVersionSegment(p[strings.LastIndexByte(p, '/')+1:]) {
+	if !versioned(p) {
 		p += "/v1"
 	}
 	p += suffix
@@ -184,6 +185,21 @@ func redactURL(s string) string {
 		}
 	}
 	return s
+}
+
+// versioned reports whether a base path already names an API version: its
+// last segment is one (v1, v1beta), or it is "openai" right after one
+// (Google's OpenAI-compatible endpoint, /v1beta/openai).
+func versioned(p string) bool {
+	last := p[strings.LastIndexByte(p, '/')+1:]
+	if isVersionSegment(last) {
+		return true
+	}
+	if last != "openai" {
+		return false
+	}
+	q := p[:len(p)-len(last)-1]
+	return isVersionSegment(q[strings.LastIndexByte(q, '/')+1:])
 }
 
 // isVersionSegment matches v\d+ with an optional alpha/beta suffix (v1beta).

@@ -20,6 +20,8 @@ func TestChatURL(t *testing.T) {
 		{"https://open.bigmodel.cn/api/paas/v4/", "https://open.bigmodel.cn/api/paas/v4/chat/completions", "https://open.bigmodel.cn/api/paas/v4/models"},
 		{"https://generativelanguage.googleapis.com/v1beta", "https://generativelanguage.googleapis.com/v1beta/chat/completions", "https://generativelanguage.googleapis.com/v1beta/models"},
 		{"https://openrouter.ai/api", "https://openrouter.ai/api/v1/chat/completions", "https://openrouter.ai/api/v1/models"},
+		{"https://generativelanguage.googleapis.com/v1beta/openai/", "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions", "https://generativelanguage.googleapis.com/v1beta/openai/models"},
+		{"https://example.com/openai", "https://example.com/openai/v1/chat/completions", "https://example.com/openai/v1/models"},
 		{"https://api.groq.com/openai/v1", "https://api.groq.com/openai/v1/chat/completions", "https://api.groq.com/openai/v1/models"},
 		{"http://localhost:11434", "http://localhost:11434/v1/chat/completions", "http://localhost:11434/v1/models"},
 		{"http://127.0.0.1:1234/v1", "http://127.0.0.1:1234/v1/chat/completions", "http://127.0.0.1:1234/v1/models"},

@@ -269,10 +269,57 @@ func scrub(b []byte, key string) []byte {
 	b = scrubLiterals(b, key, forms)
 	for _, f := range forms {
 		if bytes.Contains(b, []byte(f)) {
-			b = bytes.ReplaceAll(b, []byte(f), []byte(redacted))
+			b = replaceOutsideEscapes(b, f)
 		}
 	}
 	return b
+}
+
+// replaceOutsideEscapes replaces every occurrence of f in b with the
+// redaction mark, except an occurrence that cuts through a backslash escape
+// (the "0041" of \u0041): replacing it would break the JSON, and it does not
+// spell the key once decoded (scrubLiterals handles decoded text).
+func replaceOutsideEscapes(b []byte, f string) []byte {
+	var out []byte
+	last := 0
+	for at := 0; ; {
+		k := bytes.Index(b[at:], []byte(f))
+		if k < 0 {
+			break
+		}
+		p, q := at+k, at+k+len(f)
+		if cutsEscape(b, p, q) {
+			at = p + 1
+			continue
+		}
+		out = append(out, b[last:p]...)
+		out = append(out, redacted...)
+		last, at = q, q
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[last:]...)
+}
+
+// cutsEscape reports whether [p, q) of b overlaps a backslash escape (\X or
+// \uXXXX) without containing it whole.
+func cutsEscape(b []byte, p, q int) bool {
+	for i := 0; i < len(b) && i < q; i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		e := i + 2
+		if i+1 < len(b) && b[i+1] == 'u' {
+			e = i + 6
+		}
+		e = min(e, len(b))
+		if i < q && e > p && (i < p || e > q) {
+			return true
+		}
+		i = e - 1
+	}
+	return false
 }
 
 // scrubLiterals rewrites the JSON string literals of b that hold a backslash
