@@ -17,6 +17,7 @@ import (
 
 // chatSurface is POST /v1/chat/completions.
 var chatSurface = surface{
+	native:   &chatNativeSurface,
 	validate: (*work).validateChat,
 	rewrite:  (*work).rewriteChat,
 	complete: (*work).complete,
@@ -177,12 +178,16 @@ func (w *work) appendMetadata(b []byte, st *state, i int, f *body.Features, u *b
 	return append(b, "}}"...)
 }
 
-// commitStream starts relaying a stream whose first chunk arrived: from
-// here on nothing can fail over. The relay is the response's body stream:
+// commitStream starts relaying an OpenAI stream as it is.
+func (w *work) commitStream(i int, ttfb time.Duration) { w.commitRelay(i, ttfb, nil) }
+
+// commitRelay starts relaying a stream whose first chunk arrived, through
+// tr when the client's wire format differs from the upstream's: from here
+// on nothing can fail over. The relay is the response's body stream:
 // fasthttp reads it after the handler returns, and closes it when the stream
 // is completely written or the client went away; it owns the snapshot handle
 // until then.
-func (w *work) commitStream(i int, ttfb time.Duration) {
+func (w *work) commitRelay(i int, ttfb time.Duration, tr translator) {
 	s := w.s
 	r := w.c.Response()
 	r.SetStatusCode(fiber.StatusOK)
@@ -194,7 +199,7 @@ func (w *work) commitStream(i int, ttfb time.Duration) {
 	s.met.Overhead(seconds(overhead))
 	s.met.Request(fiber.StatusOK, "")
 	s.met.StreamStarted()
-	rl := &relay{s: s, h: w.h, st: w.st, pair: w.dec.Pairs[i], resp: w.resp, us: w.us, first: w.first, added: w.added, ttfb: ttfb}
+	rl := &relay{s: s, h: w.h, st: w.st, pair: w.dec.Pairs[i], resp: w.resp, us: w.us, first: w.first, added: w.added, ttfb: ttfb, tr: tr}
 	w.owned = false
 	r.SetBodyStream(rl, -1)
 }

@@ -33,10 +33,20 @@ import (
 // read and checked, how it is rewritten for a pair, and how a success is
 // answered: OpenAI chat completions (chatSurface), embeddings
 // (embeddingsSurface) and legacy completions (completionsSurface).
+//
+// Each attempt chooses its surface: a pair whose channel speaks Anthropic's
+// Messages API natively (chanRT.native) is tried with the surface's native
+// variant, every other pair with the surface itself, so failover between
+// both kinds of channel works in both directions within one loop.
 type surface struct {
 	// op is the upstream operation the surface calls; OpEmbeddings also
 	// routes over embedding models only.
 	op upstream.Op
+	// native is the variant for native Anthropic channels (op OpMessages,
+	// rewrite, complete and commit for their wire format; validate is
+	// unused); nil when such channels cannot serve the surface: their
+	// pairs are skipped as unusable.
+	native *surface
 	// validate reads w.in into w.f, answering and returning false when the
 	// request is refused.
 	validate func(w *work) bool
@@ -59,6 +69,7 @@ type work struct {
 	sf *surface
 
 	t0    time.Time
+	asf   *surface // the surface of the current attempt: sf or sf.native
 	h     *snapshot.Handle
 	owned bool // the handle is released at the end of the request (false once a stream relay owns it)
 	st    *state
@@ -107,7 +118,7 @@ func newWork(s *Server) *work {
 const maxPooledBuffer = 1 << 20
 
 func (s *Server) putWork(w *work) {
-	w.c, w.sf, w.h, w.st, w.in = nil, nil, nil, nil, nil
+	w.c, w.sf, w.asf, w.h, w.st, w.in = nil, nil, nil, nil, nil, nil
 	w.owned, w.upDur, w.added = false, 0, false
 	w.f = body.Features{}
 	w.resp, w.us, w.first = nil, nil, upstream.Chunk{}
@@ -269,12 +280,25 @@ func (w *work) try(i int) verdict {
 	rt := &st.chans[pr.Channel]
 	chID := st.snap.Channels()[pr.Channel].ID
 	model := st.snap.Model(pr.Model).Name
-	if rt.ep == nil {
-		w.att = append(w.att, attempt{channel: chID, model: model, kind: outcome.Other, msg: rt.epErr})
+	sf, why := w.sf, rt.epErr
+	if rt.native {
+		sf, why = sf.native, "a native Anthropic channel does not serve this API; use /v1/chat/completions or /v1/messages"
+	}
+	if rt.ep == nil || sf == nil {
+		w.att = append(w.att, attempt{channel: chID, model: model, kind: outcome.Other, msg: why})
 		s.met.Attempt("unusable", -1)
 		return failover
 	}
-	send, err := w.sf.rewrite(w, model)
+	w.asf = sf
+	send, err := sf.rewrite(w, model)
+	if err != nil && sf != w.sf {
+		// Only a translation for a native channel can refuse what the
+		// surface accepted: another kind of channel may still serve it.
+		w.att = append(w.att, attempt{channel: chID, model: model, kind: outcome.Other,
+			msg: "the request cannot be translated for a native Anthropic channel: " + err.Error()})
+		s.met.Attempt("unusable", -1)
+		return failover
+	}
 	if err != nil {
 		s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, "",
 			"request body is not valid JSON: "+err.Error())
@@ -287,11 +311,11 @@ func (w *work) try(i int) verdict {
 		return w.failed(i, chID, model, lat, err)
 	}
 	if w.f.Stream {
-		w.sf.commit(w, i, lat) // the relay reports the stream's outcome at its end
+		sf.commit(w, i, lat) // the relay reports the stream's outcome at its end
 		return answered
 	}
 	s.report(st, p, outcome.Outcome{}, lat)
-	w.sf.complete(w, i)
+	sf.complete(w, i)
 	return answered
 }
 
@@ -300,7 +324,7 @@ func (w *work) try(i int) verdict {
 // chunk of a stream (in w.first; w.resp and w.us stay open for the relay).
 // It returns how long that took.
 func (w *work) call(ep *upstream.Endpoint, body []byte) (time.Duration, error) {
-	w.ureq.Endpoint, w.ureq.Body, w.ureq.Stream, w.ureq.Op = ep, body, w.f.Stream, w.sf.op
+	w.ureq.Endpoint, w.ureq.Body, w.ureq.Stream, w.ureq.Op = ep, body, w.f.Stream, w.asf.op
 	ta := time.Now()
 	resp, err := w.st.client.Do(w.s.baseCtx, &w.ureq)
 	if err == nil {
