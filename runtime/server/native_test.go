@@ -124,7 +124,8 @@ func TestNativeMessagesSDK(t *testing.T) {
 	t.Run("raw passthrough", func(t *testing.T) {
 		in := `{"model":"gpt-4o-mini","max_tokens":9,"thinking":{"type":"enabled","budget_tokens":1024},"metadata":{"user_id":"u-1"},` +
 			`"messages":[{"role":"user","content":[{"type":"text","text":"hi","cache_control":{"type":"ephemeral"}}]}]}`
-		a := h.do(http.MethodPost, PathMessages, []byte(in), map[string]string{"anthropic-version": "2023-01-01"})
+		// Claude Code adds ?beta=true to its calls.
+		a := h.do(http.MethodPost, PathMessages+"?beta=true", []byte(in), map[string]string{"anthropic-version": "2023-01-01"})
 		r, _ := h.mock.LastRequest()
 		if a.status != 200 || string(r.Body) != in || r.Header.Get("Anthropic-Version") != "2023-01-01" || r.Header.Get("Anthropic-Beta") != "" {
 			t.Fatalf("status %d: upstream got %s (version %q)", a.status, r.Body, r.Header.Get("Anthropic-Version"))
@@ -488,5 +489,47 @@ func TestNativeSkippedByOtherSurfaces(t *testing.T) {
 	a = h.do(http.MethodPost, "/v1beta/models/gpt-4o-mini:generateContent", []byte(`{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`), nil)
 	if rs := h.mock.Requests(); a.status != 200 || a.header.Get(HeaderChannel) != "ch-b" || len(rs) != 1 || rs[0].Key != keyB {
 		t.Fatalf("gemini: status %d headers %v body %s", a.status, a.header, a.body)
+	}
+}
+
+// TestNativeRejected: a native channel's 400 is the client's answer (no
+// failover), with Anthropic's message kept, in the shape of each surface.
+func TestNativeRejected(t *testing.T) {
+	h := start(t, harnessOpt{spec: nativeChannel(0), mock: mockllm.Config{Rules: []mockllm.Rule{
+		{Key: keyA, Status: 400, Message: "messages.0.content: bad block"}}}})
+	a := h.do(http.MethodPost, PathMessages, []byte(`{"model":"gpt-4o-mini","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}`), nil)
+	if a.status != 400 || string(a.body) != `{"type":"error","error":{"type":"invalid_request_error","message":"messages.0.content: bad block"}}` {
+		t.Fatalf("messages: status %d body %s", a.status, a.body)
+	}
+	a = h.chat(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`, nil)
+	var e struct {
+		Error struct{ Message string } `json:"error"`
+	}
+	if err := json.Unmarshal(a.body, &e); err != nil || a.status != 400 || e.Error.Message != "messages.0.content: bad block" {
+		t.Fatalf("chat: status %d body %s", a.status, a.body)
+	}
+	if keys := h.keysSeen(); len(keys) != 2 || keys[0] != keyA || keys[1] != keyA {
+		t.Fatalf("keys tried %v", keys)
+	}
+}
+
+// TestNativeUntranslatable: a chat request the Messages translation cannot
+// carry is not sent to the native channel; the next channel serves it, and
+// with only native channels the 503 says why.
+func TestNativeUntranslatable(t *testing.T) {
+	const audio = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}}]}]}`
+	h := start(t, harnessOpt{spec: nativeChannel(0)})
+	a := h.chat(audio, nil)
+	if rs := h.mock.Requests(); a.status != 200 || a.header.Get(HeaderChannel) != "ch-b" || len(rs) != 1 || rs[0].Key != keyB {
+		t.Fatalf("status %d headers %v body %s", a.status, a.header, a.body)
+	}
+	h2 := start(t, harnessOpt{spec: func(s *servertest.Spec) {
+		s.Channels = s.Channels[:1]
+		nativeChannel(0)(s)
+	}})
+	a = h2.chat(audio, nil)
+	if a.status != 503 || !strings.Contains(string(a.body), "cannot be translated for a native Anthropic channel") ||
+		!strings.Contains(string(a.body), "input_audio") || len(h2.mock.Requests()) != 0 {
+		t.Fatalf("status %d body %s", a.status, a.body)
 	}
 }
