@@ -80,3 +80,40 @@ func FuzzAnthropicToOpenAIResponse(f *testing.F) {
 		_, _ = s.Event(nil, b)
 	})
 }
+
+// FuzzAnthropicStreamEvents feeds the lines of the input as the data
+// payloads of a Messages stream to both stream readers: neither may panic,
+// the chat chunks must be valid SSE of JSON, the relay must keep each
+// payload whole, and the usage never goes negative for non-negative input.
+func FuzzAnthropicStreamEvents(f *testing.F) {
+	f.Add([]byte(`{"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":3}}}
+{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"f","input":{}}}
+{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a\":"}}
+{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}}
+{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":2}}
+{"type":"error","error":{"type":"overloaded_error","message":"busy"}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s := OpenAIStream{IncludeUsage: true}
+		var r AnthropicRelay
+		var out, rel []byte
+		for _, line := range strings.Split(string(b), "\n") {
+			var err error
+			at := len(out)
+			out, err = s.Event(out, []byte(line))
+			if err != nil && len(out) != at {
+				t.Fatalf("output appended with an error: %q", out[at:])
+			}
+			rel = r.Event(rel[:0], []byte(line))
+			if !strings.HasSuffix(string(rel), "data: "+line+"\n\n") {
+				t.Fatalf("relayed %q for %q", rel, line)
+			}
+		}
+		out = s.End(out)
+		for _, ev := range strings.Split(strings.TrimSuffix(string(out), "\n\n"), "\n\n") {
+			d, ok := strings.CutPrefix(ev, "data: ")
+			if !ok || (d != "[DONE]" && !json.Valid([]byte(d))) {
+				t.Fatalf("chunk %q", ev)
+			}
+		}
+	})
+}
