@@ -281,7 +281,7 @@ func (w *work) try(i int) verdict {
 	chID := st.snap.Channels()[pr.Channel].ID
 	model := st.snap.Model(pr.Model).Name
 	sf, why := w.sf, rt.epErr
-	if rt.native {
+	if rt.native && rt.ep != nil {
 		sf, why = sf.native, "a native Anthropic channel does not serve this API; use /v1/chat/completions or /v1/messages"
 	}
 	if rt.ep == nil || sf == nil {

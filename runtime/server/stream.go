@@ -137,13 +137,15 @@ func (r *relay) fill() (err error) {
 				r.failed(err)
 				return nil
 			}
-		} else if ch.Usage != nil {
-			r.u = body.ParseOpenAIUsage(ch.Usage)
-		}
-		if r.tr == nil && (!ch.UsageOnly || !r.added) {
-			r.out = append(r.out, sseData...)
-			r.out = append(r.out, ch.Data...)
-			r.out = append(r.out, sseEnd...)
+		} else {
+			if ch.Usage != nil {
+				r.u = body.ParseOpenAIUsage(ch.Usage)
+			}
+			if !ch.UsageOnly || !r.added {
+				r.out = append(r.out, sseData...)
+				r.out = append(r.out, ch.Data...)
+				r.out = append(r.out, sseEnd...)
+			}
 		}
 		if len(r.out) > 0 && (len(r.out) >= relayBatch || !r.us.Pending()) {
 			return nil
