@@ -367,13 +367,42 @@ func finishReason(r string) string {
 }
 
 // AnthropicUsage reads the usage of a Messages answer (zero when it has
-// none).
+// none). It does not allocate.
 func AnthropicUsage(out []byte) Usage {
-	var a struct {
-		Usage antUsage `json:"usage"`
+	u, ok, _ := Field(out, "usage")
+	if !ok || len(u) == 0 || u[0] != '{' {
+		return Usage{}
 	}
-	_ = json.Unmarshal(out, &a)
-	return a.Usage.usage()
+	au := scanAntUsage(u)
+	return au.usage()
+}
+
+// scanAntUsage reads an Anthropic usage object with the scanner; a count
+// that is missing or not a plain non-negative integer reads as 0.
+func scanAntUsage(b []byte) antUsage {
+	return antUsage{
+		InputTokens:              intMember(b, "input_tokens"),
+		OutputTokens:             intMember(b, "output_tokens"),
+		CacheCreationInputTokens: intMember(b, "cache_creation_input_tokens"),
+		CacheReadInputTokens:     intMember(b, "cache_read_input_tokens"),
+	}
+}
+
+// intMember is the top-level member key of the object b as a plain
+// non-negative integer of at most 18 digits, else 0.
+func intMember(b []byte, key string) int64 {
+	v, ok, _ := Field(b, key)
+	if !ok || len(v) == 0 || len(v) > 18 {
+		return 0
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
 }
 
 // AnthropicToOpenAIResponse appends to dst the chat completion for a
@@ -618,32 +647,32 @@ type AnthropicRelay struct{ u antUsage }
 // Usage is the usage the stream reported so far.
 func (r *AnthropicRelay) Usage() Usage { return r.u.usage() }
 
-// Event appends the SSE event of one data payload.
+// Event appends the SSE event of one data payload. It reads the payload
+// with the scanner and does not allocate.
 func (r *AnthropicRelay) Event(dst, data []byte) []byte {
-	var e struct {
-		Type    string `json:"type"`
-		Message *struct {
-			Usage antUsage `json:"usage"`
-		} `json:"message"`
-		Usage *antUsage `json:"usage"`
+	var name []byte
+	if t, ok, err := Field(data, "type"); err == nil && ok && len(t) >= 2 && t[0] == '"' {
+		name = t[1 : len(t)-1]
 	}
-	_ = json.Unmarshal(data, &e)
-	switch e.Type {
+	switch string(name) {
 	case "message_start":
-		if e.Message != nil {
-			r.u = e.Message.Usage
+		if m, ok, _ := Field(data, "message"); ok && len(m) > 0 && m[0] == '{' {
+			if u, ok, _ := Field(m, "usage"); ok && len(u) > 0 && u[0] == '{' {
+				r.u = scanAntUsage(u)
+			}
 		}
 	case "message_delta":
-		if e.Usage != nil {
-			r.u.OutputTokens = e.Usage.OutputTokens
-			if e.Usage.InputTokens > 0 {
-				r.u.InputTokens = e.Usage.InputTokens
+		if u, ok, _ := Field(data, "usage"); ok && len(u) > 0 && u[0] == '{' {
+			d := scanAntUsage(u)
+			r.u.OutputTokens = d.OutputTokens
+			if d.InputTokens > 0 {
+				r.u.InputTokens = d.InputTokens
 			}
 		}
 	}
-	if e.Type != "" && validEventName(e.Type) {
+	if len(name) > 0 && validEventName(name) {
 		dst = append(dst, "event: "...)
-		dst = append(dst, e.Type...)
+		dst = append(dst, name...)
 		dst = append(dst, '\n')
 	}
 	dst = append(dst, "data: "...)
@@ -651,7 +680,7 @@ func (r *AnthropicRelay) Event(dst, data []byte) []byte {
 	return append(dst, "\n\n"...)
 }
 
-func validEventName(s string) bool {
+func validEventName(s []byte) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x21 || c > 0x7e {
 			return false

@@ -117,3 +117,42 @@ func FuzzAnthropicStreamEvents(f *testing.F) {
 		}
 	})
 }
+
+func TestAnthropicRelayUsage(t *testing.T) {
+	var r AnthropicRelay
+	var out []byte
+	for _, ev := range []string{
+		`{"type":"message_start","message":{"id":"m","usage":{"input_tokens":3,"cache_read_input_tokens":10,"output_tokens":1}}}`,
+		`{"type": "ping"}`,
+		`{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":7}}`,
+	} {
+		out = r.Event(out, []byte(ev))
+	}
+	if u := r.Usage(); u.PromptTokens != 13 || u.CompletionTokens != 7 || u.TotalTokens != 20 {
+		t.Errorf("usage %+v", u)
+	}
+	if !strings.HasPrefix(string(out), "event: message_start\ndata: {") || !strings.Contains(string(out), "\n\nevent: ping\ndata: {\"type\": \"ping\"}\n\n") {
+		t.Errorf("relayed %s", out)
+	}
+	if u := AnthropicUsage([]byte(`{"type":"message","usage":{"input_tokens":5,"output_tokens":2,"cache_creation_input_tokens":1}}`)); u.PromptTokens != 6 || u.CompletionTokens != 2 {
+		t.Errorf("AnthropicUsage %+v", u)
+	}
+	if u := AnthropicUsage([]byte(`{"usage":{"input_tokens":-5,"output_tokens":"2"}}`)); u != (Usage{}) {
+		t.Errorf("bad counts read as %+v", u)
+	}
+}
+
+func TestAnthropicRelayNoAllocs(t *testing.T) {
+	var r AnthropicRelay
+	start := []byte(`{"type":"message_start","message":{"id":"m","usage":{"input_tokens":3,"output_tokens":1}}}`)
+	delta := []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}`)
+	answer := []byte(`{"type":"message","usage":{"input_tokens":5,"output_tokens":2}}`)
+	out := make([]byte, 0, 1024)
+	if n := testing.AllocsPerRun(100, func() {
+		out = r.Event(out[:0], start)
+		out = r.Event(out[:0], delta)
+		AnthropicUsage(answer)
+	}); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}
