@@ -479,7 +479,11 @@ func TestNativeStreamCut(t *testing.T) {
 // cannot be served by a native channel: its pair is skipped (no call) and
 // the next channel answers.
 func TestNativeSkippedByOtherSurfaces(t *testing.T) {
-	h := start(t, harnessOpt{spec: nativeChannel(0)})
+	// One try only: a skipped native pair costs none.
+	h := start(t, harnessOpt{spec: func(s *servertest.Spec) {
+		nativeChannel(0)(s)
+		s.Settings.MaxRetryAttempts = 1
+	}})
 	a := h.do(http.MethodPost, PathCompletions, []byte(`{"model":"gpt-4o-mini","prompt":"hi"}`), nil)
 	rs := h.mock.Requests()
 	if a.status != 200 || a.header.Get(HeaderChannel) != "ch-b" || a.header.Get(HeaderAttempts) != "2" || len(rs) != 1 || rs[0].Key != keyB {

@@ -146,6 +146,7 @@ const (
 	failover verdict = iota // the attempt failed: try the next pair
 	halt                    // the attempt failed and may not fail over: answer with the failures
 	answered                // the client has its answer
+	skipped                 // the pair cannot serve this request (a native channel): try the next one, at no cost
 )
 
 // proxy serves one request of surface sf.
@@ -155,15 +156,18 @@ func (s *Server) proxy(c *fiber.Ctx, sf *surface) {
 	if !w.acquire() || !w.validate() || !w.route() {
 		return
 	}
-	n := min(len(w.dec.Pairs), w.st.tries())
+	left := w.st.tries()
 tries:
-	for i := range n {
+	for i := 0; i < len(w.dec.Pairs) && left > 0; i++ {
 		switch w.try(i) {
 		case answered:
 			return
 		case halt:
 			break tries
+		case skipped:
+			continue // not an attempt: it costs none of the tries
 		}
+		left--
 	}
 	w.allFailed()
 }
@@ -250,9 +254,13 @@ const codeNotEmbedding = "model_not_embedding"
 // none.
 func (w *work) route() bool {
 	f := &w.f
+	limit := w.st.tries()
+	if w.sf.native == nil && w.st.natives > 0 {
+		limit = 0 // native pairs are skipped at no cost: keep every candidate
+	}
 	err := w.st.router.Route(route.Request{
 		Model: f.Model, Strategy: w.c.Get(HeaderStrategy), InputTokens: f.InputTokens, MaxTokens: f.MaxTokens,
-		NeedVision: f.NeedVision, NeedTools: f.NeedTools, Embeddings: w.sf.op == upstream.OpEmbeddings, Limit: w.st.tries(),
+		NeedVision: f.NeedVision, NeedTools: f.NeedTools, Embeddings: w.sf.op == upstream.OpEmbeddings, Limit: limit,
 	}, &w.dec)
 	if err != nil {
 		w.s.routeError(w, err)
@@ -280,24 +288,23 @@ func (w *work) try(i int) verdict {
 	rt := &st.chans[pr.Channel]
 	chID := st.snap.Channels()[pr.Channel].ID
 	model := st.snap.Model(pr.Model).Name
-	sf, why := w.sf, rt.epErr
-	if rt.native && rt.ep != nil {
-		sf, why = sf.native, "a native Anthropic channel does not serve this API; use /v1/chat/completions or /v1/messages"
-	}
-	if rt.ep == nil || sf == nil {
-		w.att = append(w.att, attempt{channel: chID, model: model, kind: outcome.Other, msg: why})
+	if rt.ep == nil {
+		w.att = append(w.att, attempt{channel: chID, model: model, kind: outcome.Other, msg: rt.epErr})
 		s.met.Attempt("unusable", -1)
 		return failover
+	}
+	sf := w.sf
+	if rt.native {
+		if sf = sf.native; sf == nil {
+			return w.skip(chID, model, "a native Anthropic channel does not serve this API; use /v1/chat/completions or /v1/messages")
+		}
 	}
 	w.asf = sf
 	send, err := sf.rewrite(w, model)
 	if err != nil && sf != w.sf {
 		// Only a translation for a native channel can refuse what the
 		// surface accepted: another kind of channel may still serve it.
-		w.att = append(w.att, attempt{channel: chID, model: model, kind: outcome.Other,
-			msg: "the request cannot be translated for a native Anthropic channel: " + err.Error()})
-		s.met.Attempt("unusable", -1)
-		return failover
+		return w.skip(chID, model, "the request cannot be translated for a native Anthropic channel: "+err.Error())
 	}
 	if err != nil {
 		s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, "",
@@ -317,6 +324,14 @@ func (w *work) try(i int) verdict {
 	s.report(st, p, outcome.Outcome{}, lat)
 	sf.complete(w, i)
 	return answered
+}
+
+// skip passes over a pair that cannot serve this request (why is listed
+// with the attempts if every pair fails); nothing is reported to routing.
+func (w *work) skip(chID, model, why string) verdict {
+	w.att = append(w.att, attempt{channel: chID, model: model, kind: outcome.Other, msg: why})
+	w.s.met.Attempt("unusable", -1)
+	return skipped
 }
 
 // call sends the attempt and waits for its answer: the whole body of a

@@ -39,6 +39,7 @@ type state struct {
 	meta     bool
 
 	enabled int // enabled channels
+	natives int // native Anthropic channels with an endpoint (chanRT.native)
 	cors    corsPolicy
 
 	modelsOnce sync.Once
@@ -135,6 +136,7 @@ func (s *Server) publish(h *snapshot.Handle) error {
 		}
 		if prov != nil && upstream.IsAnthropic(prov.Adapter, prov.Key, prov.AuthType) {
 			ep.Anthropic, rt.native = true, true
+			st.natives++
 		}
 		rt.ep = ep
 	}
