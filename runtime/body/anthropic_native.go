@@ -554,6 +554,14 @@ func (s *OpenAIStream) delta(dst []byte, delta string, finish string) []byte {
 // Event appends the chunks (as SSE "data:" events) for one Messages event
 // data payload. An error event returns a *StreamError.
 func (s *OpenAIStream) Event(dst, data []byte) ([]byte, error) {
+	if text := textDelta(data); text != nil {
+		// The common event, read with the scanner and copied as it is
+		// (a valid JSON string): no decoding, no allocation.
+		dst = s.open(dst)
+		dst = append(dst, `{"index":0,"delta":{"content":`...)
+		dst = append(dst, text...)
+		return append(dst, `},"finish_reason":null}]}`+"\n\n"...), nil
+	}
 	var e antEvent
 	if err := json.Unmarshal(data, &e); err != nil {
 		return dst, ErrUpstreamAnswer
@@ -626,6 +634,26 @@ func (s *OpenAIStream) Event(dst, data []byte) ([]byte, error) {
 		return dst, se
 	}
 	return dst, nil // ping, content_block_stop, message_stop, thinking deltas
+}
+
+// textDelta returns the raw JSON string of a content_block_delta event's
+// text_delta, or nil for any other payload.
+func textDelta(data []byte) []byte {
+	t, ok, err := Field(data, "type")
+	if err != nil || !ok || string(t) != `"content_block_delta"` {
+		return nil
+	}
+	d, ok, _ := Field(data, "delta")
+	if !ok || len(d) == 0 || d[0] != '{' {
+		return nil
+	}
+	if dt, ok, _ := Field(d, "type"); !ok || string(dt) != `"text_delta"` {
+		return nil
+	}
+	if text, ok, _ := Field(d, "text"); ok && len(text) > 0 && text[0] == '"' {
+		return text
+	}
+	return nil
 }
 
 // End appends the usage chunk (when asked) and the final [DONE].

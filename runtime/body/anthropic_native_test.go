@@ -156,3 +156,19 @@ func TestAnthropicRelayNoAllocs(t *testing.T) {
 		t.Errorf("%v allocations", n)
 	}
 }
+
+// The text delta, the common stream event, is translated without
+// allocating, into the chunk the decoding path would make.
+func TestOpenAIStreamTextDelta(t *testing.T) {
+	ev := []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\"b\u2028"}}`)
+	s := OpenAIStream{Created: 5}
+	out, err := s.Event(nil, ev)
+	want := `data: {"id":"","object":"chat.completion.chunk","created":5,"model":"","choices":[{"index":0,"delta":{"content":"a\"b\u2028"},"finish_reason":null}]}` + "\n\n"
+	if err != nil || string(out) != want {
+		t.Fatalf("got %q (%v)\nwant %q", out, err, want)
+	}
+	buf := make([]byte, 0, 512)
+	if n := testing.AllocsPerRun(100, func() { buf, _ = s.Event(buf[:0], ev) }); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}
