@@ -329,16 +329,6 @@ func toolChoice(c json.RawMessage) (json.RawMessage, error) {
 	return nil, reqErr("tool_choice", `tool_choice must be "auto", "none", "required" or {"type":"function","function":{"name":...}}`)
 }
 
-type antAnswer struct {
-	ID           string     `json:"id"`
-	Type         string     `json:"type"`
-	Model        string     `json:"model"`
-	Content      []antBlock `json:"content"`
-	StopReason   string     `json:"stop_reason"`
-	StopSequence *string    `json:"stop_sequence"`
-	Usage        antUsage   `json:"usage"`
-}
-
 type antUsage struct {
 	InputTokens              int64 `json:"input_tokens"`
 	OutputTokens             int64 `json:"output_tokens"`
@@ -405,71 +395,136 @@ func intMember(b []byte, key string) int64 {
 	return n
 }
 
+// The members read of a Messages answer and of its content blocks.
+var (
+	antAnswerNames = []string{"id", "type", "model", "content", "stop_reason", "usage"}
+	antBlockNames  = []string{"type", "text", "id", "name", "input"}
+)
+
 // AnthropicToOpenAIResponse appends to dst the chat completion for a
 // non-stream Messages answer out: text blocks joined into the content,
 // tool_use blocks as tool_calls (input as the arguments string),
 // stop_reason as finish_reason, usage as prompt/completion tokens. created
-// is the completion's Unix time. Thinking blocks are dropped.
+// is the completion's Unix time. Thinking blocks are dropped. It reads the
+// answer with the scanner; an answer that is not a Messages object is
+// ErrUpstreamAnswer.
 func AnthropicToOpenAIResponse(dst, out []byte, created int64) ([]byte, Usage, error) {
-	var a antAnswer
-	if err := json.Unmarshal(out, &a); err != nil || a.Type != "message" {
+	var r [6]Span
+	if _, err := members(out, skipWS(out, 0), 0, antAnswerNames, r[:]); err != nil || !strEq(out, r[1], "message") {
 		return dst, Usage{}, ErrUpstreamAnswer
 	}
-	u := a.Usage.usage()
+	var u Usage
+	if isObj(out, r[5]) {
+		au := scanAntUsage(out[r[5].Start:r[5].End])
+		u = au.usage()
+	}
+	orig := len(dst)
 	dst = append(dst, `{"id":`...)
-	dst = jsonstr.Append(dst, a.ID)
+	dst = appendStrOr(dst, out, r[0], `""`)
 	dst = append(dst, `,"object":"chat.completion","created":`...)
 	dst = strconv.AppendInt(dst, created, 10)
 	dst = append(dst, `,"model":`...)
-	dst = jsonstr.Append(dst, a.Model)
+	dst = appendStrOr(dst, out, r[2], `""`)
 	dst = append(dst, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
-	var text strings.Builder
+	// Texts first, joined (the contents of JSON strings can be pasted
+	// together as they are), then the tool calls.
 	hasText, tools := false, 0
-	for i := range a.Content {
-		switch a.Content[i].Type {
-		case "text":
-			hasText = true
-			text.WriteString(a.Content[i].Text)
-		case "tool_use":
+	err := eachBlock(out, r[3], func(bl [5]Span) error {
+		switch {
+		case strEq(out, bl[0], "text") && isStr(out, bl[1]):
+			if !hasText {
+				dst = append(dst, '"')
+				hasText = true
+			}
+			dst = append(dst, innerOf(out, bl[1])...)
+		case strEq(out, bl[0], "tool_use"):
 			tools++
 		}
+		return nil
+	})
+	if err != nil {
+		return dst[:orig], Usage{}, err
 	}
 	if hasText {
-		dst = jsonstr.Append(dst, text.String())
+		dst = append(dst, '"')
 	} else {
 		dst = append(dst, "null"...)
 	}
 	if tools > 0 {
 		dst = append(dst, `,"tool_calls":[`...)
 		n := 0
-		for i := range a.Content {
-			bl := &a.Content[i]
-			if bl.Type != "tool_use" {
-				continue
+		_ = eachBlock(out, r[3], func(bl [5]Span) error {
+			if !strEq(out, bl[0], "tool_use") {
+				return nil
 			}
 			if n > 0 {
 				dst = append(dst, ',')
 			}
 			n++
 			dst = append(dst, `{"id":`...)
-			dst = jsonstr.Append(dst, bl.ID)
+			dst = appendStrOr(dst, out, bl[2], `""`)
 			dst = append(dst, `,"type":"function","function":{"name":`...)
-			dst = jsonstr.Append(dst, bl.Name)
+			dst = appendStrOr(dst, out, bl[3], `""`)
 			dst = append(dst, `,"arguments":`...)
-			in := bytes.TrimSpace(bl.Input)
-			if len(in) == 0 {
-				in = []byte("{}")
+			if in := bl[4]; present(in) && !isNull(out, in) {
+				dst = appendJSONString(dst, out[in.Start:in.End])
+			} else {
+				dst = append(dst, `"{}"`...)
 			}
-			dst = jsonstr.Append(dst, string(in))
 			dst = append(dst, "}}"...)
-		}
+			return nil
+		})
 		dst = append(dst, ']')
 	}
 	dst = append(dst, `},"finish_reason":"`...)
-	dst = append(dst, finishReason(a.StopReason)...)
+	reason := ""
+	if isStr(out, r[4]) {
+		reason = string(innerOf(out, r[4])) // compared only: no allocation
+	}
+	dst = append(dst, finishReason(reason)...)
 	dst = append(dst, `"}],"usage":`...)
 	dst = appendOpenAIUsage(dst, u)
 	return append(dst, '}'), u, nil
+}
+
+// appendStrOr appends the JSON string at s of b as it is, or def when s
+// is not a string.
+func appendStrOr(dst, b []byte, s Span, def string) []byte {
+	if isStr(b, s) {
+		return append(dst, b[s.Start:s.End]...)
+	}
+	return append(dst, def...)
+}
+
+// eachBlock calls fn with the members of every content block of the array
+// at s of b (nothing when s is not an array); a block that is not an object
+// is ErrUpstreamAnswer.
+func eachBlock(b []byte, s Span, fn func(bl [5]Span) error) error {
+	if !isArr(b, s) {
+		return nil
+	}
+	a, err := open(b, s.Start, 1, false)
+	if err != nil {
+		return ErrUpstreamAnswer
+	}
+	for a.next() {
+		if b[a.val] != '{' {
+			return ErrUpstreamAnswer
+		}
+		var bl [5]Span
+		end, err := members(b, a.val, 2, antBlockNames, bl[:])
+		if err != nil {
+			return ErrUpstreamAnswer
+		}
+		a.took(end)
+		if err := fn(bl); err != nil {
+			return err
+		}
+	}
+	if a.err != nil {
+		return ErrUpstreamAnswer
+	}
+	return nil
 }
 
 func appendOpenAIUsage(dst []byte, u Usage) []byte {

@@ -172,3 +172,34 @@ func TestOpenAIStreamTextDelta(t *testing.T) {
 		t.Errorf("%v allocations", n)
 	}
 }
+
+func TestAnthropicToOpenAIResponseShapes(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[{"type":"thinking","thinking":"hm","signature":"s"},` +
+			`{"type":"text","text":"a\"b"},{"type":"tool_use","id":"t1","name":"f","input":{"a":[1,2]}},{"type":"text","text":" c"},` +
+			`{"type":"tool_use","id":"t2","name":"g","input":{}}],"stop_reason":"tool_use","stop_sequence":null,` +
+			`"usage":{"input_tokens":10,"cache_read_input_tokens":5,"output_tokens":5}}`,
+			`{"id":"msg_1","object":"chat.completion","created":7,"model":"claude","choices":[{"index":0,"message":{"role":"assistant","content":"a\"b c",` +
+				`"tool_calls":[{"id":"t1","type":"function","function":{"name":"f","arguments":"{\"a\":[1,2]}"}},` +
+				`{"id":"t2","type":"function","function":{"name":"g","arguments":"{}"}}]},"finish_reason":"tool_calls"}],` +
+				`"usage":{"prompt_tokens":15,"completion_tokens":5,"total_tokens":20}}`},
+		{`{"type":"message","content":[],"stop_reason":"max_tokens"}`,
+			`{"id":"","object":"chat.completion","created":7,"model":"","choices":[{"index":0,"message":{"role":"assistant","content":null},"finish_reason":"length"}],` +
+				`"usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}}`},
+	} {
+		out, _, err := AnthropicToOpenAIResponse(nil, []byte(tc.in), 7)
+		if err != nil || string(out) != tc.want {
+			t.Errorf("got  %s (%v)\nwant %s", out, err, tc.want)
+		}
+	}
+	for _, bad := range []string{`{"type":"error"}`, `[]`, `{"type":"message","content":[1]}`, `{"type":"message"`} {
+		if out, _, err := AnthropicToOpenAIResponse([]byte("x"), []byte(bad), 7); err == nil || string(out) != "x" {
+			t.Errorf("%s: %s %v", bad, out, err)
+		}
+	}
+	in := []byte(`{"id":"m","type":"message","model":"c","content":[{"type":"text","text":"hi"},{"type":"tool_use","id":"t","name":"f","input":{"a":1}}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":2}}`)
+	buf := make([]byte, 0, 1024)
+	if n := testing.AllocsPerRun(100, func() { buf, _, _ = AnthropicToOpenAIResponse(buf[:0], in, 1) }); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}
