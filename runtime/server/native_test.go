@@ -537,3 +537,23 @@ func TestNativeUntranslatable(t *testing.T) {
 		t.Fatalf("status %d body %s", a.status, a.body)
 	}
 }
+
+// TestNativeGarbageFailsOver: a native channel answering 200 with bytes
+// that are not a Messages answer (or a stream of lines that are not
+// events) fails over to the next channel, for both surfaces.
+func TestNativeGarbageFailsOver(t *testing.T) {
+	for _, fault := range []mockllm.Fault{mockllm.FaultGarbage, mockllm.FaultHTML} {
+		for _, tc := range []struct{ path, body string }{
+			{PathMessages, `{"model":"gpt-4o-mini","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}`},
+			{PathMessages, `{"model":"gpt-4o-mini","max_tokens":9,"stream":true,"messages":[{"role":"user","content":"hi"}]}`},
+			{PathChat, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`},
+			{PathChat, `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`},
+		} {
+			h := start(t, harnessOpt{spec: nativeChannel(0), mock: mockllm.Config{Rules: []mockllm.Rule{{Key: keyA, Fault: fault}}}})
+			a := h.do(http.MethodPost, tc.path, []byte(tc.body), nil)
+			if a.status != 200 || a.header.Get(HeaderChannel) != "ch-b" || a.header.Get(HeaderAttempts) != "2" {
+				t.Errorf("%s %s %s: status %d headers %v body %s", fault, tc.path, tc.body, a.status, a.header, a.body)
+			}
+		}
+	}
+}
