@@ -321,13 +321,25 @@ func (s *OpenAIStream) delta(dst []byte, delta string, finish string) []byte {
 // Event appends the chunks (as SSE "data:" events) for one Messages event
 // data payload. An error event returns a *StreamError.
 func (s *OpenAIStream) Event(dst, data []byte) ([]byte, error) {
-	if text := textDelta(data); text != nil {
-		// The common event, read with the scanner and copied as it is
-		// (a valid JSON string): no decoding, no allocation.
+	// The common events, text and tool input deltas, are read with the
+	// scanner and their string copied as it is (valid JSON): no decoding,
+	// no allocation.
+	switch kind, raw, index := blockDelta(data); kind {
+	case "text_delta":
 		dst = s.open(dst)
 		dst = append(dst, `{"index":0,"delta":{"content":`...)
-		dst = append(dst, text...)
+		dst = append(dst, raw...)
 		return append(dst, `},"finish_reason":null}]}`+"\n\n"...), nil
+	case "input_json_delta":
+		if index < 0 || index >= len(s.toolAt) || s.toolAt[index] == 0 {
+			return dst, ErrUpstreamAnswer
+		}
+		dst = s.open(dst)
+		dst = append(dst, `{"index":0,"delta":{"tool_calls":[{"index":`...)
+		dst = strconv.AppendInt(dst, int64(s.toolAt[index]-1), 10)
+		dst = append(dst, `,"function":{"arguments":`...)
+		dst = append(dst, raw...)
+		return append(dst, `}}]},"finish_reason":null}]}`+"\n\n"...), nil
 	}
 	var e antEvent
 	if err := json.Unmarshal(data, &e); err != nil {
@@ -403,24 +415,41 @@ func (s *OpenAIStream) Event(dst, data []byte) ([]byte, error) {
 	return dst, nil // ping, content_block_stop, message_stop, thinking deltas
 }
 
-// textDelta returns the raw JSON string of a content_block_delta event's
-// text_delta, or nil for any other payload.
-func textDelta(data []byte) []byte {
+// blockDelta reads a content_block_delta event: the delta's type
+// ("text_delta" or "input_json_delta"; "" for any other payload), its raw
+// JSON string (text or partial_json), and the block index (0 when absent,
+// -1 when it is not a small plain integer).
+func blockDelta(data []byte) (kind string, raw []byte, index int) {
 	t, ok, err := Field(data, "type")
 	if err != nil || !ok || string(t) != `"content_block_delta"` {
-		return nil
+		return "", nil, -1
 	}
 	d, ok, _ := Field(data, "delta")
 	if !ok || len(d) == 0 || d[0] != '{' {
-		return nil
+		return "", nil, -1
 	}
-	if dt, ok, _ := Field(d, "type"); !ok || string(dt) != `"text_delta"` {
-		return nil
+	dt, _, _ := Field(d, "type")
+	member := ""
+	switch string(dt) {
+	case `"text_delta"`:
+		kind, member = "text_delta", "text"
+	case `"input_json_delta"`:
+		kind, member = "input_json_delta", "partial_json"
+	default:
+		return "", nil, -1
 	}
-	if text, ok, _ := Field(d, "text"); ok && len(text) > 0 && text[0] == '"' {
-		return text
+	raw, ok, _ = Field(d, member)
+	if !ok || len(raw) == 0 || raw[0] != '"' {
+		return "", nil, -1
 	}
-	return nil
+	v, ok, _ := Field(data, "index")
+	if !ok {
+		return kind, raw, 0
+	}
+	if n, ok := plainCount(v); ok && len(v) <= 6 && v[0] != '-' {
+		return kind, raw, int(n)
+	}
+	return kind, raw, -1
 }
 
 // End appends the usage chunk (when asked) and the final [DONE].

@@ -203,3 +203,43 @@ func TestAnthropicToOpenAIResponseShapes(t *testing.T) {
 		t.Errorf("%v allocations", n)
 	}
 }
+
+func TestOpenAIStreamToolDeltas(t *testing.T) {
+	s := OpenAIStream{Created: 5}
+	var out []byte
+	var err error
+	for _, ev := range []string{
+		`{"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":3}}}`,
+		`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`,
+		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"ok"}}`,
+		`{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t1","name":"f","input":{}}}`,
+		`{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a\":"}}`,
+		`{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"1}"}}`,
+		`{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":4}}`,
+	} {
+		if out, err = s.Event(out, []byte(ev)); err != nil {
+			t.Fatalf("%s: %v", ev, err)
+		}
+	}
+	got := string(s.End(out))
+	for _, w := range []string{
+		`"delta":{"content":"ok"}`,
+		`"delta":{"tool_calls":[{"index":0,"id":"t1","type":"function","function":{"name":"f","arguments":""}}]}`,
+		`"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]}`,
+		`"delta":{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]}`,
+		`"finish_reason":"tool_calls"`,
+	} {
+		if !strings.Contains(got, w) {
+			t.Errorf("stream lacks %s:\n%s", w, got)
+		}
+	}
+	// A delta for a block that is no tool call is an answer that cannot be translated.
+	if _, err := s.Event(nil, []byte(`{"type":"content_block_delta","index":7,"delta":{"type":"input_json_delta","partial_json":"x"}}`)); err != ErrUpstreamAnswer {
+		t.Errorf("unknown block: %v", err)
+	}
+	buf := make([]byte, 0, 512)
+	ev := []byte(`{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a\":"}}`)
+	if n := testing.AllocsPerRun(100, func() { buf, _ = s.Event(buf[:0], ev) }); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}
