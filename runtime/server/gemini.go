@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"errors"
 	"net/url"
 	"strings"
 	"time"
@@ -126,12 +125,7 @@ func (w *work) validateGemini() bool {
 	var err error
 	w.body, w.f, err = body.GeminiToOpenAI(w.body[:0], w.in, model, stream)
 	if err != nil {
-		var re *body.RequestError
-		if errors.As(err, &re) {
-			w.s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, re.Param, re.Msg)
-		} else {
-			w.s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, "", "request body must be a JSON object: "+err.Error())
-		}
+		w.refused(err)
 		return false
 	}
 	return true

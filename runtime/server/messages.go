@@ -58,20 +58,10 @@ func (w *work) validateMessages() bool {
 	var err error
 	w.body, w.f, err = body.AnthropicToOpenAI(w.body[:0], w.in, "")
 	if err != nil {
-		w.s.messagesRequestError(w, err)
+		w.refused(err)
 		return false
 	}
 	return true
-}
-
-// messagesRequestError answers a request the translation refused.
-func (s *Server) messagesRequestError(w *work, err error) {
-	var re *body.RequestError
-	if errors.As(err, &re) {
-		s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, re.Param, re.Msg)
-		return
-	}
-	s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, "", "request body must be a JSON object: "+err.Error())
 }
 
 // rewriteMessages is the chat request for the pair's model (a stream asks

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"errors"
+
 	"github.com/gofiber/fiber/v2"
 
 	"smartrouter/format"
@@ -40,4 +42,16 @@ func (w *work) completeTranslated(i int, out []byte, u body.Usage, err error, fo
 func (w *work) costUSD(i int, u *body.Usage) float64 {
 	cost := w.st.router.Cost(w.dec.Pairs[i], float64(max(u.PromptTokens, 0)), float64(max(u.CompletionTokens, 0)))
 	return (cost.Prompt + cost.Completion + cost.Request) / format.PicoUSDPerUSD
+}
+
+// refused answers 400 to a request the translation of a surface refused: a
+// *body.RequestError with its parameter and message, else a body that is
+// not JSON (the surface's own error shape is applied by its handler).
+func (w *work) refused(err error) {
+	var re *body.RequestError
+	if errors.As(err, &re) {
+		w.s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, re.Param, re.Msg)
+		return
+	}
+	w.s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, "", "request body must be a JSON object: "+err.Error())
 }
