@@ -100,8 +100,9 @@ func build(configDir, cacheDir string, opts Options, w *diag.Warnings, gen uint6
 func (b *builder) model() *format.Model {
 	cfg := b.in.cfg
 	m := &format.Model{
-		Settings: settings(cfg),
-		Sources:  b.in.sources,
+		Settings:   settings(cfg),
+		Sources:    b.in.sources,
+		ClientKeys: clientKeys(cfg),
 	}
 	m.Fingerprint = format.SourcesFingerprint(m.Sources)
 	var provIdx map[string]uint32

@@ -243,3 +243,26 @@ func keyStates(in *inputs, w *diag.Warnings) []format.KeyState {
 	}
 	return out
 }
+
+// clientKeys converts the config's client keys (config order kept).
+func clientKeys(c *config.Config) []format.ClientKey {
+	if len(c.ClientKeys) == 0 {
+		return nil
+	}
+	out := make([]format.ClientKey, len(c.ClientKeys))
+	for i := range c.ClientKeys {
+		k := &c.ClientKeys[i]
+		var exp int64
+		if !k.Expires.IsZero() {
+			exp = max(k.Expires.Unix(), 1)
+		}
+		out[i] = format.ClientKey{
+			Name: k.Name, KeyEnv: k.KeyEnv, KeyHash: k.KeyHash,
+			Models:   append([]string(nil), k.Models...),
+			DailyUSD: k.DailyUSD, MonthlyUSD: k.MonthlyUSD,
+			RPM: clampU32(k.RPM), TPM: clampU64(k.TPM), Concurrent: clampU32(k.Concurrent),
+			Strategy: k.Strategy, Expires: exp,
+		}
+	}
+	return out
+}

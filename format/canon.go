@@ -177,6 +177,7 @@ func (m *Model) clone() *Model {
 		c.Prewarm[i].Pairs = slices.Clone(c.Prewarm[i].Pairs)
 	}
 	c.KeyStates = slices.Clone(m.KeyStates)
+	c.ClientKeys = slices.Clone(m.ClientKeys)
 	return &c
 }
 

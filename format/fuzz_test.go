@@ -84,6 +84,11 @@ func exercise(t *testing.T, s *Snapshot) {
 	_ = s.Providers()
 	_ = s.KeyStates()
 	_ = s.Sections()
+	for _, k := range s.ClientKeys() {
+		if k.Name == "" || (k.KeyEnv == "") == (k.KeyHash == [32]byte{}) || k.DailyUSD < 0 || k.MonthlyUSD < 0 {
+			t.Fatalf("client key %+v opened though invalid", k)
+		}
+	}
 	nch := uint32(len(s.Channels()))
 	for i := 0; i < s.NumModels(); i++ {
 		m := s.Model(uint32(i))

@@ -59,6 +59,7 @@ type Model struct {
 	Pairs       []Pair      // Write sorts them by (model name, channel ordinal)
 	Prewarm     []Prewarm
 	KeyStates   []KeyState
+	ClientKeys  []ClientKey // section clients (format 1.2), in config order
 }
 
 // Source is one input file of the compile, recorded for staleness checks.
@@ -225,3 +226,26 @@ type KeyState struct {
 	ConsecutiveFailures uint32
 	HealthScore         float32 // -1 when absent
 }
+
+// ClientKey is one client_keys entry (section clients, format 1.2): who may
+// call the API, with what, and how much. The key itself is never stored:
+// either KeyEnv names the environment variable the server reads it from at
+// load, or KeyHash is its SHA-256 (exactly one of the two is set).
+type ClientKey struct {
+	Name    string   // unique among the keys; shown in logs, metrics and the usage ledger
+	KeyEnv  string   // ${ENV} reference (the name, without ${}), or ""
+	KeyHash [32]byte // SHA-256 of the key when KeyEnv is ""
+	// Models are the allowed model ids and tag queries, as written; empty
+	// allows every model.
+	Models     []string
+	DailyUSD   float64 // budget per UTC day, 0 = none
+	MonthlyUSD float64 // budget per UTC month, 0 = none
+	RPM        uint32  // requests per minute, 0 = no limit
+	TPM        uint64  // tokens per minute, 0 = no limit
+	Concurrent uint32  // requests in flight, 0 = no limit
+	Strategy   string  // default strategy of the key's requests, "" = the router's
+	Expires    int64   // Unix seconds after which the key is refused, 0 = never
+}
+
+// HasHash reports whether the key is stored as a hash (not an ${ENV} reference).
+func (k *ClientKey) HasHash() bool { return k.KeyEnv == "" }

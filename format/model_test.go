@@ -92,6 +92,11 @@ func handModel() *Model {
 			{Channel: 0, Valid: true, ErrorType: "", StatusCode: 200, LatencyMs: 123, Timestamp: 1700000100, ConsecutiveFailures: 0, HealthScore: 0.98},
 			{Channel: 1, Valid: false, ErrorType: "quota_exceeded", StatusCode: 429, LatencyMs: 45, Timestamp: 1700000200, ConsecutiveFailures: 3, HealthScore: -1},
 		},
+		ClientKeys: []ClientKey{
+			{Name: "team-a", KeyEnv: "TEAM_A_KEY", Models: []string{"gpt-4o", "tag:free"}, DailyUSD: 1.5, MonthlyUSD: 20,
+				RPM: 60, TPM: 100000, Concurrent: 4, Strategy: "free_first", Expires: 1800000000},
+			{Name: "ci", KeyHash: [32]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32}},
+		},
 	}
 }
 
@@ -102,7 +107,7 @@ func readBack(s *Snapshot) *Model {
 	m := &Model{
 		Generation: h.Generation, BuildTime: h.BuildTime, Fingerprint: h.Fingerprint,
 		Settings: *s.Settings(), Sources: s.Sources(), Providers: s.Providers(), Channels: s.Channels(),
-		Prewarm: s.Prewarm(), KeyStates: s.KeyStates(),
+		Prewarm: s.Prewarm(), KeyStates: s.KeyStates(), ClientKeys: s.ClientKeys(),
 	}
 	for i := 0; i < s.NumModels(); i++ {
 		m.Models = append(m.Models, s.Model(uint32(i)))

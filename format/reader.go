@@ -1,6 +1,7 @@
 package format
 
 import (
+	"math"
 	"strconv"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -21,6 +22,7 @@ type Snapshot struct {
 	channels  []Channel
 	keyStates []KeyState
 	prewarm   []Prewarm
+	clients   []ClientKey
 
 	strs   []byte
 	models fixedSection
@@ -83,6 +85,7 @@ func Open(b []byte) (*Snapshot, error) {
 	steps := []func(secFn) error{
 		s.openSettings, s.openSources, s.openProviders, s.openChannels,
 		s.openPairsAndModels, s.openIndex, s.openTags, s.openPrewarm, s.openKeyStates, s.openLimits,
+		s.openClients,
 	}
 	for _, step := range steps {
 		if err := step(sec); err != nil {
@@ -176,6 +179,59 @@ func (s *Snapshot) openLimits(sec secFn) error {
 		}
 	}
 	return d.done()
+}
+
+// openClients reads the clients section (format 1.2): names non-empty and
+// unique, exactly one of the env reference and the hash set. A file without
+// the section has no client keys.
+func (s *Snapshot) openClients(sec secFn) error {
+	b, base := sec(SecClients)
+	if b == nil {
+		return nil
+	}
+	d := &dec{b: b, base: base, sec: "clients", strs: s.strs}
+	n := d.count(clientKeyMinSize)
+	if n == 0 {
+		return d.done()
+	}
+	s.clients = make([]ClientKey, n)
+	seen := make(map[string]struct{}, n)
+	for i := range s.clients {
+		k := &s.clients[i]
+		at := d.off
+		k.Name = d.str()
+		k.KeyEnv = d.str()
+		copy(k.KeyHash[:], d.take(32))
+		k.Models = d.strList()
+		k.DailyUSD = d.f64()
+		k.MonthlyUSD = d.f64()
+		k.RPM = d.u32()
+		k.TPM = d.u64()
+		k.Concurrent = d.u32()
+		k.Strategy = d.str()
+		k.Expires = int64(d.u64())
+		if d.err != nil {
+			break
+		}
+		if _, dup := seen[k.Name]; dup || k.Name == "" {
+			d.fail(at, ErrCorrupt, "client key "+strconv.Itoa(i)+" has an empty or repeated name")
+			break
+		}
+		seen[k.Name] = struct{}{}
+		if (k.KeyEnv == "") == (k.KeyHash == [32]byte{}) {
+			d.fail(at, ErrCorrupt, "client key "+strconv.Itoa(i)+" needs exactly one of an env reference and a hash")
+			break
+		}
+		if !(k.DailyUSD >= 0 && k.MonthlyUSD >= 0) || math.IsInf(k.DailyUSD, 0) || math.IsInf(k.MonthlyUSD, 0) {
+			d.fail(at, ErrCorrupt, "client key "+strconv.Itoa(i)+" has a negative or non-finite budget")
+			break
+		}
+	}
+	if err := d.done(); err != nil {
+		s.clients = nil
+		return err
+	}
+	return nil
 }
 
 func (s *Snapshot) openSources(sec secFn) error {
@@ -603,6 +659,10 @@ func (s *Snapshot) Channels() []Channel { return s.channels }
 
 // KeyStates returns the key-validation states sorted by channel; read-only.
 func (s *Snapshot) KeyStates() []KeyState { return s.keyStates }
+
+// ClientKeys returns the client keys in config order (none before format
+// 1.2); read-only.
+func (s *Snapshot) ClientKeys() []ClientKey { return s.clients }
 
 // Prewarm returns the prewarm candidate lists sorted by query; read-only.
 func (s *Snapshot) Prewarm() []Prewarm { return s.prewarm }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -92,8 +93,8 @@ func TestMinorVersion(t *testing.T) {
 	if s.Prewarm() != nil {
 		t.Errorf("prewarm = %v; want none, its section was renamed", s.Prewarm())
 	}
-	if secs := s.Sections(); secs[len(secs)-3].Name != "section#77" {
-		t.Errorf("sections = %+v", secs)
+	if secs := s.Sections(); !slices.ContainsFunc(secs, func(si SectionInfo) bool { return si.Name == "section#77" }) {
+		t.Errorf("sections = %+v; want a section#77", secs)
 	}
 
 	// A record grown by a later minor is read by its known prefix.

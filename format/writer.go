@@ -83,6 +83,9 @@ func (w *writer) encode() ([]byte, error) {
 	add(SecPrewarm, w.prewarm())
 	add(SecKeyStates, w.keyStates())
 	add(SecLimits, w.limits())
+	if len(m.ClientKeys) > 0 {
+		add(SecClients, w.clients())
+	}
 	if w.st.err != nil {
 		return nil, w.st.err
 	}
@@ -291,6 +294,31 @@ func (w *writer) limits() []byte {
 	e.count(len(s.Tasks))
 	for _, t := range s.Tasks {
 		e.u32(t.MaxConcurrent)
+	}
+	return e.b
+}
+
+// clientKeyMinSize is the encoded size of a client key with no models.
+const clientKeyMinSize = 2*strRefSize + 32 + 4 + 8 + 8 + 4 + 8 + 4 + strRefSize + 8
+
+// clients is the clients section (format 1.2): the client keys, written
+// only when there are some.
+func (w *writer) clients() []byte {
+	e := &enc{st: w.st}
+	e.count(len(w.m.ClientKeys))
+	for i := range w.m.ClientKeys {
+		k := &w.m.ClientKeys[i]
+		e.str(k.Name)
+		e.str(k.KeyEnv)
+		e.b = append(e.b, k.KeyHash[:]...)
+		e.strs(k.Models)
+		e.f64(k.DailyUSD)
+		e.f64(k.MonthlyUSD)
+		e.u32(k.RPM)
+		e.u64(k.TPM)
+		e.u32(k.Concurrent)
+		e.str(k.Strategy)
+		e.i64(k.Expires)
 	}
 	return e.b
 }

@@ -73,6 +73,7 @@ type Config struct {
 	Tasks       Tasks
 	Pricing     Pricing
 	Performance Performance
+	ClientKeys  []ClientKey // client_keys, file order (clients.go)
 }
 
 // Server holds server.*.

@@ -18,6 +18,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(allFields))
 	f.Add([]byte(billionLaughs))
 	f.Add([]byte(mergeBomb))
+	f.Add([]byte(cfg("client_keys:\n  - {name: a, key: ${A_KEY}, models: [gpt-4o, \"tag:free\"], budget: {daily_usd: 1}, limits: {requests_per_minute: 5}, expires: 2027-01-01}\n  - {name: b, key: \"sha256:" + testKeyHash + "\", strategy: balanced}\n")))
 	for _, tc := range errCases() {
 		if s, ok := tc.files[MainFile]; ok {
 			f.Add([]byte(s))

@@ -12,6 +12,7 @@ import (
 // sections are the top-level parts of the config after the overlays.
 type sections struct {
 	server, auth, channels, tasks *entry
+	clients                       *entry
 	providers, routing, pricing   []entry
 	perf                          []entry
 }
@@ -36,6 +37,8 @@ func (s *state) decode(docs [5]doc) *Config {
 			sec.channels = &e
 		case "tasks":
 			sec.tasks = &e
+		case "client_keys":
+			sec.clients = &e
 		case "providers":
 			sec.providers = s.mapping(e.file, e.key, e.vn)
 		case "routing":
@@ -68,6 +71,9 @@ func (s *state) decode(docs [5]doc) *Config {
 	s.channels(*sec.channels, c)
 	s.pricing(sec.pricing, &c.Pricing)
 	prewarmSet := s.routing(sec.routing, c)
+	if sec.clients != nil {
+		s.clientKeys(*sec.clients, c)
+	}
 	if sec.tasks != nil {
 		s.tasks(*sec.tasks, &c.Tasks)
 	}

@@ -304,6 +304,21 @@ func Diff(out io.Writer, old, new *format.Snapshot) (bool, error) {
 		}
 		section("key states:", lineDiff(render(old), render(new)))
 	}
+
+	// Client keys by name (hash prefixes only).
+	{
+		render := func(s *format.Snapshot) []string {
+			var l []string
+			cks := s.ClientKeys()
+			for i := range cks {
+				name, rest, _ := strings.Cut(ClientKeyLine(&cks[i]), " ")
+				l = append(l, name+": "+rest)
+			}
+			slices.Sort(l)
+			return l
+		}
+		section("client keys:", lineDiff(render(old), render(new)))
+	}
 	switch {
 	case !changed && inputs:
 		fmt.Fprintln(w, "no differences in content (only the inputs' bytes changed)")

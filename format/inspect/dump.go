@@ -326,10 +326,34 @@ func keyStateLine(k *format.KeyState, chans []format.Channel) string {
 		id, k.Valid, et, k.StatusCode, k.LatencyMs, formatUnix(k.Timestamp), k.ConsecutiveFailures, health)
 }
 
+// ClientKeyLine renders a client key on one line: its name, the key as its
+// ${ENV} reference or the first 8 hex digits of its SHA-256 (never more, so
+// the line can be pasted anywhere), the allowed models and every limit.
+func ClientKeyLine(k *format.ClientKey) string {
+	key := "${" + k.KeyEnv + "}"
+	if k.HasHash() {
+		key = fmt.Sprintf("sha256:%x…", k.KeyHash[:4])
+	}
+	models := "all"
+	if len(k.Models) > 0 {
+		models = quoteList(k.Models)
+	}
+	strategy := k.Strategy
+	if strategy == "" {
+		strategy = "default"
+	}
+	expires := "never"
+	if k.Expires != 0 {
+		expires = formatUnix(k.Expires)
+	}
+	return fmt.Sprintf("%s key=%s models=%s daily_usd=%s monthly_usd=%s rpm=%d tpm=%d concurrent=%d strategy=%s expires=%s",
+		k.Name, key, models, f64s(k.DailyUSD), f64s(k.MonthlyUSD), k.RPM, k.TPM, k.Concurrent, strategy, expires)
+}
+
 // Dump writes everything in s as stable, human-readable text: header,
 // sources, settings, providers, channels (keys masked: see MaskSecret),
 // models, pairs with all their fields and tags, the tag dictionary, prewarm
-// lists and key states. The same snapshot always gives the same text, which
+// lists, key states and client keys (hash prefixes only). The same snapshot always gives the same text, which
 // makes it fit for golden tests and for diffing two snapshots with diff(1).
 func Dump(out io.Writer, s *format.Snapshot) error {
 	w := bufio.NewWriterSize(out, 64<<10)
@@ -412,6 +436,12 @@ func Dump(out io.Writer, s *format.Snapshot) error {
 	fmt.Fprintf(w, "\n# key states (%d)\n", len(ks))
 	for i := range ks {
 		fmt.Fprintln(w, keyStateLine(&ks[i], chans))
+	}
+
+	cks := s.ClientKeys()
+	fmt.Fprintf(w, "\n# client keys (%d)\n", len(cks))
+	for i := range cks {
+		fmt.Fprintln(w, ClientKeyLine(&cks[i]))
 	}
 	return w.Flush()
 }

@@ -94,6 +94,13 @@ func Inspect(out io.Writer, s *format.Snapshot, configDir, cacheDir string) erro
 	fmt.Fprintf(w, "  providers %d\n  channels %d (%d enabled)\n  models %d\n  pairs %d (%d free, %d local)\n  tags %d\n  prewarm %d\n  key states %d\n",
 		len(s.Providers()), len(s.Channels()), enabled, s.NumModels(), s.NumPairs(), free, local, s.NumTags(), len(s.Prewarm()), len(s.KeyStates()))
 
+	if cks := s.ClientKeys(); len(cks) > 0 {
+		fmt.Fprintf(w, "\nclient keys %d\n", len(cks))
+		for i := range cks {
+			fmt.Fprintf(w, "  %s\n", ClientKeyLine(&cks[i]))
+		}
+	}
+
 	top := TopTags(s, 20)
 	fmt.Fprintf(w, "\ntop %d tags by pairs\n", len(top))
 	for _, t := range top {

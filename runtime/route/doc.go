@@ -9,12 +9,13 @@
 // roaring tag postings. A Router, made per snapshot, keeps those candidate
 // sets in a cache per model string (seeded from the snapshot's prewarm
 // lists), drops the pairs that the filters exclude (disabled channel, no key,
-// cooldown, health, interval, request needs) and orders the rest by the
+// cooldown, health, interval, daily_limit and rate_limit (limits.go),
+// request needs) and orders the rest by the
 // strategy's weighted score. Key usability and local channels follow
 // format/vocab's rules (vocab.HasKey, vocab.IsLocalChannel).
 //
 // Live holds what routing learns while serving (health, latency, cooldowns,
-// last use), keyed by channel and model ids so that it outlives snapshot
+// last use, the day's and the minute's attempts per channel), keyed by channel and model ids so that it outlives snapshot
 // swaps. The caller reports every attempt's outcome.Outcome (runtime/outcome:
 // the kinds and the cooldown table) with Router.Report, by pair ordinal, or
 // Live.Report, by ids. Cooldowns are incidents with half-open trials

@@ -29,6 +29,8 @@ type tch struct {
 	aliases       []format.Alias
 	baseURL       string
 	minIntervalMs uint32
+	dailyLimit    uint64 // requests per UTC day
+	rateLimit     uint32 // the provider's rate_limit (set by its first channel)
 	speed         float32
 	modelName     string
 }
@@ -68,7 +70,7 @@ func (f *fixture) model(tb testing.TB) *format.Model {
 		if !ok {
 			pi = uint32(len(m.Providers))
 			provIdx[pk] = pi
-			m.Providers = append(m.Providers, format.Provider{Key: pk, Name: pk, BaseURL: "https://" + pk + ".example/v1"})
+			m.Providers = append(m.Providers, format.Provider{Key: pk, Name: pk, BaseURL: "https://" + pk + ".example/v1", RateLimit: c.rateLimit})
 		}
 		key := c.key
 		if key.IsZero() {
@@ -85,7 +87,7 @@ func (f *fixture) model(tb testing.TB) *format.Model {
 		chIdx[c.id] = uint32(len(m.Channels))
 		m.Channels = append(m.Channels, format.Channel{
 			ID: c.id, Name: c.id, Provider: pi, ModelName: c.modelName, APIKey: key, BaseURLs: []string{base},
-			Enabled: !c.disabled, Priority: c.priority, Weight: w, MinRequestIntervalMs: c.minIntervalMs,
+			Enabled: !c.disabled, Priority: c.priority, Weight: w, MinRequestIntervalMs: c.minIntervalMs, DailyLimit: c.dailyLimit,
 			SpeedScore: c.speed, CurrencyRate: 1, Tags: c.tags, Aliases: c.aliases,
 		})
 	}

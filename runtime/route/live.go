@@ -105,6 +105,8 @@ type chanState struct {
 	coolUntil atomic.Int64  // Unix ns the channel blocks routing until; 0 = not; forever = until reload/recovery
 	consec    atomic.Int32  // consecutive failed incidents
 	npairs    atomic.Int32  // len(pairs), read without the lock
+	dayUse    atomic.Uint64 // UTC day << 32 | attempts that day (limits.go)
+	rateTAT   atomic.Int64  // GCRA theoretical arrival time of rate_limit, Unix ns (limits.go)
 
 	mu     sync.RWMutex
 	chRec  coolRec
@@ -568,6 +570,7 @@ type ChannelState struct {
 	ConsecutiveFailures int           `json:"consecutive_failures"`
 	Cooling             *Cooldown     `json:"cooling,omitempty"`
 	LastUse             time.Time     `json:"last_use,omitzero"`
+	DayRequests         uint64        `json:"day_requests"`    // attempts this UTC day (daily_limit counts them)
 	Pairs               []PairCooling `json:"pairs,omitempty"` // pair failure records, by model id
 }
 
@@ -617,6 +620,7 @@ func (l *Live) Channel(id string) ChannelState {
 	if lu := cs.lastUse.Load(); lu != 0 {
 		st.LastUse = time.Unix(0, lu)
 	}
+	st.DayRequests = cs.dayRequests(now)
 	cs.mu.RLock()
 	if cs.chRec.until > now {
 		st.Cooling = cooldownOf(cs.chRec)

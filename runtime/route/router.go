@@ -93,6 +93,8 @@ const (
 	ReasonPairCooling
 	ReasonLowHealth
 	ReasonMinInterval
+	ReasonDailyLimit  // the channel's daily_limit is used up for this UTC day
+	ReasonRateLimited // the provider's rate_limit (per channel, per minute) is used up
 )
 
 var reasonNames = [...]string{
@@ -110,6 +112,8 @@ var reasonNames = [...]string{
 	ReasonPairCooling:       "pair_cooling",
 	ReasonLowHealth:         "low_health",
 	ReasonMinInterval:       "min_request_interval",
+	ReasonDailyLimit:        "daily_limit",
+	ReasonRateLimited:       "rate_limited",
 }
 
 func (r Reason) String() string {
@@ -221,6 +225,8 @@ type chanInfo struct {
 	rank        uint32  // position in (priority asc, weight desc, id asc)
 	unusable    Reason  // ReasonChannelDisabled, ReasonNoAPIKey or 0
 	minInterval int64   // ns
+	dailyLimit  uint64  // requests per UTC day, 0 = none
+	rateIv      int64   // ns between requests at the provider's rate_limit, 0 = none
 	speed       float64 // speed score before traffic
 	priority    int32
 	weight      float64
@@ -306,6 +312,10 @@ func New(snap *format.Snapshot, live *Live, opts Options) *Router {
 		ci.id, ci.priority, ci.weight = c.ID, c.Priority, c.Weight
 		ci.state = live.state(c.ID)
 		ci.minInterval = int64(c.MinRequestIntervalMs) * 1e6
+		ci.dailyLimit = c.DailyLimit
+		if provs := snap.Providers(); int(c.Provider) < len(provs) && provs[c.Provider].RateLimit > 0 {
+			ci.rateIv = rateWindow / int64(provs[c.Provider].RateLimit)
+		}
 		ci.speed = DefaultSpeedScore
 		if c.SpeedScore > 0 {
 			ci.speed = float64(c.SpeedScore)
@@ -646,6 +656,12 @@ func (r *Router) filter(pr *format.Pair, ci *chanInfo, env *evalEnv) Reason {
 			return ReasonMinInterval
 		}
 	}
+	if ci.dailyLimit > 0 && cs.dayRequests(env.now) >= ci.dailyLimit {
+		return ReasonDailyLimit
+	}
+	if ci.rateIv > 0 && cs.rateLimited(env.now, ci.rateIv) {
+		return ReasonRateLimited
+	}
 	return 0
 }
 
@@ -749,7 +765,10 @@ func (r *Router) resolve(q query.Query) *candSet {
 func (r *Router) Used(pair uint32) {
 	pr := r.snap.Pair(pair)
 	if int(pr.Channel) < len(r.chans) {
-		r.chans[pr.Channel].state.used(r.snap.Model(pr.Model).Name, r.live.nowNs())
+		ci := &r.chans[pr.Channel]
+		now := r.live.nowNs()
+		ci.state.used(r.snap.Model(pr.Model).Name, now)
+		ci.state.countUse(now, ci.rateIv) // daily_limit and rate_limit (limits.go)
 	}
 }
 

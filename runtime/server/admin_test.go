@@ -91,7 +91,7 @@ func TestHealthRootAndSnapshotInfo(t *testing.T) {
 	}
 	a = h.do("GET", PathAdminSnap, nil, nil)
 	info := a.json(t)
-	for k, want := range map[string]any{"loaded": true, "generation": 1.0, "mode": "snapshot", "path": h.snapPath, "format_version": "1.1"} {
+	for k, want := range map[string]any{"loaded": true, "generation": 1.0, "mode": "snapshot", "path": h.snapPath, "format_version": "1.2"} {
 		if k == "format_version" {
 			if s, _ := info[k].(string); !strings.Contains(s, ".") {
 				t.Errorf("format_version %v", info[k])

@@ -30,7 +30,8 @@ func tokenMatches(tok []byte, want *[32]byte) bool {
 }
 
 // authorize checks the client token of a /v1/* request: the admin token for
-// /v1/admin/* when the admin auth is on, else the API token when auth is on.
+// /v1/admin/* when the admin auth is on, else the API token or a client key
+// (tenants.go) when auth is on or client keys are configured.
 // It writes the 401 itself and reports false then.
 func (st *state) authorize(c *fiber.Ctx, admin bool) bool {
 	switch {
@@ -40,12 +41,17 @@ func (st *state) authorize(c *fiber.Ctx, admin bool) bool {
 		}
 		unauthorized(c, "admin endpoints need the admin token: send Authorization: Bearer <auth.admin.admin_token>")
 		return false
-	case st.authOn:
-		if tokenMatches(presentedToken(c), &st.apiHash) {
+	case admin:
+		// Without an admin token the admin paths follow the shared token
+		// alone: a client key never opens them.
+		if !st.authOn || tokenMatches(presentedToken(c), &st.apiHash) {
 			return true
 		}
 		unauthorized(c, "missing or wrong API token: send Authorization: Bearer <auth.api_token> (or x-api-key)")
 		return false
+	case st.keysOn():
+		_, ok := st.identify(c, st.now())
+		return ok
 	}
 	return true
 }

@@ -86,6 +86,7 @@ func (w *work) completeJSON(i int, strip bool) {
 	out := w.out
 	u := body.ParseOpenAIUsage(body.ScanOpenAIResponse(out).Usage)
 	s.met.Tokens(u.PromptTokens, u.CompletionTokens)
+	w.charge(i, &u)
 	w.cut = w.cut[:0]
 	if strip {
 		w.cut = body.OpenAIReasoningSpans(w.cut, out)
@@ -200,6 +201,7 @@ func (w *work) commitRelay(i int, ttfb time.Duration, tr translator) {
 	s.met.Request(fiber.StatusOK, "")
 	s.met.StreamStarted()
 	rl := &relay{s: s, h: w.h, st: w.st, pair: w.dec.Pairs[i], resp: w.resp, us: w.us, first: w.first, added: w.added, ttfb: ttfb, tr: tr}
+	rl.hold = w.handOver()
 	w.owned = false
 	r.SetBodyStream(rl, -1)
 }

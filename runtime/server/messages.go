@@ -141,6 +141,8 @@ func anthropicErrorType(status int) string {
 	switch {
 	case status == fiber.StatusUnauthorized:
 		return "authentication_error"
+	case status == fiber.StatusPaymentRequired:
+		return "billing_error"
 	case status == fiber.StatusForbidden:
 		return "permission_error"
 	case status == fiber.StatusNotFound:

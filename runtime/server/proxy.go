@@ -77,6 +77,7 @@ type work struct {
 	f     body.Features // what validate read from it
 	dec   route.Decision
 	upDur time.Duration // time spent in upstream calls
+	hold  hold          // the client key's claim on its limits (tenants.go)
 
 	body  []byte // the client body with the pair's model
 	body2 []byte // the same asking for usage (streams)
@@ -87,10 +88,11 @@ type work struct {
 	us    *upstream.Stream
 	first upstream.Chunk // the first chunk of a stream
 
-	meta []byte // metadata object, header values
-	cut  []body.Span
-	att  []attempt
-	rid  []byte
+	meta   []byte // metadata object, header values
+	cut    []body.Span
+	att    []attempt
+	rid    []byte
+	client string // the client key's name ("" for the shared token or when auth is off)
 }
 
 // attempt is one failed try, for the all_channels_failed answer. The
@@ -119,6 +121,7 @@ const maxPooledBuffer = 1 << 20
 
 func (s *Server) putWork(w *work) {
 	w.c, w.sf, w.asf, w.h, w.st, w.in = nil, nil, nil, nil, nil, nil
+	w.client = ""
 	w.owned, w.upDur, w.added = false, 0, false
 	w.f = body.Features{}
 	w.resp, w.us, w.first = nil, nil, upstream.Chunk{}
@@ -153,7 +156,7 @@ const (
 func (s *Server) proxy(c *fiber.Ctx, sf *surface) {
 	w := s.begin(c, sf)
 	defer s.end(w)
-	if !w.acquire() || !w.validate() || !w.route() {
+	if !w.acquire() || !w.validate() || !w.admit() || !w.route() {
 		return
 	}
 	left := w.st.tries()
@@ -184,6 +187,7 @@ func (s *Server) begin(c *fiber.Ctx, sf *surface) *work {
 // end releases the snapshot (unless a stream relay owns it), logs the
 // request at debug level and returns the work to the pool.
 func (s *Server) end(w *work) {
+	w.hold.release(s) // a stream's relay took it over (handOver)
 	if w.owned {
 		w.h.Release()
 	}
@@ -193,7 +197,8 @@ func (s *Server) end(w *work) {
 	s.putWork(w)
 }
 
-// acquire takes the current snapshot and checks the client's token.
+// acquire takes the current snapshot and checks the client's token (the
+// shared api_token or a client key: tenants.go).
 func (w *work) acquire() bool {
 	s := w.s
 	w.h = s.mgr.Acquire()
@@ -203,7 +208,7 @@ func (w *work) acquire() bool {
 	}
 	w.owned = true
 	w.st = w.h.Value.(*state)
-	if !w.st.authorize(w.c, false) {
+	if !w.authorize() {
 		s.met.Request(fiber.StatusUnauthorized, codeAuth)
 		return false
 	}
@@ -259,7 +264,7 @@ func (w *work) route() bool {
 		limit = 0 // native pairs are skipped at no cost: keep every candidate
 	}
 	err := w.st.router.Route(route.Request{
-		Model: f.Model, Strategy: w.c.Get(HeaderStrategy), InputTokens: f.InputTokens, MaxTokens: f.MaxTokens,
+		Model: f.Model, Strategy: w.strategy(), InputTokens: f.InputTokens, MaxTokens: f.MaxTokens,
 		NeedVision: f.NeedVision, NeedTools: f.NeedTools, Embeddings: w.sf.op == upstream.OpEmbeddings, Limit: limit,
 	}, &w.dec)
 	if err != nil {

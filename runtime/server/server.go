@@ -18,6 +18,7 @@ import (
 	"smartrouter/runtime/metrics"
 	"smartrouter/runtime/route"
 	"smartrouter/runtime/snapshot"
+	"smartrouter/runtime/tenant"
 	"smartrouter/runtime/upstream"
 )
 
@@ -82,6 +83,11 @@ type Options struct {
 	// ShedInterval is how often memory use is read; 0:
 	// DefaultShedInterval; < 0: never by the server (tests read by hand).
 	ShedInterval time.Duration
+
+	// ClientCounters keeps the counters behind the client keys' limits
+	// (runtime/tenant); nil: in-process counters (tenant.NewLocal). They
+	// outlive snapshot swaps.
+	ClientCounters tenant.Counters
 }
 
 // Server is routerd's HTTP server: the fiber app, the snapshot manager, the
@@ -117,6 +123,7 @@ type Server struct {
 	probes  prober
 	ext     extensions // background tasks and request patterns (tasks.go)
 	shed    *shedder
+	tenants tenant.Counters // client key limits (tenants.go)
 }
 
 // New loads the first snapshot (see snapshot.Load) and builds the server.
@@ -147,6 +154,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.met.PreRegisterReloadReasons(names)
 	s.live = route.NewLive(opts.Clock)
+	s.tenants = opts.ClientCounters
+	if s.tenants == nil {
+		s.tenants = tenant.NewLocal()
+	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	var pref [6]byte
 	if _, err := rand.Read(pref[:]); err != nil {

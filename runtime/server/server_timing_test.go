@@ -58,3 +58,18 @@ func BenchmarkProxy(b *testing.B) {
 	b.Run("direct/stream", func(b *testing.B) { benchHTTP(b, h.mock.URL()+"/v1/chat/completions", helloStream) })
 	b.Run("routerd/stream", func(b *testing.B) { benchHTTP(b, h.url+PathChat, helloStream) })
 }
+
+// BenchmarkHandlerProxiedClientKey is BenchmarkHandlerProxied with a client
+// key whose every limit is set (none reached): the two together give the
+// cost of the key check, the limits and the charge per proxied request.
+func BenchmarkHandlerProxiedClientKey(b *testing.B) {
+	h := start(b, harnessOpt{spec: withClientKeys})
+	p := newInProcess(h, "POST", PathChat, hello)
+	p.req.Header.Set("Authorization", "Bearer "+tokBig)
+	b.ReportAllocs()
+	for b.Loop() {
+		if p.do() != 200 {
+			b.Fatal(string(p.ctx.Response.Body()))
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"smartrouter/runtime/outcome"
 	"smartrouter/runtime/route"
 	"smartrouter/runtime/snapshot"
+	"smartrouter/runtime/tenant"
 	"smartrouter/runtime/upstream"
 )
 
@@ -32,6 +33,8 @@ type state struct {
 	apiHash   [32]byte
 	adminOn   bool
 	adminHash [32]byte
+	keys      *tenant.Keys     // client keys; nil when the snapshot has none
+	now       func() time.Time // the server's clock (key expiry)
 
 	maxRetry int
 	maxBody  int
@@ -69,6 +72,10 @@ func (s *Server) publish(h *snapshot.Handle) error {
 		strip:    set.StripReasoning,
 		meta:     set.ResponseMetadata,
 		cors:     newCORSPolicy(set.CORSOrigins),
+		now:      s.now,
+	}
+	if cks := snap.ClientKeys(); len(cks) > 0 {
+		st.keys = tenant.NewKeys(cks, s.lookupEnv, s.log)
 	}
 	if st.maxRetry <= 0 {
 		st.maxRetry = format.DefaultMaxRetryAttempts

@@ -33,6 +33,7 @@ type relay struct {
 
 	tr translator // nil: OpenAI chunks relayed as they are
 
+	hold    hold // the client key's claim, released at Close (tenants.go)
 	u       body.Usage
 	out     []byte // events produced and not yet returned by Read
 	off     int    // out[:off] was returned
@@ -79,6 +80,7 @@ func (r *relay) Read(p []byte) (n int, err error) {
 				r.ended = true
 				r.s.report(r.st, r.pair, outcome.Outcome{}, r.ttfb)
 				r.s.met.Tokens(r.u.PromptTokens, r.u.CompletionTokens)
+				r.hold.charge(r.s, r.st, r.pair, &r.u)
 			}
 			return 0, io.EOF
 		}
@@ -166,6 +168,7 @@ func (r *relay) Close() error {
 		r.s.report(r.st, r.pair, outcome.Of(outcome.Canceled), -1)
 	}
 	r.resp.Close()
+	r.hold.release(r.s)
 	r.s.met.StreamEnded()
 	r.h.Release()
 	return nil

@@ -27,6 +27,7 @@ func (w *work) completeTranslated(i int, out []byte, u body.Usage, err error, fo
 		return
 	}
 	s.met.Tokens(u.PromptTokens, u.CompletionTokens)
+	w.charge(i, &u)
 	resp := w.c.Response()
 	if st.meta {
 		w.meta = appendFloat(w.meta[:0], w.costUSD(i, &u), 10)

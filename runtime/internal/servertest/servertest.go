@@ -48,6 +48,10 @@ type Channel struct {
 	Tags     []string
 	Aliases  []format.Alias
 	Models   []Model
+	// DailyLimit is the channel's daily_limit; RateLimit its provider's
+	// rate_limit (taken from the provider's first channel).
+	DailyLimit uint64
+	RateLimit  uint32
 }
 
 // Spec is a whole test snapshot.
@@ -58,6 +62,7 @@ type Spec struct {
 	Channels   []Channel
 	Sources    []format.Source
 	KeyStates  []format.KeyState
+	ClientKeys []format.ClientKey
 }
 
 // DefaultSettings are the settings of a freshly compiled config: metadata
@@ -77,7 +82,7 @@ func DefaultSettings() format.Settings {
 func (s *Spec) Model() (*format.Model, error) {
 	m := &format.Model{
 		Generation: s.Generation, BuildTime: s.BuildTime, Settings: s.Settings,
-		Sources: s.Sources, KeyStates: s.KeyStates, Fingerprint: format.SourcesFingerprint(s.Sources),
+		Sources: s.Sources, KeyStates: s.KeyStates, ClientKeys: s.ClientKeys, Fingerprint: format.SourcesFingerprint(s.Sources),
 	}
 	if m.BuildTime == 0 {
 		m.BuildTime = 1_750_000_000_000_000_000 + int64(s.Generation)
@@ -103,7 +108,7 @@ func (s *Spec) Model() (*format.Model, error) {
 				adapter = "OpenAIAdapter"
 			}
 			m.Providers = append(m.Providers, format.Provider{Key: pk, Name: pk, DisplayName: pk,
-				Adapter: adapter, BaseURL: c.BaseURL, AuthType: c.AuthType})
+				Adapter: adapter, BaseURL: c.BaseURL, AuthType: c.AuthType, RateLimit: c.RateLimit})
 		}
 		name := c.Name
 		if name == "" {
@@ -117,7 +122,7 @@ func (s *Spec) Model() (*format.Model, error) {
 		m.Channels = append(m.Channels, format.Channel{
 			ID: c.ID, Name: name, Provider: pi, ModelName: "auto", APIKey: c.Key,
 			BaseURLs: []string{c.BaseURL}, Enabled: !c.Disabled, Priority: c.Priority, Weight: w,
-			CurrencyRate: 1, Tags: c.Tags, Aliases: c.Aliases,
+			CurrencyRate: 1, Tags: c.Tags, Aliases: c.Aliases, DailyLimit: c.DailyLimit,
 		})
 		var aliases []vocab.Alias
 		for _, a := range c.Aliases {
