@@ -557,3 +557,35 @@ func TestNativeGarbageFailsOver(t *testing.T) {
 		}
 	}
 }
+
+// TestClientKeySpendNative: a client key is charged the usage a native
+// Anthropic channel reports, on every native path.
+func TestClientKeySpendNative(t *testing.T) {
+	clk := &fakeClock{t: tenantClock0}
+	h := tenantHarness(t, clk, nil, mockllm.Config{Chunks: 4}, nativeChannel(0))
+	day := func() float64 { d, _, _ := h.srv.tenants.Spend("open", clk.now()); return d }
+	prev := 0.0
+	for _, tc := range []struct{ path, body string }{
+		{PathMessages, `{"model":"gpt-4o-mini","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}`},
+		{PathChat, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`},
+		{PathMessages, `{"model":"gpt-4o-mini","max_tokens":9,"stream":true,"messages":[{"role":"user","content":"hi"}]}`},
+		{PathChat, `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`},
+	} {
+		a := h.do(http.MethodPost, tc.path, []byte(tc.body), bearer(tokOpen))
+		r, _ := h.mock.LastRequest()
+		if a.status != 200 || a.header.Get(HeaderChannel) != "ch-a" || r.Path != "/v1/messages" {
+			t.Fatalf("%s: %d %s", tc.body, a.status, a.body)
+		}
+		want := prev + wantCost(mockPromptTokens(r.Body), 4)
+		for range 500 { // a stream is charged when its relay ends
+			if day() >= want-1e-12 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if d := day(); math.Abs(d-want) > 1e-12 {
+			t.Errorf("%s %s: spend %v, want %v", tc.path, tc.body, d, want)
+		}
+		prev = day()
+	}
+}
