@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "mockllm listening on %s (chat: %s/v1/chat/completions)\n", srv.URL(), srv.URL())
+	fmt.Fprintf(stdout, "mockllm listening on %s (chat: %s/v1/chat/completions, Anthropic Messages: %s/v1/messages)\n", srv.URL(), srv.URL(), srv.URL())
 
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -714,15 +714,6 @@ func appendToolChoice(dst, b []byte, s Span) ([]byte, error) {
 	return dst, nil
 }
 
-// The members read of an OpenAI answer or chunk.
-var (
-	respNames    = []string{"id", "choices", "usage", "error"}
-	choiceKeys   = []string{"message", "delta", "finish_reason", "index"}
-	messageNames = []string{"content", "tool_calls"}
-	callNames    = []string{"id", "function", "index"}
-	funcNames    = []string{"name", "arguments"}
-)
-
 // ErrUpstreamAnswer is an OpenAI answer that cannot be translated: not a
 // JSON object, or tool arguments that are not a JSON object.
 var ErrUpstreamAnswer = reqErr("", "the upstream answer is not a chat completion that can be translated")
@@ -742,47 +733,18 @@ func stopReason(b []byte, s Span) string {
 	return "end_turn"
 }
 
-// firstChoice returns the members of the first element of the choices
-// array at s.
-func firstChoice(b []byte, s Span, c *[4]Span) error {
-	if !isArr(b, s) {
-		return nil
-	}
-	a, err := open(b, s.Start, 1, false)
-	if err != nil {
-		return err
-	}
-	if a.next() {
-		if b[a.val] != '{' {
-			return ErrUpstreamAnswer
-		}
-		if _, err := members(b, a.val, 2, choiceKeys, c[:]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // OpenAIToAnthropic appends to dst the Messages answer for the OpenAI chat
 // completion out, naming model, and returns its usage. Only the first
 // choice is translated.
 func OpenAIToAnthropic(dst, out []byte, model string) ([]byte, Usage, error) {
-	var r [4]Span
-	start := skipWS(out, 0)
-	if _, err := members(out, start, 0, respNames, r[:]); err != nil {
-		return dst, Usage{}, ErrUpstreamAnswer
-	}
-	var u Usage
-	if isObj(out, r[2]) {
-		u = ParseOpenAIUsage(out[r[2].Start:r[2].End])
-	}
-	var c [4]Span
-	if err := firstChoice(out, r[1], &c); err != nil {
-		return dst, u, ErrUpstreamAnswer
+	ch, err := readOpenAIChoice(out)
+	u := ch.u
+	if err != nil {
+		return dst, u, err
 	}
 	dst = append(dst, `{"id":`...)
-	if isStr(out, r[0]) {
-		dst = append(dst, out[r[0].Start:r[0].End]...)
+	if isStr(out, ch.id) {
+		dst = append(dst, out[ch.id.Start:ch.id.End]...)
 	} else {
 		dst = append(dst, `"msg_router"`...)
 	}
@@ -790,63 +752,40 @@ func OpenAIToAnthropic(dst, out []byte, model string) ([]byte, Usage, error) {
 	dst = jsonstr.Append(dst, model)
 	dst = append(dst, `,"content":[`...)
 	n := 0
-	if isObj(out, c[0]) {
-		var msg [2]Span
-		if _, err := members(out, c[0].Start, 2, messageNames, msg[:]); err != nil {
-			return dst, u, ErrUpstreamAnswer
+	if s := ch.text; present(s) {
+		dst = append(dst, `{"type":"text","text":`...)
+		dst = append(dst, out[s.Start:s.End]...)
+		dst = append(dst, '}')
+		n++
+	}
+	err = ch.eachToolCall(out, func(id, name, args Span) error {
+		if n > 0 {
+			dst = append(dst, ',')
 		}
-		if s := msg[0]; isStr(out, s) && s.End-s.Start > 2 {
-			dst = append(dst, `{"type":"text","text":`...)
-			dst = append(dst, out[s.Start:s.End]...)
-			dst = append(dst, '}')
-			n++
+		n++
+		dst = append(dst, `{"type":"tool_use","id":`...)
+		if isStr(out, id) {
+			dst = append(dst, out[id.Start:id.End]...)
+		} else {
+			dst = append(dst, `"toolu_`...)
+			dst = strconv.AppendInt(dst, int64(n), 10)
+			dst = append(dst, '"')
 		}
-		if s := msg[1]; isArr(out, s) {
-			a, err := open(out, s.Start, 3, false)
-			if err != nil {
-				return dst, u, ErrUpstreamAnswer
-			}
-			for a.next() {
-				var tc [3]Span
-				if out[a.val] != '{' {
-					return dst, u, ErrUpstreamAnswer
-				}
-				end, err := members(out, a.val, 4, callNames, tc[:])
-				if err != nil || !isObj(out, tc[1]) {
-					return dst, u, ErrUpstreamAnswer
-				}
-				a.took(end)
-				var fn [2]Span
-				if _, err := members(out, tc[1].Start, 5, funcNames, fn[:]); err != nil || !isStr(out, fn[0]) {
-					return dst, u, ErrUpstreamAnswer
-				}
-				if n > 0 {
-					dst = append(dst, ',')
-				}
-				n++
-				dst = append(dst, `{"type":"tool_use","id":`...)
-				if isStr(out, tc[0]) {
-					dst = append(dst, out[tc[0].Start:tc[0].End]...)
-				} else {
-					dst = append(dst, `"toolu_`...)
-					dst = strconv.AppendInt(dst, int64(n), 10)
-					dst = append(dst, '"')
-				}
-				dst = append(dst, `,"name":`...)
-				dst = append(dst, out[fn[0].Start:fn[0].End]...)
-				dst = append(dst, `,"input":`...)
-				if dst, err = appendArguments(dst, out, fn[1]); err != nil {
-					return dst, u, err
-				}
-				dst = append(dst, '}')
-			}
-			if a.err != nil {
-				return dst, u, ErrUpstreamAnswer
-			}
+		dst = append(dst, `,"name":`...)
+		dst = append(dst, out[name.Start:name.End]...)
+		dst = append(dst, `,"input":`...)
+		var err error
+		if dst, err = appendArguments(dst, out, args); err != nil {
+			return err
 		}
+		dst = append(dst, '}')
+		return nil
+	})
+	if err != nil {
+		return dst, u, err
 	}
 	dst = append(dst, `],"stop_reason":"`...)
-	dst = append(dst, stopReason(out, c[2])...)
+	dst = append(dst, stopReason(out, ch.finish)...)
 	dst = append(dst, `","stop_sequence":null,"usage":{"input_tokens":`...)
 	dst = strconv.AppendInt(dst, u.PromptTokens, 10)
 	dst = append(dst, `,"output_tokens":`...)

@@ -22,6 +22,12 @@
 // Messages error body (AppendAnthropicError). A request field that cannot be
 // read as the format defines it is a *RequestError, never a guess.
 //
+// Native Anthropic channels (anthropic_native.go): a chat request
+// translated into a Messages request (OpenAIToAnthropicRequest), a Messages
+// answer into a chat completion (AnthropicToOpenAIResponse), Messages stream
+// events into chat chunks (OpenAIStream), and the usage of a Messages answer
+// or of a stream relayed as it is (AnthropicUsage, AnthropicRelay).
+//
 // Gemini generateContent (gemini.go): a request translated into a chat
 // request (GeminiToOpenAI; the model and the stream flag come from the URL),
 // a chat completion into a GenerateContentResponse (OpenAIToGemini), a chat

@@ -723,73 +723,40 @@ func appendGeminiTail(dst []byte, finish string, u Usage, withUsage bool, model 
 // chat completion out, with model as its modelVersion, and returns its
 // usage. Only the first choice is translated.
 func OpenAIToGemini(dst, out []byte, model string) ([]byte, Usage, error) {
-	var r [4]Span
-	if _, err := members(out, skipWS(out, 0), 0, respNames, r[:]); err != nil {
-		return dst, Usage{}, ErrUpstreamAnswer
-	}
-	var u Usage
-	if isObj(out, r[2]) {
-		u = ParseOpenAIUsage(out[r[2].Start:r[2].End])
-	}
-	var c [4]Span
-	if err := firstChoice(out, r[1], &c); err != nil {
-		return dst, u, ErrUpstreamAnswer
+	ch, err := readOpenAIChoice(out)
+	u := ch.u
+	if err != nil {
+		return dst, u, err
 	}
 	dst = append(dst, `{"candidates":[{"content":{"role":"model","parts":[`...)
 	n := 0
-	if isObj(out, c[0]) {
-		var msg [2]Span
-		if _, err := members(out, c[0].Start, 2, messageNames, msg[:]); err != nil {
-			return dst, u, ErrUpstreamAnswer
+	if s := ch.text; present(s) {
+		dst = append(dst, `{"text":`...)
+		dst = append(dst, out[s.Start:s.End]...)
+		dst = append(dst, '}')
+		n++
+	}
+	err = ch.eachToolCall(out, func(id, name, args Span) error {
+		if n > 0 {
+			dst = append(dst, ',')
 		}
-		if s := msg[0]; isStr(out, s) && s.End-s.Start > 2 {
-			dst = append(dst, `{"text":`...)
-			dst = append(dst, out[s.Start:s.End]...)
-			dst = append(dst, '}')
-			n++
-		}
-		if s := msg[1]; isArr(out, s) {
-			a, err := open(out, s.Start, 3, false)
-			if err != nil {
-				return dst, u, ErrUpstreamAnswer
-			}
-			for a.next() {
-				var tc [3]Span
-				if out[a.val] != '{' {
-					return dst, u, ErrUpstreamAnswer
-				}
-				end, err := members(out, a.val, 4, callNames, tc[:])
-				if err != nil || !isObj(out, tc[1]) {
-					return dst, u, ErrUpstreamAnswer
-				}
-				a.took(end)
-				var fn [2]Span
-				if _, err := members(out, tc[1].Start, 5, funcNames, fn[:]); err != nil || !isStr(out, fn[0]) {
-					return dst, u, ErrUpstreamAnswer
-				}
-				if n > 0 {
-					dst = append(dst, ',')
-				}
-				n++
-				if dst, err = appendGeminiCall(dst, out, tc[0], fn[0], fn[1]); err != nil {
-					return dst, u, err
-				}
-			}
-			if a.err != nil {
-				return dst, u, ErrUpstreamAnswer
-			}
-		}
+		n++
+		var err error
+		dst, err = appendGeminiCall(dst, out, id, name, args)
+		return err
+	})
+	if err != nil {
+		return dst, u, err
 	}
 	if n == 0 {
 		dst = append(dst, `{"text":""}`...)
 	}
 	dst = append(dst, ']')
 	var id []byte
-	if isStr(out, r[0]) {
-		id = out[r[0].Start:r[0].End]
+	if isStr(out, ch.id) {
+		id = out[ch.id.Start:ch.id.End]
 	}
-	finish := geminiFinish(out, c[2])
-	return appendGeminiTail(dst, finish, u, true, model, id), u, nil
+	return appendGeminiTail(dst, geminiFinish(out, ch.finish), u, true, model, id), u, nil
 }
 
 // appendGeminiCall writes one functionCall part from an OpenAI tool call

@@ -557,3 +557,110 @@ func IsOpenAIError(b []byte) bool {
 	vs, _, err := field(b, "error")
 	return err == nil && vs >= 0
 }
+
+// The members read of an OpenAI answer or chunk.
+var (
+	respNames    = []string{"id", "choices", "usage", "error"}
+	choiceKeys   = []string{"message", "delta", "finish_reason", "index"}
+	messageNames = []string{"content", "tool_calls"}
+	callNames    = []string{"id", "function", "index"}
+	funcNames    = []string{"name", "arguments"}
+)
+
+// firstChoice returns the members of the first element of the choices
+// array at s.
+func firstChoice(b []byte, s Span, c *[4]Span) error {
+	if !isArr(b, s) {
+		return nil
+	}
+	a, err := open(b, s.Start, 1, false)
+	if err != nil {
+		return err
+	}
+	if a.next() {
+		if b[a.val] != '{' {
+			return ErrUpstreamAnswer
+		}
+		if _, err := members(b, a.val, 2, choiceKeys, c[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openAIChoice is what the translations of a non-stream chat completion
+// into other wire formats (OpenAIToAnthropic, OpenAIToGemini) read of it:
+// spans of its id, of the first choice's text (a non-empty JSON string),
+// tool_calls array and finish_reason, and its usage.
+type openAIChoice struct {
+	id, text, calls, finish Span
+	u                       Usage
+}
+
+// readOpenAIChoice reads a chat completion; one that is not a JSON object
+// of that shape is ErrUpstreamAnswer.
+func readOpenAIChoice(out []byte) (openAIChoice, error) {
+	var ch openAIChoice
+	var r [4]Span
+	if _, err := members(out, skipWS(out, 0), 0, respNames, r[:]); err != nil {
+		return ch, ErrUpstreamAnswer
+	}
+	ch.id = r[0]
+	if isObj(out, r[2]) {
+		ch.u = ParseOpenAIUsage(out[r[2].Start:r[2].End])
+	}
+	var c [4]Span
+	if err := firstChoice(out, r[1], &c); err != nil {
+		return ch, ErrUpstreamAnswer
+	}
+	ch.finish = c[2]
+	if isObj(out, c[0]) {
+		var msg [2]Span
+		if _, err := members(out, c[0].Start, 2, messageNames, msg[:]); err != nil {
+			return ch, ErrUpstreamAnswer
+		}
+		if s := msg[0]; isStr(out, s) && s.End-s.Start > 2 {
+			ch.text = s
+		}
+		if isArr(out, msg[1]) {
+			ch.calls = msg[1]
+		}
+	}
+	return ch, nil
+}
+
+// eachToolCall calls fn, in order, with the spans of the id, the function
+// name (a JSON string) and the arguments of every tool call of the choice
+// read from out, and stops at fn's first error. A call that is not an
+// object with a function named by a string is ErrUpstreamAnswer.
+func (ch *openAIChoice) eachToolCall(out []byte, fn func(id, name, args Span) error) error {
+	if !present(ch.calls) {
+		return nil
+	}
+	a, err := open(out, ch.calls.Start, 3, false)
+	if err != nil {
+		return ErrUpstreamAnswer
+	}
+	for a.next() {
+		var tc [3]Span
+		if out[a.val] != '{' {
+			return ErrUpstreamAnswer
+		}
+		end, err := members(out, a.val, 4, callNames, tc[:])
+		if err != nil || !isObj(out, tc[1]) {
+			return ErrUpstreamAnswer
+		}
+		a.took(end)
+		var f [2]Span
+		if _, err := members(out, tc[1].Start, 5, funcNames, f[:]); err != nil || !isStr(out, f[0]) {
+			return ErrUpstreamAnswer
+		}
+		if err := fn(tc[0], f[0], f[1]); err != nil {
+			return err
+		}
+	}
+	if a.err != nil {
+		return ErrUpstreamAnswer
+	}
+	return nil
+}

@@ -290,3 +290,59 @@ func TestRouterAllocsPerStreamedRequest(t *testing.T) {
 		t.Errorf("the router adds %.0f allocations per streamed request, want at most 3", proxied-alone)
 	}
 }
+
+// TestRouterAllocsPerNativeRequest counts what the router adds to a
+// non-stream request to a native Anthropic channel, as
+// TestRouterAllocsPerProxiedRequest does for chat: a Messages request passed
+// through and a chat request translated both ways (all read with the
+// scanner).
+func TestRouterAllocsPerNativeRequest(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under -race")
+	}
+	h := start(t, harnessOpt{spec: nativeChannel(0)})
+	const messages = `{"model":"gpt-4o-mini","max_tokens":64,"messages":[{"role":"user","content":"hello"}]}`
+	for _, tc := range []struct {
+		name, path, body string
+		max              float64
+	}{
+		{"messages passthrough", PathMessages, messages, 4}, // measured: 1 (the model string)
+		{"chat translated", PathChat, hello, 6},             // measured: 3
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newInProcess(h, "POST", tc.path, tc.body)
+			for range 5 {
+				if st := p.do(); st != 200 {
+					t.Fatalf("status %d: %s", st, p.ctx.Response.Body())
+				}
+			}
+			proxied := testing.AllocsPerRun(100, func() { p.do() })
+
+			hd := h.srv.Manager().Acquire()
+			st := hd.Value.(*state)
+			req := upstream.Request{Endpoint: st.chans[0].ep, Body: []byte(messages), Op: upstream.OpMessages}
+			client := st.client
+			hd.Release()
+			var buf []byte
+			call := func() {
+				resp, err := client.Do(context.Background(), &req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				buf, err = resp.ReadAll(buf[:0])
+				resp.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 5 {
+				call()
+			}
+			direct := testing.AllocsPerRun(100, call)
+			t.Logf("proxied %.0f, direct upstream call %.0f: the router adds %.0f allocations", proxied, direct, proxied-direct)
+			if proxied-direct > tc.max {
+				t.Errorf("the router adds %.0f allocations per request, want at most %.0f", proxied-direct, tc.max)
+			}
+		})
+	}
+}

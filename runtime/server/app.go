@@ -63,8 +63,20 @@ func (s *Server) newApp() *fiber.App {
 	return app
 }
 
-// recoverer turns a panic of a handler into a 500 OpenAI-style error
-// without details; the panic and its stack go to the log only.
+// surfaceErrorShape rewrites the OpenAI-style error answer the shared code
+// wrote into the shape of the request's API surface: Anthropic's on the
+// Messages paths, Google's on the Gemini paths; others are left alone.
+func surfaceErrorShape(c *fiber.Ctx) {
+	if p := c.Path(); isMessagesPath(p) {
+		anthropicErrorShape(c)
+	} else if isGeminiPath(p) {
+		geminiErrorShape(c)
+	}
+}
+
+// recoverer turns a panic of a handler into a 500 error without details,
+// in the shape of the request's API surface (surfaceErrorShape); the panic
+// and its stack go to the log only.
 func (s *Server) recoverer(c *fiber.Ctx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -72,6 +84,7 @@ func (s *Server) recoverer(c *fiber.Ctx) (err error) {
 				"method", c.Method(), "path", c.Path(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			c.Response().Reset()
 			writeError(c, fiber.StatusInternalServerError, typeServer, codeInternal, "", "internal error; the server log has the details")
+			surfaceErrorShape(c)
 			err = nil
 		}
 	}()
@@ -80,14 +93,10 @@ func (s *Server) recoverer(c *fiber.Ctx) (err error) {
 
 // errorHandler answers the errors fiber and fasthttp raise themselves
 // (unknown path, wrong method, body over the limit, malformed request) and
-// any error a handler returns, always as an OpenAI-style body and never with
-// internal details.
+// any error a handler returns, in the shape of the request's API surface
+// (surfaceErrorShape) and never with internal details.
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
-	if isMessagesPath(c.Path()) {
-		defer anthropicErrorShape(c)
-	} else if isGeminiPath(c.Path()) {
-		defer geminiErrorShape(c)
-	}
+	defer surfaceErrorShape(c)
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
 		switch fe.Code {

@@ -18,6 +18,7 @@ import (
 // chatSurface is POST /v1/chat/completions.
 var chatSurface = surface{
 	name:     "chat",
+	native:   &chatNativeSurface,
 	validate: (*work).validateChat,
 	rewrite:  (*work).rewriteChat,
 	complete: (*work).complete,
@@ -180,12 +181,16 @@ func (w *work) appendMetadata(b []byte, st *state, i int, f *body.Features, u *b
 	return append(b, "}}"...)
 }
 
-// commitStream starts relaying a stream whose first chunk arrived: from
-// here on nothing can fail over. The relay is the response's body stream:
+// commitStream starts relaying an OpenAI stream as it is.
+func (w *work) commitStream(i int, ttfb time.Duration) { w.commitRelay(i, ttfb, nil) }
+
+// commitRelay starts relaying a stream whose first chunk arrived, through
+// tr when the client's wire format differs from the upstream's: from here
+// on nothing can fail over. The relay is the response's body stream:
 // fasthttp reads it after the handler returns, and closes it when the stream
 // is completely written or the client went away; it owns the snapshot handle
 // until then.
-func (w *work) commitStream(i int, ttfb time.Duration) {
+func (w *work) commitRelay(i int, ttfb time.Duration, tr translator) {
 	s := w.s
 	r := w.c.Response()
 	r.SetStatusCode(fiber.StatusOK)
@@ -199,6 +204,7 @@ func (w *work) commitStream(i int, ttfb time.Duration) {
 	s.met.StreamStarted()
 	rl := newRelay()
 	rl.s, rl.h, rl.st, rl.pair, rl.resp, rl.us, rl.first, rl.added, rl.ttfb = s, w.h, w.st, w.dec.Pairs[i], w.resp, w.us, w.first, w.added, ttfb
+	rl.tr = tr
 	rl.hold = w.handOver()
 	w.commitUsage(rl)
 	w.owned = false

@@ -25,7 +25,11 @@
 // count_tokens; gemini.go is the Gemini generateContent surface (model and
 // method from the URL, Google-shaped errors, metadata in headers);
 // embeddings.go and completions.go are the OpenAI embeddings
-// and legacy completions surfaces.
+// and legacy completions surfaces. native.go holds the variants of the chat
+// and Messages surfaces an attempt uses when its channel speaks Anthropic's
+// Messages API natively (chosen per attempt, so failover crosses both kinds
+// of channel); a stream whose client format differs from the upstream's is
+// relayed through a translator (stream.go).
 //
 // The server protects itself from its clients (limits.go, conns.go): a cap
 // on open connections that closes the oldest idle one to make room, an

@@ -2,14 +2,12 @@ package server
 
 import (
 	"bytes"
-	"errors"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
-	"smartrouter/format"
 	"smartrouter/runtime/body"
 )
 
@@ -128,12 +126,7 @@ func (w *work) validateGemini() bool {
 	var err error
 	w.body, w.f, err = body.GeminiToOpenAI(w.body[:0], w.in, model, stream)
 	if err != nil {
-		var re *body.RequestError
-		if errors.As(err, &re) {
-			w.s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, re.Param, re.Msg)
-		} else {
-			w.s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, "", "request body must be a JSON object: "+err.Error())
-		}
+		w.refused(err)
 		return false
 	}
 	return true
@@ -151,41 +144,27 @@ func (w *work) rewriteGemini(model string) ([]byte, error) {
 // completeGemini answers a successful non-stream attempt i with the
 // translated answer.
 func (w *work) completeGemini(i int) {
-	s, st := w.s, w.st
 	var u body.Usage
 	var err error
 	w.body2, u, err = body.OpenAIToGemini(w.body2[:0], w.out, w.f.Model)
-	overhead := w.overhead()
-	w.routedHeaders(st, i, i+1, overhead)
-	s.met.Overhead(seconds(overhead))
-	resp := w.c.Response()
-	if err != nil {
-		writeError(w.c, fiber.StatusBadGateway, typeUp, codeInvalid, "",
-			"the upstream answer could not be translated to the Gemini format: "+err.Error())
-		s.met.Request(fiber.StatusBadGateway, codeInvalid)
-		w.ut.code = codeInvalid
-		return
-	}
-	s.met.Tokens(u.PromptTokens, u.CompletionTokens)
-	w.charge(i, &u)
-	w.noteUsage(i, &u)
-	if st.meta {
-		cost := st.router.Cost(w.dec.Pairs[i], float64(max(u.PromptTokens, 0)), float64(max(u.CompletionTokens, 0)))
-		w.meta = appendFloat(w.meta[:0], (cost.Prompt+cost.Completion+cost.Request)/format.PicoUSDPerUSD, 10)
-		resp.Header.SetBytesV(HeaderCost, w.meta)
-	}
-	resp.SetStatusCode(fiber.StatusOK)
-	resp.Header.SetContentType(fiber.MIMEApplicationJSON)
-	resp.SetBody(w.body2)
-	s.met.Request(fiber.StatusOK, "")
+	w.completeTranslated(i, w.body2, u, err, "Gemini")
 }
 
 // commitGemini starts relaying a stream translated to Gemini events.
 func (w *work) commitGemini(i int, ttfb time.Duration) {
-	w.commitStream(i, ttfb)
-	rl := w.c.Response().BodyStream().(*relay)
-	rl.gemini = true
-	rl.gs = body.GeminiStream{Model: w.f.Model}
+	w.commitRelay(i, ttfb, &geminiOut{s: body.GeminiStream{Model: w.f.Model}})
+}
+
+// geminiOut translates chat chunks into Gemini events.
+type geminiOut struct{ s body.GeminiStream }
+
+func (t *geminiOut) chunk(dst, data []byte) ([]byte, error) { return t.s.Chunk(dst, data) }
+func (t *geminiOut) end(dst []byte) ([]byte, error)         { return t.s.End(dst) }
+func (t *geminiOut) usage() body.Usage                      { return t.s.Usage() }
+func (t *geminiOut) fail(dst []byte, msg string) []byte {
+	dst = append(dst, sseData...)
+	dst = body.AppendGeminiError(dst, 500, msg)
+	return append(dst, sseEnd...)
 }
 
 // isGeminiPath reports whether an error on path is answered in Google's

@@ -7,7 +7,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"smartrouter/format"
 	"smartrouter/runtime/body"
 )
 
@@ -32,6 +31,7 @@ const HeaderCost = "X-Router-Cost-Usd"
 // messagesSurface is POST /v1/messages.
 var messagesSurface = surface{
 	name:     "messages",
+	native:   &messagesNativeSurface,
 	validate: (*work).validateMessages,
 	rewrite:  (*work).rewriteMessages,
 	complete: (*work).completeMessages,
@@ -59,20 +59,10 @@ func (w *work) validateMessages() bool {
 	var err error
 	w.body, w.f, err = body.AnthropicToOpenAI(w.body[:0], w.in, "")
 	if err != nil {
-		w.s.messagesRequestError(w, err)
+		w.refused(err)
 		return false
 	}
 	return true
-}
-
-// messagesRequestError answers a request the translation refused.
-func (s *Server) messagesRequestError(w *work, err error) {
-	var re *body.RequestError
-	if errors.As(err, &re) {
-		s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, re.Param, re.Msg)
-		return
-	}
-	s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, "", "request body must be a JSON object: "+err.Error())
 }
 
 // rewriteMessages is the chat request for the pair's model (a stream asks
@@ -87,41 +77,25 @@ func (w *work) rewriteMessages(model string) ([]byte, error) {
 // completeMessages answers a successful non-stream attempt i with the
 // translated answer.
 func (w *work) completeMessages(i int) {
-	s, st := w.s, w.st
 	var u body.Usage
 	var err error
 	w.body2, u, err = body.OpenAIToAnthropic(w.body2[:0], w.out, w.f.Model)
-	overhead := w.overhead()
-	w.routedHeaders(st, i, i+1, overhead)
-	s.met.Overhead(seconds(overhead))
-	resp := w.c.Response()
-	if err != nil {
-		writeError(w.c, fiber.StatusBadGateway, typeUp, codeInvalid, "",
-			"the upstream answer could not be translated to the Messages format: "+err.Error())
-		s.met.Request(fiber.StatusBadGateway, codeInvalid)
-		w.ut.code = codeInvalid
-		return
-	}
-	s.met.Tokens(u.PromptTokens, u.CompletionTokens)
-	w.charge(i, &u)
-	w.noteUsage(i, &u)
-	if st.meta {
-		cost := st.router.Cost(w.dec.Pairs[i], float64(max(u.PromptTokens, 0)), float64(max(u.CompletionTokens, 0)))
-		w.meta = appendFloat(w.meta[:0], (cost.Prompt+cost.Completion+cost.Request)/format.PicoUSDPerUSD, 10)
-		resp.Header.SetBytesV(HeaderCost, w.meta)
-	}
-	resp.SetStatusCode(fiber.StatusOK)
-	resp.Header.SetContentType(fiber.MIMEApplicationJSON)
-	resp.SetBody(w.body2)
-	s.met.Request(fiber.StatusOK, "")
+	w.completeTranslated(i, w.body2, u, err, "Messages")
 }
 
 // commitMessages starts relaying a stream translated to Messages events.
 func (w *work) commitMessages(i int, ttfb time.Duration) {
-	w.commitStream(i, ttfb)
-	rl := w.c.Response().BodyStream().(*relay)
-	rl.anthropic = true
-	rl.as = body.AnthropicStream{Model: w.f.Model, InputTokens: w.f.InputTokens}
+	w.commitRelay(i, ttfb, &messagesOut{s: body.AnthropicStream{Model: w.f.Model, InputTokens: w.f.InputTokens}})
+}
+
+// messagesOut translates chat chunks into Messages events.
+type messagesOut struct{ s body.AnthropicStream }
+
+func (t *messagesOut) chunk(dst, data []byte) ([]byte, error) { return t.s.Chunk(dst, data) }
+func (t *messagesOut) end(dst []byte) ([]byte, error)         { return t.s.End(dst), nil }
+func (t *messagesOut) usage() body.Usage                      { return t.s.Usage() }
+func (t *messagesOut) fail(dst []byte, msg string) []byte {
+	return body.AppendAnthropicStreamError(dst, "api_error", msg)
 }
 
 // countTokens serves POST /v1/messages/count_tokens: {"input_tokens": N}

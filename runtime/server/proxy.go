@@ -33,6 +33,11 @@ import (
 // read and checked, how it is rewritten for a pair, and how a success is
 // answered: OpenAI chat completions (chatSurface), embeddings
 // (embeddingsSurface) and legacy completions (completionsSurface).
+//
+// Each attempt chooses its surface: a pair whose channel speaks Anthropic's
+// Messages API natively (chanRT.native) is tried with the surface's native
+// variant, every other pair with the surface itself, so failover between
+// both kinds of channel works in both directions within one loop.
 type surface struct {
 	// name is the surface in usage records: chat, messages, gemini,
 	// embeddings, completions.
@@ -40,6 +45,11 @@ type surface struct {
 	// op is the upstream operation the surface calls; OpEmbeddings also
 	// routes over embedding models only.
 	op upstream.Op
+	// native is the variant for native Anthropic channels (op OpMessages,
+	// rewrite, complete and commit for their wire format; validate is
+	// unused); nil when such channels cannot serve the surface: their
+	// pairs are skipped as unusable.
+	native *surface
 	// validate reads w.in into w.f, answering and returning false when the
 	// request is refused.
 	validate func(w *work) bool
@@ -62,6 +72,7 @@ type work struct {
 	sf *surface
 
 	t0    time.Time
+	asf   *surface // the surface of the current attempt: sf or sf.native
 	h     *snapshot.Handle
 	owned bool // the handle is released at the end of the request (false once a stream relay owns it)
 	st    *state
@@ -113,7 +124,7 @@ func newWork(s *Server) *work {
 const maxPooledBuffer = 1 << 20
 
 func (s *Server) putWork(w *work) {
-	w.c, w.sf, w.h, w.st, w.in = nil, nil, nil, nil, nil
+	w.c, w.sf, w.asf, w.h, w.st, w.in = nil, nil, nil, nil, nil, nil
 	w.client = ""
 	w.owned, w.upDur, w.added = false, 0, false
 	w.f = body.Features{}
@@ -143,6 +154,7 @@ const (
 	failover verdict = iota // the attempt failed: try the next pair
 	halt                    // the attempt failed and may not fail over: answer with the failures
 	answered                // the client has its answer
+	skipped                 // the pair cannot serve this request (a native channel): try the next one, at no cost
 )
 
 // proxy serves one request of surface sf.
@@ -152,15 +164,18 @@ func (s *Server) proxy(c *fiber.Ctx, sf *surface) {
 	if !w.acquire() || !w.validate() || !w.admit() || !w.route() {
 		return
 	}
-	n := min(len(w.dec.Pairs), w.st.tries())
+	left := w.st.tries()
 tries:
-	for i := range n {
+	for i := 0; i < len(w.dec.Pairs) && left > 0; i++ {
 		switch w.try(i) {
 		case answered:
 			return
 		case halt:
 			break tries
+		case skipped:
+			continue // not an attempt: it costs none of the tries
 		}
+		left--
 	}
 	w.allFailed()
 }
@@ -250,9 +265,13 @@ const codeNotEmbedding = "model_not_embedding"
 // none.
 func (w *work) route() bool {
 	f := &w.f
+	limit := w.st.tries()
+	if w.sf.native == nil && w.st.natives > 0 {
+		limit = 0 // native pairs are skipped at no cost: keep every candidate
+	}
 	err := w.st.router.Route(route.Request{
 		Model: f.Model, Strategy: w.strategy(), InputTokens: f.InputTokens, MaxTokens: f.MaxTokens,
-		NeedVision: f.NeedVision, NeedTools: f.NeedTools, Embeddings: w.sf.op == upstream.OpEmbeddings, Limit: w.st.tries(),
+		NeedVision: f.NeedVision, NeedTools: f.NeedTools, Embeddings: w.sf.op == upstream.OpEmbeddings, Limit: limit,
 	}, &w.dec)
 	if err != nil {
 		w.s.routeError(w, err)
@@ -286,7 +305,19 @@ func (w *work) try(i int) verdict {
 		s.met.Attempt("unusable", -1)
 		return failover
 	}
-	send, err := w.sf.rewrite(w, model)
+	sf := w.sf
+	if rt.native {
+		if sf = sf.native; sf == nil {
+			return w.skip(chID, model, "a native Anthropic channel does not serve this API; use /v1/chat/completions or /v1/messages")
+		}
+	}
+	w.asf = sf
+	send, err := sf.rewrite(w, model)
+	if err != nil && sf != w.sf {
+		// Only a translation for a native channel can refuse what the
+		// surface accepted: another kind of channel may still serve it.
+		return w.skip(chID, model, "the request cannot be translated for a native Anthropic channel: "+err.Error())
+	}
 	if err != nil {
 		s.chatError(w, fiber.StatusBadRequest, typeInvalid, codeInvalid, "",
 			"request body is not valid JSON: "+err.Error())
@@ -299,12 +330,20 @@ func (w *work) try(i int) verdict {
 		return w.failed(i, chID, model, lat, err)
 	}
 	if w.f.Stream {
-		w.sf.commit(w, i, lat) // the relay reports the stream's outcome at its end
+		sf.commit(w, i, lat) // the relay reports the stream's outcome at its end
 		return answered
 	}
 	s.report(st, p, outcome.Outcome{}, lat)
-	w.sf.complete(w, i)
+	sf.complete(w, i)
 	return answered
+}
+
+// skip passes over a pair that cannot serve this request (why is listed
+// with the attempts if every pair fails); nothing is reported to routing.
+func (w *work) skip(chID, model, why string) verdict {
+	w.att = append(w.att, attempt{channel: chID, model: model, kind: outcome.Other, msg: why})
+	w.s.met.Attempt("unusable", -1)
+	return skipped
 }
 
 // call sends the attempt and waits for its answer: the whole body of a
@@ -312,7 +351,7 @@ func (w *work) try(i int) verdict {
 // chunk of a stream (in w.first; w.resp and w.us stay open for the relay).
 // It returns how long that took.
 func (w *work) call(ep *upstream.Endpoint, body []byte) (time.Duration, error) {
-	w.ureq.Endpoint, w.ureq.Body, w.ureq.Stream, w.ureq.Op = ep, body, w.f.Stream, w.sf.op
+	w.ureq.Endpoint, w.ureq.Body, w.ureq.Stream, w.ureq.Op = ep, body, w.f.Stream, w.asf.op
 	ta := time.Now()
 	resp, err := w.st.client.Do(w.s.baseCtx, &w.ureq)
 	if err == nil {

@@ -40,6 +40,29 @@ func TestRecoverAndErrorHandler(t *testing.T) {
 	}
 }
 
+// A panic on the Messages and Gemini paths is answered in that surface's
+// error shape.
+func TestRecoverInSurfaceShape(t *testing.T) {
+	s := &Server{log: slog.New(slog.DiscardHandler)}
+	app := fiber.New(fiber.Config{ErrorHandler: s.errorHandler, DisableStartupMessage: true})
+	app.Use(s.recoverer)
+	app.Post(PathMessages, func(c *fiber.Ctx) error { panic("secret-detail-3") })
+	app.Post(PathGeminiBeta+"*", func(c *fiber.Ctx) error { panic("secret-detail-4") })
+	for _, tc := range []struct{ path, want string }{
+		{PathMessages, `{"type":"error","error":{"type":"api_error","message":"internal error; the server log has the details"}}`},
+		{PathGeminiBeta + "m:generateContent", `{"error":{"code":500,"message":"internal error; the server log has the details","status":"INTERNAL"}}`},
+	} {
+		resp, err := app.Test(httptest.NewRequest("POST", tc.path, strings.NewReader("{}")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 500 || string(b) != tc.want {
+			t.Errorf("%s: %d %s", tc.path, resp.StatusCode, b)
+		}
+	}
+}
+
 func TestDebugLogPerRequest(t *testing.T) {
 	var logs syncBuffer
 	h := start(t, harnessOpt{options: func(o *Options) {

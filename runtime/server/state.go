@@ -44,6 +44,7 @@ type state struct {
 
 	enabled int               // enabled channels
 	lab     *metrics.LabelSet // the channel and model metrics of this snapshot (usage.go)
+	natives int               // native Anthropic channels with an endpoint (chanRT.native)
 	cors    corsPolicy
 
 	modelsOnce sync.Once
@@ -55,6 +56,7 @@ type chanRT struct {
 	ep       *upstream.Endpoint // nil when the channel has no usable base URL
 	epErr    string             // why ep is nil
 	provider string             // provider key
+	native   bool               // a native Anthropic channel: called at /messages (upstream.IsAnthropic)
 }
 
 // publish builds the state of a snapshot about to be published (the
@@ -140,6 +142,10 @@ func (s *Server) publish(h *snapshot.Handle) error {
 				s.log.Warn("channel cannot be called; its pairs fail at once", "channel", c.ID, "error", err)
 			}
 			continue
+		}
+		if prov != nil && upstream.IsAnthropic(prov.Adapter, prov.Key, prov.AuthType) {
+			ep.Anthropic, rt.native = true, true
+			st.natives++
 		}
 		rt.ep = ep
 	}

@@ -33,10 +33,7 @@ type relay struct {
 	added bool // usage was asked for by the router: drop the usage-only chunk
 	ttfb  time.Duration
 
-	anthropic bool                 // translate the chunks into Messages events (messages.go)
-	as        body.AnthropicStream // the translation's state
-	gemini    bool                 // translate the chunks into Gemini events (gemini.go)
-	gs        body.GeminiStream    // the translation's state
+	tr translator // nil: OpenAI chunks relayed as they are
 
 	hold    hold // the client key's claim, released at Close (tenants.go)
 	u       body.Usage
@@ -50,6 +47,23 @@ type relay struct {
 
 	ent    usage.Entry // the usage record (usage.go), filled at commit
 	record bool        // ent is still to be handed to the recorder
+}
+
+// translator turns the data payloads of an upstream stream into the
+// events of the client's wire format, when the two differ: Messages events
+// from chat chunks (messages.go), Gemini events (gemini.go), and for native
+// Anthropic channels Messages events relayed or chat chunks from them
+// (native.go).
+type translator interface {
+	// chunk appends the events of one upstream data payload.
+	chunk(dst, data []byte) ([]byte, error)
+	// end appends the events that close a complete stream.
+	end(dst []byte) ([]byte, error)
+	// usage is the usage the stream reported.
+	usage() body.Usage
+	// fail appends the events that end a stream cut by an upstream
+	// failure: an error in the client's format.
+	fail(dst []byte, msg string) []byte
 }
 
 var (
@@ -124,18 +138,12 @@ func (r *relay) fill() (err error) {
 		} else {
 			ch, err = r.us.Next()
 			if err == io.EOF || (err == nil && ch.Done) {
-				if r.gemini {
-					if r.out, err = r.gs.End(r.out); err != nil {
+				if r.tr != nil {
+					if r.out, err = r.tr.end(r.out); err != nil {
 						r.failed(err)
 						return nil
 					}
-					r.u = r.gs.Usage()
-					r.last = true
-					return nil
-				}
-				if r.anthropic {
-					r.out = r.as.End(r.out)
-					r.u = r.as.Usage()
+					r.u = r.tr.usage()
 					r.last = true
 					return nil
 				}
@@ -148,23 +156,20 @@ func (r *relay) fill() (err error) {
 				return nil
 			}
 		}
-		if ch.Usage != nil {
-			r.u = body.ParseOpenAIUsage(ch.Usage)
-		}
-		if r.gemini {
-			if r.out, err = r.gs.Chunk(r.out, ch.Data); err != nil {
+		if r.tr != nil {
+			if r.out, err = r.tr.chunk(r.out, ch.Data); err != nil {
 				r.failed(err)
 				return nil
 			}
-		} else if r.anthropic {
-			if r.out, err = r.as.Chunk(r.out, ch.Data); err != nil {
-				r.failed(err)
-				return nil
+		} else {
+			if ch.Usage != nil {
+				r.u = body.ParseOpenAIUsage(ch.Usage)
 			}
-		} else if !ch.UsageOnly || !r.added {
-			r.out = append(r.out, sseData...)
-			r.out = append(r.out, ch.Data...)
-			r.out = append(r.out, sseEnd...)
+			if !ch.UsageOnly || !r.added {
+				r.out = append(r.out, sseData...)
+				r.out = append(r.out, ch.Data...)
+				r.out = append(r.out, sseEnd...)
+			}
 		}
 		if len(r.out) > 0 && (len(r.out) >= relayBatch || !r.us.Pending()) {
 			return nil
@@ -208,22 +213,20 @@ func (r *relay) failed(err error) {
 	ue := asUpstream(err)
 	r.s.report(r.st, r.pair, ue.Outcome, -1) // a canceled one cools nothing
 	r.ended = true
-	r.ucode = codeStreamCut
-	if r.gemini {
-		r.out = append(r.out, sseData...)
-		r.out = body.AppendGeminiError(r.out, 500, "the upstream stream failed after the answer had started: "+ue.Message)
-		r.out = append(r.out, sseEnd...)
-		r.last = true
-		return
+	msg := "the upstream stream failed after the answer had started: " + ue.Message
+	if r.tr != nil {
+		r.out = r.tr.fail(r.out, msg)
+	} else {
+		r.out = appendStreamCut(r.out, msg)
 	}
-	if r.anthropic {
-		r.out = body.AppendAnthropicStreamError(r.out, "api_error", "the upstream stream failed after the answer had started: "+ue.Message)
-		r.last = true
-		return
-	}
-	r.out = append(r.out, sseData...)
-	r.out = appendErrorBody(r.out, typeUp, codeStreamCut, "", "the upstream stream failed after the answer had started: "+ue.Message)
-	r.out = append(r.out, sseEnd...)
-	r.out = append(r.out, sseDone...)
 	r.last = true
+}
+
+// appendStreamCut appends the end of an OpenAI stream cut by an upstream
+// failure: an error event and the final [DONE].
+func appendStreamCut(dst []byte, msg string) []byte {
+	dst = append(dst, sseData...)
+	dst = appendErrorBody(dst, typeUp, codeStreamCut, "", msg)
+	dst = append(dst, sseEnd...)
+	return append(dst, sseDone...)
 }

@@ -291,6 +291,22 @@ func (c *Client) setHeaders(h headerSink, ep *Endpoint, hasBody bool, accept []s
 		h.set("HTTP-Referer", c.referer)
 		h.set("X-Title", c.title)
 	}
+	if ep.Anthropic {
+		v := ""
+		if clientHeader != nil {
+			v = clientHeader("anthropic-version")
+		}
+		if v == "" || !validHeaderValue(v) {
+			h.set("Anthropic-Version", anthropicVersion)
+		} else {
+			h.setOne("Anthropic-Version", v)
+		}
+		if clientHeader != nil {
+			if v := clientHeader("anthropic-beta"); v != "" && validHeaderValue(v) {
+				h.setOne("Anthropic-Beta", v)
+			}
+		}
+	}
 	if clientHeader != nil {
 		for _, name := range c.fwd {
 			if v := clientHeader(name); v != "" && validHeaderValue(v) {
@@ -299,6 +315,9 @@ func (c *Client) setHeaders(h headerSink, ep *Endpoint, hasBody bool, accept []s
 		}
 	}
 }
+
+// anthropicVersion is DefaultAnthropicVersion as a shared header value.
+var anthropicVersion = []string{DefaultAnthropicVersion}
 
 // causeOf prefers the client's own timer causes over the bare "context
 // canceled" the transport reports.

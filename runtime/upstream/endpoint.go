@@ -19,6 +19,12 @@ type Endpoint struct {
 	ModelsURL      string // <base>[/v1]/models
 	EmbeddingsURL  string // <base>[/v1]/embeddings
 	CompletionsURL string // <base>[/v1]/completions
+	MessagesURL    string // <base>[/v1]/messages (Anthropic Messages)
+
+	// Anthropic marks a native Anthropic channel (IsAnthropic): its calls
+	// carry anthropic-version (the client's, else DefaultAnthropicVersion)
+	// and the client's anthropic-beta. Set it before the first call.
+	Anthropic bool
 
 	host       string   // for error messages; never carries credentials
 	authName   string   // header name, empty when there is no key
@@ -37,6 +43,7 @@ const (
 	OpChat        Op = iota // POST <base>[/v1]/chat/completions
 	OpEmbeddings            // POST <base>[/v1]/embeddings
 	OpCompletions           // POST <base>[/v1]/completions (legacy text completions)
+	OpMessages              // POST <base>[/v1]/messages (Anthropic Messages, native channels)
 	opCount
 )
 
@@ -47,6 +54,8 @@ func (e *Endpoint) url(op Op) string {
 		return e.EmbeddingsURL
 	case OpCompletions:
 		return e.CompletionsURL
+	case OpMessages:
+		return e.MessagesURL
 	}
 	return e.ChatURL
 }
@@ -66,6 +75,7 @@ func NewEndpoint(baseURL string, authType uint8, apiKey string, openRouter bool)
 	ep := &Endpoint{ChatURL: chat, ModelsURL: models, host: u.Host, openRouter: openRouter, key: apiKey}
 	ep.EmbeddingsURL, _ = apiURL(baseURL, "/embeddings")
 	ep.CompletionsURL, _ = apiURL(baseURL, "/completions")
+	ep.MessagesURL, _ = apiURL(baseURL, "/messages")
 	ep.target, _ = newTarget(chat) // nil (net/http for every call) if it cannot be prepared
 	for op := range opCount {
 		if pu, err := url.Parse(ep.url(op)); err == nil {
@@ -108,6 +118,18 @@ func (e Endpoint) LogValue() slog.Value { return slog.StringValue(e.host) }
 func IsOpenRouter(adapter, providerKey string) bool {
 	return adapter == "OpenRouterAdapter" || strings.EqualFold(providerKey, "openrouter")
 }
+
+// IsAnthropic reports whether a provider speaks Anthropic's Messages API
+// natively (a native Anthropic channel): its key is anthropic, its adapter
+// AnthropicAdapter, or its auth type x-api-key. This is the one place that
+// decides; the server calls such channels at /messages (OpMessages).
+func IsAnthropic(adapter, providerKey string, authType uint8) bool {
+	return adapter == "AnthropicAdapter" || strings.EqualFold(providerKey, "anthropic") || authType == format.AuthXAPIKey
+}
+
+// DefaultAnthropicVersion is the anthropic-version header sent to native
+// Anthropic channels when the client sent none.
+const DefaultAnthropicVersion = "2023-06-01"
 
 // ChatURL builds the chat completions URL of a base URL: trailing slashes
 // dropped, /v1 appended unless the last path segment already is a version

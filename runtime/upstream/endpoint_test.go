@@ -128,3 +128,29 @@ func TestEndpointPrintsNoKey(t *testing.T) {
 		}
 	}
 }
+
+func TestIsAnthropic(t *testing.T) {
+	for _, c := range []struct {
+		adapter, key string
+		auth         uint8
+		want         bool
+	}{
+		{"", "anthropic", format.AuthBearer, true},
+		{"", "Anthropic", format.AuthBearer, true},
+		{"AnthropicAdapter", "claude-proxy", format.AuthBearer, true},
+		{"", "other", format.AuthXAPIKey, true},
+		{"OpenAIAdapter", "openai", format.AuthBearer, false},
+		{"", "azure", format.AuthAPIKey, false},
+	} {
+		if got := IsAnthropic(c.adapter, c.key, c.auth); got != c.want {
+			t.Errorf("IsAnthropic(%q, %q, %d) = %v, want %v", c.adapter, c.key, c.auth, got, c.want)
+		}
+	}
+	ep, err := NewEndpoint("https://api.anthropic.com", format.AuthXAPIKey, "k", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.MessagesURL != "https://api.anthropic.com/v1/messages" || ep.url(OpMessages) != ep.MessagesURL {
+		t.Errorf("MessagesURL = %q", ep.MessagesURL)
+	}
+}

@@ -36,6 +36,10 @@ type Channel struct {
 	ID       string
 	Name     string // "" = ID
 	Provider string // provider key; "" = "mock"
+	// Adapter and AuthType are those of the provider (the first channel
+	// of a provider key sets them): "" = OpenAIAdapter, 0 = Bearer.
+	Adapter  string
+	AuthType uint8
 	BaseURL  string // the mock's URL
 	Key      format.Secret
 	Disabled bool
@@ -99,8 +103,12 @@ func (s *Spec) Model() (*format.Model, error) {
 		if !ok {
 			pi = uint32(len(m.Providers))
 			provIdx[pk] = pi
+			adapter := c.Adapter
+			if adapter == "" {
+				adapter = "OpenAIAdapter"
+			}
 			m.Providers = append(m.Providers, format.Provider{Key: pk, Name: pk, DisplayName: pk,
-				Adapter: "OpenAIAdapter", BaseURL: c.BaseURL, AuthType: format.AuthBearer, RateLimit: c.RateLimit})
+				Adapter: adapter, BaseURL: c.BaseURL, AuthType: c.AuthType, RateLimit: c.RateLimit})
 		}
 		name := c.Name
 		if name == "" {
