@@ -54,6 +54,10 @@ func (s *Server) newApp() *fiber.App {
 	app.Post(PathAdminCooldownsReset, s.adminCooldownsReset)
 	app.Post(PathAdminRefresh, s.adminRefresh)
 	app.Get(PathAdminPatterns, s.adminPatterns)
+	app.Get(PathAdminChannels, s.adminChannels)
+	app.Get(PathStatus, s.statusPage)
+	app.Get(PathStatusCSS, s.statusPage)
+	app.Get(PathStatusJS, s.statusPage)
 	return app
 }
 
