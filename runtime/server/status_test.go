@@ -94,7 +94,7 @@ func TestAdminChannels(t *testing.T) {
 			Enabled            bool
 			Tags               []string
 			Models             int
-			DailyLimit         uint64  `json:"daily_limit"`
+			DailyLimit         uint64 `json:"daily_limit"`
 			Health             float64
 			LatencyMs          float64 `json:"latency_ms"`
 			Pairs              []pair
@@ -119,5 +119,6 @@ func TestAdminChannels(t *testing.T) {
 		t.Fatalf("ch-x after a 500: %+v", x)
 	}
 }
+
 // h0 is the mock URL of the first channel of a spec.
 func h0(s *servertest.Spec) string { return s.Channels[0].BaseURL }
