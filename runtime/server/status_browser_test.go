@@ -232,7 +232,9 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}
 
 	if *screenshots {
-		b.shoot(filepath.Join("..", "..", "docs", "images", "status-route.png"), `#route-h`)
+		dir := filepath.Join("..", "..", "docs", "images")
+		b.shoot(filepath.Join(dir, "status-route.png"), `#route-h`)
+		b.shoot(filepath.Join(dir, "status-overview.png"), `h1`)
 	}
 	if p := b.problems(); len(p) > 0 {
 		t.Errorf("console errors or exceptions: %q", p)

@@ -177,7 +177,7 @@
       cell.append(el("span", { class: "cool warn" }, p.model + ": " + p.kind + " " + until(p.until) +
         (p.strikes > 1 ? ", strike " + p.strikes : "")));
     }
-    if (c.consecutive_failures > 0) cell.append(el("span", { class: "cool muted" }, c.consecutive_failures + " failures in a row"));
+    if (c.consecutive_failures > 0) cell.append(el("span", { class: "cool muted" }, c.consecutive_failures + (c.consecutive_failures === 1 ? " failure" : " failures") + " in a row"));
     if (!cell.childNodes.length) cell.append(el("span", { class: "muted" }, "none"));
     return cell;
   }
@@ -192,7 +192,7 @@
       return el("tr", { "data-channel": c.id }, name,
         td(c.provider + (c.rate_limit ? " (" + c.rate_limit + "/min)" : "")),
         healthCell(num(c.health)),
-        td(c.latency_ms ? Math.round(c.latency_ms) + " ms" : "—", "num"),
+        td(c.latency_ms ? (c.latency_ms < 10 ? c.latency_ms.toFixed(1) : Math.round(c.latency_ms)) + " ms" : "—", "num"),
         cooldownCell(c), req, td(usd(u.cost), "num"));
     });
     fill($("channels").tBodies[0], rows, "No channels in this snapshot.", 7);
