@@ -54,6 +54,8 @@ func (s *Server) newApp() *fiber.App {
 	app.Post(PathAdminCooldownsReset, s.adminCooldownsReset)
 	app.Post(PathAdminRefresh, s.adminRefresh)
 	app.Get(PathAdminPatterns, s.adminPatterns)
+	app.Get(PathAdminUsage, s.adminUsage)
+	app.Get(PathAdminRequests, s.adminRequests)
 	app.Get(PathAdminChannels, s.adminChannels)
 	app.Get(PathStatus, s.statusPage)
 	app.Get(PathStatusCSS, s.statusPage)

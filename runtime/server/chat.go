@@ -17,6 +17,7 @@ import (
 
 // chatSurface is POST /v1/chat/completions.
 var chatSurface = surface{
+	name:     "chat",
 	validate: (*work).validateChat,
 	rewrite:  (*work).rewriteChat,
 	complete: (*work).complete,
@@ -85,6 +86,7 @@ func (w *work) completeJSON(i int, strip bool) {
 	out := w.out
 	u := body.ParseOpenAIUsage(body.ScanOpenAIResponse(out).Usage)
 	s.met.Tokens(u.PromptTokens, u.CompletionTokens)
+	w.noteUsage(i, &u)
 	w.cut = w.cut[:0]
 	if strip {
 		w.cut = body.OpenAIReasoningSpans(w.cut, out)
@@ -195,6 +197,7 @@ func (w *work) commitStream(i int, ttfb time.Duration) {
 	s.met.Request(fiber.StatusOK, "")
 	s.met.StreamStarted()
 	rl := &relay{s: s, h: w.h, st: w.st, pair: w.dec.Pairs[i], resp: w.resp, us: w.us, first: w.first, added: w.added, ttfb: ttfb}
+	w.commitUsage(rl)
 	w.owned = false
 	r.SetBodyStream(rl, -1)
 }

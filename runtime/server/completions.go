@@ -14,6 +14,7 @@ import (
 
 // completionsSurface is POST /v1/completions.
 var completionsSurface = surface{
+	name:     "completions",
 	op:       upstream.OpCompletions,
 	validate: (*work).validateCompletion,
 	rewrite:  (*work).rewriteChat,

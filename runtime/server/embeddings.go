@@ -13,6 +13,7 @@ import (
 
 // embeddingsSurface is POST /v1/embeddings.
 var embeddingsSurface = surface{
+	name:     "embeddings",
 	op:       upstream.OpEmbeddings,
 	validate: (*work).validateEmbeddings,
 	rewrite:  (*work).rewriteOnlyModel,

@@ -36,6 +36,7 @@ const (
 
 // geminiSurface is POST .../models/{model}:generateContent.
 var geminiSurface = surface{
+	name:     "gemini",
 	validate: (*work).validateGemini,
 	rewrite:  (*work).rewriteGemini,
 	complete: (*work).completeGemini,
@@ -162,9 +163,11 @@ func (w *work) completeGemini(i int) {
 		writeError(w.c, fiber.StatusBadGateway, typeUp, codeInvalid, "",
 			"the upstream answer could not be translated to the Gemini format: "+err.Error())
 		s.met.Request(fiber.StatusBadGateway, codeInvalid)
+		w.ut.code = codeInvalid
 		return
 	}
 	s.met.Tokens(u.PromptTokens, u.CompletionTokens)
+	w.noteUsage(i, &u)
 	if st.meta {
 		cost := st.router.Cost(w.dec.Pairs[i], float64(max(u.PromptTokens, 0)), float64(max(u.CompletionTokens, 0)))
 		w.meta = appendFloat(w.meta[:0], (cost.Prompt+cost.Completion+cost.Request)/format.PicoUSDPerUSD, 10)

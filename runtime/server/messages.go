@@ -31,6 +31,7 @@ const HeaderCost = "X-Router-Cost-Usd"
 
 // messagesSurface is POST /v1/messages.
 var messagesSurface = surface{
+	name:     "messages",
 	validate: (*work).validateMessages,
 	rewrite:  (*work).rewriteMessages,
 	complete: (*work).completeMessages,
@@ -98,9 +99,11 @@ func (w *work) completeMessages(i int) {
 		writeError(w.c, fiber.StatusBadGateway, typeUp, codeInvalid, "",
 			"the upstream answer could not be translated to the Messages format: "+err.Error())
 		s.met.Request(fiber.StatusBadGateway, codeInvalid)
+		w.ut.code = codeInvalid
 		return
 	}
 	s.met.Tokens(u.PromptTokens, u.CompletionTokens)
+	w.noteUsage(i, &u)
 	if st.meta {
 		cost := st.router.Cost(w.dec.Pairs[i], float64(max(u.PromptTokens, 0)), float64(max(u.CompletionTokens, 0)))
 		w.meta = appendFloat(w.meta[:0], (cost.Prompt+cost.Completion+cost.Request)/format.PicoUSDPerUSD, 10)

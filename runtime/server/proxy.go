@@ -34,6 +34,9 @@ import (
 // answered: OpenAI chat completions (chatSurface), embeddings
 // (embeddingsSurface) and legacy completions (completionsSurface).
 type surface struct {
+	// name is the surface in usage records: chat, messages, gemini,
+	// embeddings, completions.
+	name string
 	// op is the upstream operation the surface calls; OpEmbeddings also
 	// routes over embedding models only.
 	op upstream.Op
@@ -66,6 +69,7 @@ type work struct {
 	f     body.Features // what validate read from it
 	dec   route.Decision
 	upDur time.Duration // time spent in upstream calls
+	ut    usageTrack    // what the usage record needs (usage.go)
 
 	body  []byte // the client body with the pair's model
 	body2 []byte // the same asking for usage (streams)
@@ -76,10 +80,11 @@ type work struct {
 	us    *upstream.Stream
 	first upstream.Chunk // the first chunk of a stream
 
-	meta []byte // metadata object, header values
-	cut  []body.Span
-	att  []attempt
-	rid  []byte
+	meta   []byte // metadata object, header values
+	cut    []body.Span
+	att    []attempt
+	rid    []byte
+	client string // the client key's name ("" for the shared token or when auth is off)
 }
 
 // attempt is one failed try, for the all_channels_failed answer. The
@@ -108,8 +113,10 @@ const maxPooledBuffer = 1 << 20
 
 func (s *Server) putWork(w *work) {
 	w.c, w.sf, w.h, w.st, w.in = nil, nil, nil, nil, nil
+	w.client = ""
 	w.owned, w.upDur, w.added = false, 0, false
 	w.f = body.Features{}
+	w.ut = usageTrack{}
 	w.resp, w.us, w.first = nil, nil, upstream.Chunk{}
 	w.ureq.Endpoint, w.ureq.Body = nil, nil
 	for i := range w.att {
@@ -169,6 +176,7 @@ func (s *Server) begin(c *fiber.Ctx, sf *surface) *work {
 // end releases the snapshot (unless a stream relay owns it), logs the
 // request at debug level and returns the work to the pool.
 func (s *Server) end(w *work) {
+	w.emitUsage()
 	if w.owned {
 		w.h.Release()
 	}
@@ -265,6 +273,7 @@ var errNoData = &upstream.Error{
 func (w *work) try(i int) verdict {
 	s, st := w.s, w.st
 	p := w.dec.Pairs[i]
+	w.noteAttempt(i)
 	pr := st.snap.Pair(p)
 	rt := &st.chans[pr.Channel]
 	chID := st.snap.Channels()[pr.Channel].ID
@@ -435,6 +444,7 @@ func (w *work) overhead() time.Duration { return time.Since(w.t0) - w.upDur }
 
 // chatError answers a request that failed before any upstream call.
 func (s *Server) chatError(w *work, status int, typ, code, param, msg string) {
+	w.ut.code = code
 	writeError(w.c, status, typ, code, param, msg)
 	s.met.Request(status, code)
 }
@@ -500,6 +510,7 @@ func (w *work) rejected(i int, ue *upstream.Error) {
 	w.routedHeaders(w.st, i, i+1, overhead)
 	w.s.met.Overhead(seconds(overhead))
 	w.s.met.Request(status, codeAllFailed)
+	w.ut.code = codeAllFailed
 }
 
 // allFailed answers 503 all_channels_failed with every attempt listed.
@@ -542,4 +553,5 @@ func (w *work) allFailed() {
 	w.routedHeaders(w.st, len(w.att)-1, len(w.att), overhead)
 	w.s.met.Overhead(seconds(overhead))
 	w.s.met.Request(fiber.StatusServiceUnavailable, codeAllFailed)
+	w.ut.code = codeAllFailed
 }

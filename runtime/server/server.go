@@ -19,6 +19,7 @@ import (
 	"smartrouter/runtime/route"
 	"smartrouter/runtime/snapshot"
 	"smartrouter/runtime/upstream"
+	"smartrouter/runtime/usage"
 )
 
 // Defaults of Options' zero fields and of unset settings.
@@ -82,6 +83,10 @@ type Options struct {
 	// ShedInterval is how often memory use is read; 0:
 	// DefaultShedInterval; < 0: never by the server (tests read by hand).
 	ShedInterval time.Duration
+
+	// Usage receives one record per request (runtime/usage); nil: a new
+	// recorder (in-memory ring only, until a ledger is attached to it).
+	Usage *usage.Recorder
 }
 
 // Server is routerd's HTTP server: the fiber app, the snapshot manager, the
@@ -117,6 +122,7 @@ type Server struct {
 	probes  prober
 	ext     extensions // background tasks and request patterns (tasks.go)
 	shed    *shedder
+	usage   *usage.Recorder
 }
 
 // New loads the first snapshot (see snapshot.Load) and builds the server.
@@ -134,6 +140,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		s.version = "dev"
 	}
 	s.met = opts.Metrics
+	s.usage = opts.Usage
+	if s.usage == nil {
+		s.usage = usage.NewRecorder()
+	}
 	if s.met == nil {
 		s.met = metrics.New(metrics.Options{Cooldowns: s.activeCooldowns, OpenConns: s.openConns, ProcessCollectors: true})
 	}

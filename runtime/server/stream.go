@@ -10,6 +10,7 @@ import (
 	"smartrouter/runtime/outcome"
 	"smartrouter/runtime/snapshot"
 	"smartrouter/runtime/upstream"
+	"smartrouter/runtime/usage"
 )
 
 // relay copies one upstream SSE stream to the client. It is the response's
@@ -42,7 +43,11 @@ type relay struct {
 	started bool   // first was produced
 	last    bool   // out ends with the final [DONE]
 	ended   bool   // the outcome was recorded (success or upstream failure)
+	ucode   string // the usage record's error code ("" when the stream ended well)
 	closed  bool
+
+	ent    usage.Entry // the usage record (usage.go), filled at commit
+	record bool        // ent is still to be handed to the recorder
 }
 
 var (
@@ -69,7 +74,11 @@ func (r *relay) Read(p []byte) (n int, err error) {
 			return 0, io.EOF
 		}
 		r.out, r.off = r.out[:0], 0
-		if err := r.fill(); err != nil {
+		err := r.fill()
+		if r.last {
+			r.emitUsage(r.ucode) // before the last events are written
+		}
+		if err != nil {
 			return 0, err
 		}
 	}
@@ -160,6 +169,7 @@ func (r *relay) Close() error {
 		r.ended = true
 		r.s.report(r.st, r.pair, outcome.Of(outcome.Canceled), -1)
 	}
+	r.emitUsage(codeClientGone)
 	r.resp.Close()
 	r.s.met.StreamEnded()
 	r.h.Release()
@@ -173,6 +183,7 @@ func (r *relay) failed(err error) {
 	ue := asUpstream(err)
 	r.s.report(r.st, r.pair, ue.Outcome, -1) // a canceled one cools nothing
 	r.ended = true
+	r.ucode = codeStreamCut
 	if r.gemini {
 		r.out = append(r.out, sseData...)
 		r.out = body.AppendGeminiError(r.out, 500, "the upstream stream failed after the answer had started: "+ue.Message)

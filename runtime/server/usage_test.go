@@ -1,0 +1,125 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+type usageRow map[string]any
+
+func (h *harness) requestsLog(t *testing.T, limit string) []map[string]any {
+	t.Helper()
+	a := h.do(http.MethodGet, PathAdminRequests+"?limit="+limit, nil, nil)
+	if a.status != 200 {
+		t.Fatalf("requests: %d %s", a.status, a.body)
+	}
+	var out struct {
+		Object string           `json:"object"`
+		Data   []map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(a.body, &out); err != nil || out.Object != "list" {
+		t.Fatalf("requests answer %s: %v", a.body, err)
+	}
+	return out.Data
+}
+
+// Every surface's requests, stream and not, failed or not, leave one
+// record each, newest first, with what the client saw.
+func TestUsageRecordsEverySurface(t *testing.T) {
+	h := start(t, harnessOpt{})
+	type sent struct {
+		path, body, surface string
+		status              int
+		stream              bool
+	}
+	reqs := []sent{
+		{PathChat, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`, "chat", 200, false},
+		{PathChat, helloStream, "chat", 200, true},
+		{PathMessages, `{"model":"gpt-4o-mini","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}`, "messages", 200, false},
+		{PathMessages, `{"model":"gpt-4o-mini","max_tokens":9,"stream":true,"messages":[{"role":"user","content":"hi"}]}`, "messages", 200, true},
+		{PathGeminiBeta + "gpt-4o-mini:generateContent", geminiHello, "gemini", 200, false},
+		{PathGeminiBeta + "gpt-4o-mini:streamGenerateContent?alt=sse", geminiHello, "gemini", 200, true},
+		{PathCompletions, `{"model":"gpt-4o-mini","prompt":"hi"}`, "completions", 200, false},
+		{PathChat, `{"model":"no-such-model","messages":[{"role":"user","content":"hi"}]}`, "chat", 404, false},
+	}
+	for _, r := range reqs {
+		a := h.do(http.MethodPost, r.path, []byte(r.body), nil)
+		if a.status != r.status {
+			t.Fatalf("%s: status %d: %s", r.path, a.status, a.body)
+		}
+	}
+	got := h.requestsLog(t, "1000")
+	if len(got) != len(reqs) {
+		t.Fatalf("%d records for %d requests: %v", len(got), len(reqs), got)
+	}
+	for i, r := range reqs {
+		rec := got[len(got)-1-i] // newest first
+		if rec["surface"] != r.surface || rec["status"] != float64(r.status) || rec["stream"] != r.stream {
+			t.Errorf("record %d = %v, want surface %s status %d stream %v", i, rec, r.surface, r.status, r.stream)
+		}
+		if r.status == 200 {
+			if rec["channel"] != "ch-a" || rec["model_used"] != "gpt-4o-mini" || rec["attempts"] != 1.0 ||
+				rec["error_code"] != "" || rec["input_tokens"].(float64) <= 0 || rec["output_tokens"].(float64) <= 0 ||
+				rec["cost_usd"].(float64) <= 0 {
+				t.Errorf("record %d = %v", i, rec)
+			}
+		} else if rec["error_code"] != codeModel || rec["channel"] != "" || rec["attempts"] != 0.0 {
+			t.Errorf("failed record %d = %v", i, rec)
+		}
+		if !strings.HasPrefix(rec["request_id"].(string), "req-") || rec["model_requested"] == "" {
+			t.Errorf("record %d = %v", i, rec)
+		}
+	}
+	if one := h.requestsLog(t, "1"); len(one) != 1 || one[0]["request_id"] != got[0]["request_id"] {
+		t.Errorf("limit=1: %v", one)
+	}
+
+	a := h.do(http.MethodGet, PathAdminUsage+"?group_by=channel", nil, nil)
+	if a.status != 200 {
+		t.Fatalf("usage: %d %s", a.status, a.body)
+	}
+	var u struct {
+		GroupBy []string   `json:"group_by"`
+		Rows    []usageRow `json:"rows"`
+		Totals  usageRow   `json:"totals"`
+	}
+	if err := json.Unmarshal(a.body, &u); err != nil {
+		t.Fatal(err)
+	}
+	if len(u.Rows) != 2 || u.Rows[0]["channel"] != "" || u.Rows[0]["requests"] != 1.0 || u.Rows[0]["errors"] != 1.0 ||
+		u.Rows[1]["channel"] != "ch-a" || u.Rows[1]["requests"] != 7.0 || u.Totals["requests"] != 8.0 {
+		t.Errorf("usage by channel: %s", a.body)
+	}
+	a = h.do(http.MethodGet, PathAdminUsage+"?group_by=model,day&format=csv", nil, nil)
+	if a.status != 200 || !strings.HasPrefix(a.header.Get("Content-Type"), "text/csv") ||
+		!strings.HasPrefix(string(a.body), "model,day,requests,errors,input_tokens,output_tokens,cost_usd,upstream_ms_avg\n") {
+		t.Errorf("csv: %d %s", a.status, a.body)
+	}
+}
+
+// Bad usage queries are 400s with an OpenAI-style error naming the
+// parameter.
+func TestUsageBadQueries(t *testing.T) {
+	h := start(t, harnessOpt{})
+	for _, q := range []string{
+		PathAdminUsage + "?from=yesterday",
+		PathAdminUsage + "?to=2026-13-01T00:00:00Z",
+		PathAdminUsage + "?group_by=user",
+		PathAdminUsage + "?group_by=day,hour,key",
+		PathAdminUsage + "?group_by=day,day",
+		PathAdminUsage + "?from=2026-12-03T00:00:00Z&to=2026-12-01T00:00:00Z",
+		PathAdminUsage + "?from=0&to=2000000000",
+		PathAdminUsage + "?format=xml",
+		PathAdminUsage + "?to=99999999999999999999",
+		PathAdminRequests + "?limit=0",
+		PathAdminRequests + "?limit=1001",
+		PathAdminRequests + "?limit=ten",
+	} {
+		a := h.do(http.MethodGet, q, nil, nil)
+		if a.status != 400 || a.errorCode(t) != codeInvalid {
+			t.Errorf("%s: %d %s", q, a.status, a.body)
+		}
+	}
+}

@@ -1,0 +1,10 @@
+// Package usage keeps one record per request of every API surface: an
+// in-memory ring of the latest ones (Recorder), and the SQLite ledger
+// (Ledger) fed through a bounded queue off the request path, with its
+// journal, spill file and retention; and the queries behind GET
+// /v1/admin/usage and GET /v1/admin/requests (ParseQuery, Result).
+//
+// On the request path a surface fills an Entry, a fixed-size value whose
+// strings are copied into its own array, and hands it to Recorder.Add: no
+// allocation, whatever memory the strings came from.
+package usage
