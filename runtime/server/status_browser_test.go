@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +24,8 @@ import (
 //
 //	go test ./runtime/server -run TestStatusPageInBrowser -screenshots
 //
-// also writes docs/images/status-overview.png and status-route.png.
+// also writes docs/images/status-overview.png and status-route.png (from
+// TestStatusPageUsage, whose channels mirror the demo's).
 
 var screenshots = flag.Bool("screenshots", false, "write the status page screenshots into docs/images")
 
@@ -231,11 +233,6 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Errorf("%d script or img elements, want only the page's own script", n)
 	}
 
-	if *screenshots {
-		dir := filepath.Join("..", "..", "docs", "images")
-		b.shoot(filepath.Join(dir, "status-route.png"), `#route-h`)
-		b.shoot(filepath.Join(dir, "status-overview.png"), `h1`)
-	}
 	if p := b.problems(); len(p) > 0 {
 		t.Errorf("console errors or exceptions: %q", p)
 	}
@@ -273,16 +270,106 @@ func TestStatusPageAdminAuth(t *testing.T) {
 	}
 }
 
-// shoot writes a PNG of the page, scrolled to the element of sel.
-func (b *browser) shoot(path, sel string) {
+// write writes a screenshot.
+func (b *browser) write(path string, png []byte) {
 	b.t.Helper()
-	b.do("scroll", chromedp.ScrollIntoView(chromedp.CSS(sel)))
-	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		b.t.Fatalf("screenshot: %v", err)
-	}
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		b.t.Fatal(err)
 	}
 	b.t.Logf("wrote %s", path)
+}
+
+// demoSpec mirrors the channels of the demo installation (fixtures/demo) on
+// the test's mock: mock_flaky answers 500, mock_free is tagged free.
+func demoSpec(s *servertest.Spec) {
+	url := s.Channels[0].BaseURL
+	mini := servertest.Model{ID: "gpt-4o-mini", In: 150_000, Out: 600_000, Ctx: 128_000}
+	large := servertest.Model{ID: "mock-large", In: 1_000_000, Out: 3_000_000, Ctx: 200_000}
+	s.Channels = []servertest.Channel{
+		{ID: "mock_flaky", Name: "Mock (always 500)", Provider: "mock", BaseURL: url, Key: format.Secret{Env: "KEY_X"},
+			Priority: 1, Tags: []string{"demo", "cheap"}, Models: []servertest.Model{{ID: "gpt-4o-mini", In: 100_000, Out: 400_000, Ctx: 128_000}}},
+		{ID: "mock_main", Name: "Mock main", Provider: "mock", BaseURL: url, Key: format.Secret{Env: "KEY_A"},
+			Priority: 1, Weight: 2, Tags: []string{"demo", "main"}, Models: []servertest.Model{mini, large}},
+		{ID: "mock_free", Name: "Mock free tier", Provider: "mock", BaseURL: url, Key: format.Secret{Env: "KEY_C"},
+			Priority: 2, Tags: []string{"demo", "free"}, Models: []servertest.Model{
+				{ID: "qwen/qwen3-8b:free", Ctx: 32_000}, {ID: "llama-3.1-8b-instant:free", Ctx: 128_000}}},
+	}
+}
+
+// After a few requests the usage charts, the channels' counts of today and
+// the recent requests show them, as the usage API has them.
+func TestStatusPageUsage(t *testing.T) {
+	b := newBrowser(t)
+	h := start(t, harnessOpt{env: statusEnv, spec: demoSpec})
+	sent := []struct {
+		model   string
+		channel string
+	}{
+		{"gpt-4o-mini", "mock_main"}, // after mock_flaky's 500
+		{"tag:free", "mock_free"}, {"qwen/qwen3-8b:free", "mock_free"}, {"mock-large", "mock_main"},
+		{"gpt-4o-mini", "mock_main"}, {"llama-3.1-8b-instant:free", "mock_free"}, {"tag:free", "mock_free"},
+	}
+	perChannel, perModel := map[string]int{}, map[string]int{}
+	for _, r := range sent {
+		a := h.chat(`{"model":"`+r.model+`","messages":[{"role":"user","content":"hi"}]}`, nil)
+		if a.status != 200 || a.header.Get(HeaderChannel) != r.channel {
+			t.Fatalf("%s: %d via %q %s", r.model, a.status, a.header.Get(HeaderChannel), a.body)
+		}
+		perChannel[r.channel]++
+		perModel[a.header.Get(HeaderModel)]++
+	}
+
+	b.do("open the page", chromedp.Navigate(h.url+PathStatus))
+	b.wait("the usage chart by channel", `document.querySelectorAll("#chart-channel rect.bar").length > 0`)
+	b.wait("the recent requests", `document.querySelectorAll("#tail tbody tr td.id").length > 0`)
+	series := evalJS[[]string](b, `[...new Set([...document.querySelectorAll("#chart-channel rect.bar")].map(r => r.dataset.series))].sort()`)
+	if !slices.Equal(series, []string{"mock_free", "mock_main"}) {
+		t.Errorf("chart series by channel: %q", series)
+	}
+	legend := evalJS[string](b, `document.querySelector("#chart-channel .legend").textContent`)
+	for ch, n := range perChannel {
+		if want := ch + " " + strconv.Itoa(n) + " req"; !strings.Contains(legend, want) {
+			t.Errorf("legend by channel %q lacks %q", legend, want)
+		}
+	}
+	models := evalJS[string](b, `document.querySelector("#chart-model .legend").textContent`)
+	for m, n := range perModel {
+		if want := m + " " + strconv.Itoa(n) + " req"; !strings.Contains(models, want) {
+			t.Errorf("legend by model %q lacks %q", models, want)
+		}
+	}
+	b.wait("today's counts", `document.querySelector("#channels tr[data-channel=mock_free]").cells[5].textContent === "`+strconv.Itoa(perChannel["mock_free"])+`"`)
+	tail := evalJS[[]string](b, `[...document.querySelectorAll("#tail tbody tr")].map(r => r.cells[3].textContent + ">" + r.cells[4].textContent)`)
+	if len(tail) != len(sent) {
+		t.Fatalf("recent requests: %q, want %d rows", tail, len(sent))
+	}
+	for i, r := range sent { // newest first
+		if got, want := tail[len(sent)-1-i], r.model+">"+r.channel; got != want {
+			t.Errorf("recent request %d: %q, want %q", i, got, want)
+		}
+	}
+	if txt := rowText(b, "mock_flaky"); !strings.Contains(txt, "gpt-4o-mini: server until ") {
+		t.Errorf("mock_flaky after its 500: %q", txt)
+	}
+	b.do("explain tag:free",
+		chromedp.SetValue(chromedp.ID("route-model"), "tag:free"),
+		chromedp.Click(chromedp.CSS(`#route-form button[type=submit]`)))
+	b.wait("the candidates", `document.querySelectorAll("#route-candidates tbody tr").length === 2`)
+
+	if *screenshots {
+		dir := filepath.Join("..", "..", "docs", "images")
+		png, err := chromedp.Run(b.ctx, chromedp.Screenshot(chromedp.CSS(`body`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.write(filepath.Join(dir, "status-overview.png"), png)
+		png, err = chromedp.Run(b.ctx, chromedp.Screenshot(chromedp.CSS(`section[aria-labelledby=route-h]`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.write(filepath.Join(dir, "status-route.png"), png)
+	}
+	if p := b.problems(); len(p) > 0 {
+		t.Errorf("console errors or exceptions: %q", p)
+	}
 }

@@ -82,6 +82,10 @@
     if (x === 0) return "$0";
     return "$" + (x >= 1 ? x.toFixed(2) : x.toPrecision(3));
   }
+  function ms(x) {
+    x = num(x);
+    return x < 10 ? x.toFixed(1) : String(Math.round(x));
+  }
   function clock(iso) {
     const d = new Date(iso);
     return isNaN(d) ? "" : d.toLocaleTimeString([], { hour12: false });
@@ -131,13 +135,13 @@
 
   function renderTraffic(t, usageTotals) {
     const now = Date.now();
-    let rate = "", errRate = "";
+    let rate = "measuring…", errRate = "measuring…";
     if (prevTraffic && now > prevTraffic.t && t.requests >= prevTraffic.requests) {
       const dt = (now - prevTraffic.t) / 60000;
       const dr = t.requests - prevTraffic.requests, de = t.errors - prevTraffic.errors;
       rate = (dr / dt).toFixed(1) + " req/min (last " + Math.round(dt * 60) + " s)";
       errRate = dr ? ((100 * de) / dr).toFixed(1) + " % of them" : "no requests";
-    } else if (t.uptime_s > 0) {
+    } else if (t.uptime_s >= 60) {
       rate = ((60 * t.requests) / t.uptime_s).toFixed(1) + " req/min (since start)";
       errRate = t.requests ? ((100 * t.errors) / t.requests).toFixed(1) + " % since start" : "no requests";
     }
@@ -192,7 +196,7 @@
       return el("tr", { "data-channel": c.id }, name,
         td(c.provider + (c.rate_limit ? " (" + c.rate_limit + "/min)" : "")),
         healthCell(num(c.health)),
-        td(c.latency_ms ? (c.latency_ms < 10 ? c.latency_ms.toFixed(1) : Math.round(c.latency_ms)) + " ms" : "—", "num"),
+        td(c.latency_ms ? ms(c.latency_ms) + " ms" : "—", "num"),
         cooldownCell(c), req, td(usd(u.cost), "num"));
     });
     fill($("channels").tBodies[0], rows, "No channels in this snapshot.", 7);
@@ -203,10 +207,10 @@
   const HOUR = 3600000;
   function hourStart(t) { return Math.floor(t / HOUR) * HOUR; }
 
-  // drawChart draws stacked hourly bars of the last 24 hours, one colour per
-  // series (the 7 largest, the rest as "other").
-  function drawChart(fig, rows, key) {
-    const end = hourStart(Date.now()), start = end - 23 * HOUR;
+  // drawChart draws stacked hourly bars of the 24 hours up to the answer's
+  // "to", one colour per series (the 7 largest, the rest as "other").
+  function drawChart(fig, rows, key, to) {
+    const end = hourStart(isNaN(to) ? Date.now() : to), start = end - 23 * HOUR;
     const totals = new Map();
     for (const r of rows) {
       const k = r[key] === "" || r[key] === undefined ? "(none)" : String(r[key]);
@@ -272,12 +276,12 @@
   }
 
   async function refreshUsage() {
-    const to = Math.floor(Date.now() / 1000), from = to - 86400;
-    const q = (g) => "/v1/admin/usage?group_by=" + g + "&from=" + from + "&to=" + to;
+    // The server's defaults: to = now, from = to - 24 h (its clock decides).
+    const q = (g) => "/v1/admin/usage?group_by=" + g;
     try {
       const [byChan, byModel] = await Promise.all([api(q("hour,channel")), api(q("hour,model"))]);
-      drawChart($("chart-channel"), byChan.rows || [], "channel");
-      drawChart($("chart-model"), byModel.rows || [], "model");
+      drawChart($("chart-channel"), byChan.rows || [], "channel", Date.parse(byChan.to));
+      drawChart($("chart-model"), byModel.rows || [], "model", Date.parse(byModel.to));
       const midnight = new Date(); midnight.setUTCHours(0, 0, 0, 0);
       today = new Map();
       for (const r of byChan.rows || []) {
@@ -288,8 +292,8 @@
         today.set(r.channel, t);
       }
       lastUsageTotals = byChan.totals || null;
-      $("usage-note").textContent = "From the usage ledger, " + new Date(from * 1000).toISOString().slice(0, 16) +
-        " to " + new Date(to * 1000).toISOString().slice(0, 16) + " UTC; updated every " + SLOW_MS / 1000 + " s.";
+      $("usage-note").textContent = "From the usage ledger, " + String(byChan.from).slice(0, 16).replace("T", " ") +
+        " to " + String(byChan.to).slice(0, 16).replace("T", " ") + " UTC; updated every " + SLOW_MS / 1000 + " s.";
       if (lastChannels) renderChannels(lastChannels);
     } catch (e) {
       if (e instanceof AuthError) throw e;
@@ -307,7 +311,7 @@
       td(String(r.attempts), "num"),
       td(num(r.input_tokens) + " / " + num(r.output_tokens), "num"),
       td(usd(r.cost_usd), "num"),
-      td(String(Math.round(num(r.upstream_ms))), "num")));
+      td(ms(r.upstream_ms), "num")));
     fill($("tail").tBodies[0], rows, "No requests yet.", 11);
   }
   async function refreshTail() {
