@@ -225,6 +225,9 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Errorf("route outcome line: %q", out)
 	}
 
+	// The failed request in the recent requests: the model used shown as text.
+	b.wait("the failed request in the tail", `[...document.querySelectorAll("#tail tbody td")].some(td => td.textContent === `+jsQuote(xssModel)+`)`)
+
 	// Nothing from upstreams ran or became markup.
 	if v := evalJS[string](b, `String(window.__xss)`); v != "undefined" {
 		t.Errorf("a string from an upstream ran as code: window.__xss = %q", v)
