@@ -351,6 +351,20 @@ func TestStatusPageUsage(t *testing.T) {
 			t.Errorf("recent request %d: %q, want %q", i, got, want)
 		}
 	}
+	b.wait("the request totals", `document.querySelector("#traffic").textContent.includes("7 requests, 0 errors") && `+
+		`document.querySelector("#traffic").textContent.includes("Last 24 h7 requests, 0 errors")`)
+	// Two more requests, one failing: the next reading gives the rates.
+	if a := h.chat(freeModel, nil); a.status != 200 {
+		t.Fatalf("chat: %d %s", a.status, a.body)
+	}
+	if a := h.chat(`{"model":"no-such-model","messages":[{"role":"user","content":"hi"}]}`, nil); a.status != 404 {
+		t.Fatalf("unknown model: %d %s", a.status, a.body)
+	}
+	b.wait("the rates", `document.querySelector("#traffic").textContent.includes("9 requests, 1 errors")`)
+	if txt := evalJS[string](b, `document.querySelector("#traffic").textContent`); !strings.Contains(txt, "req/min (last ") ||
+		!strings.Contains(txt, "50.0 % of them") {
+		t.Errorf("traffic after a second reading: %q", txt)
+	}
 	if txt := rowText(b, "mock_flaky"); !strings.Contains(txt, "gpt-4o-mini: server until ") {
 		t.Errorf("mock_flaky after its 500: %q", txt)
 	}

@@ -16,7 +16,7 @@
 
   let token = sessionStorage.getItem(TOKEN_KEY) || "";
   let fastTimer = 0, slowTimer = 0, running = false, epoch = 0;
-  let prevTraffic = null;             // {t, requests, errors}
+  let readings = [];                  // request counters of the last minute: {t, requests, errors}
   let today = new Map();              // channel id -> {requests, cost}
   let lastChannels = null;
   let lastUsageTotals = null;         // totals of the last usage answer
@@ -133,19 +133,24 @@
       td(x.detail || ""))), "No sources recorded.", 3);
   }
 
-  function renderTraffic(t, usageTotals) {
-    const now = Date.now();
+  // renderTraffic shows the request and error rates over the readings of
+  // the last minute (server clock); before a second reading, the average
+  // since start once the server has run a minute.
+  function renderTraffic(t, now, usageTotals) {
     let rate = "measuring…", errRate = "measuring…";
-    if (prevTraffic && now > prevTraffic.t && t.requests >= prevTraffic.requests) {
-      const dt = (now - prevTraffic.t) / 60000;
-      const dr = t.requests - prevTraffic.requests, de = t.errors - prevTraffic.errors;
+    if (readings.length && t.requests < readings[readings.length - 1].requests) readings = []; // a restart
+    readings.push({ t: now, requests: num(t.requests), errors: num(t.errors) });
+    while (readings.length > 2 && now - readings[1].t >= 60000) readings.shift();
+    const first = readings[0];
+    if (readings.length > 1 && now > first.t) {
+      const dt = (now - first.t) / 60000;
+      const dr = t.requests - first.requests, de = t.errors - first.errors;
       rate = (dr / dt).toFixed(1) + " req/min (last " + Math.round(dt * 60) + " s)";
       errRate = dr ? ((100 * de) / dr).toFixed(1) + " % of them" : "no requests";
     } else if (t.uptime_s >= 60) {
       rate = ((60 * t.requests) / t.uptime_s).toFixed(1) + " req/min (since start)";
       errRate = t.requests ? ((100 * t.errors) / t.requests).toFixed(1) + " % since start" : "no requests";
     }
-    prevTraffic = { t: now, requests: t.requests, errors: t.errors };
     const pairs = [
       ["Request rate", rate],
       ["Error rate", errRate],
@@ -373,7 +378,8 @@
     renderSnapshot(snap);
     lastChannels = chans.data || [];
     renderChannels(lastChannels);
-    renderTraffic(chans.traffic || {}, lastUsageTotals);
+    const now = Date.parse(chans.now);
+    renderTraffic(chans.traffic || {}, isNaN(now) ? Date.now() : now, lastUsageTotals);
   }
 
   // tick runs fn now and then every ms until the polling stops or restarts
