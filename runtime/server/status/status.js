@@ -84,7 +84,7 @@
   }
   function ms(x) {
     x = num(x);
-    return x < 10 ? x.toFixed(1) : String(Math.round(x));
+    return x < 1 ? x.toFixed(2) : x < 10 ? x.toFixed(1) : String(Math.round(x));
   }
   function clock(iso) {
     const d = new Date(iso);
