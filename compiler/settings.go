@@ -124,6 +124,9 @@ func settings(c *config.Config) format.Settings {
 		MemoryLimitBytes:    c.Performance.MemoryLimit,
 		ConfigLoadTimeoutMs: ms(c.Performance.ConfigLoadTimeout),
 		CacheLoadTimeoutMs:  ms(c.Performance.CacheLoadTimeout),
+
+		Usage: format.UsageSettings{Configured: c.Usage.Present, Enabled: c.Usage.Enabled, Path: c.Usage.Path,
+			RetentionDays: clampU32(int64(c.Usage.RetentionDays)), QueueSize: clampU32(int64(c.Usage.QueueSize))},
 	}
 	for _, t := range []struct {
 		name string

@@ -8,4 +8,6 @@ import "time"
 const (
 	DefaultMaxRetryAttempts = 3                 // routing.max_retry_attempts: pairs tried per request
 	DefaultRequestTimeout   = 300 * time.Second // server.request_timeout: one whole upstream attempt
+	// DefaultUsageRetentionDays is usage.retention_days when unset.
+	DefaultUsageRetentionDays = 90
 )

@@ -106,9 +106,23 @@ type Settings struct {
 	ConfigLoadTimeoutMs uint32 // performance.async_config.config_loading.timeout_seconds
 	CacheLoadTimeoutMs  uint32 // performance.async_config.cache_loading.timeout_seconds
 
+	// Usage is the usage ledger (section usage, format 1.2).
+	Usage UsageSettings
+
 	Quality    []QualityRule // first substring match wins
 	Strategies []Strategy    // built-ins are not stored; these add to or override them
 	Tasks      []Task
+}
+
+// UsageSettings are the usage ledger's settings (the usage: section of the
+// config). A snapshot without them (Configured false) means the defaults:
+// enabled, DefaultUsageRetentionDays, the default path and queue size.
+type UsageSettings struct {
+	Configured    bool   // the config had a usage: section
+	Enabled       bool   // usage.enabled
+	Path          string // usage.path; "" = the runtime's default under its data folder
+	RetentionDays uint32 // usage.retention_days; 0 = keep every record
+	QueueSize     uint32 // usage.queue_size; 0 = the runtime's default
 }
 
 // QualityRule maps a model-id substring to a quality score.

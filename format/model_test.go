@@ -18,7 +18,8 @@ func handModel() *Model {
 		BuildTime:   1700000000123456789,
 		Fingerprint: 0x0123456789abcdef,
 		Settings: Settings{
-			Host: "127.0.0.1", Port: 8080, Debug: true,
+			Usage: UsageSettings{Configured: true, Enabled: true, Path: "data/usage.db", RetentionDays: 30, QueueSize: 2048},
+			Host:  "127.0.0.1", Port: 8080, Debug: true,
 			CORSOrigins:      []string{"https://a.example", "https://b.example"},
 			RequestTimeoutMs: 30000, MaxRequestSize: 10 << 20, ConnectTimeoutMs: 5000, ReadTimeoutMs: 60000,
 			AuthEnabled: true, APIToken: Secret{Env: "ROUTER_TOKEN"},

@@ -83,6 +83,7 @@ func Open(b []byte) (*Snapshot, error) {
 	steps := []func(secFn) error{
 		s.openSettings, s.openSources, s.openProviders, s.openChannels,
 		s.openPairsAndModels, s.openIndex, s.openTags, s.openPrewarm, s.openKeyStates, s.openLimits,
+		s.openUsage,
 	}
 	for _, step := range steps {
 		if err := step(sec); err != nil {
@@ -175,6 +176,23 @@ func (s *Snapshot) openLimits(sec secFn) error {
 			st.Tasks[i].MaxConcurrent = d.u32()
 		}
 	}
+	return d.done()
+}
+
+// openUsage reads the usage ledger settings (format 1.2). An older file has
+// none: Usage stays zero (not configured), and the runtime's defaults apply.
+func (s *Snapshot) openUsage(sec secFn) error {
+	b, base := sec(SecUsage)
+	if b == nil {
+		return nil
+	}
+	d := &dec{b: b, base: base, sec: "usage", strs: s.strs}
+	u := &s.settings.Usage
+	u.Configured = d.bool()
+	u.Enabled = d.bool()
+	u.Path = d.str()
+	u.RetentionDays = d.u32()
+	u.QueueSize = d.u32()
 	return d.done()
 }
 

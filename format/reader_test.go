@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -92,7 +93,7 @@ func TestMinorVersion(t *testing.T) {
 	if s.Prewarm() != nil {
 		t.Errorf("prewarm = %v; want none, its section was renamed", s.Prewarm())
 	}
-	if secs := s.Sections(); secs[len(secs)-3].Name != "section#77" {
+	if secs := s.Sections(); !slices.ContainsFunc(secs, func(x SectionInfo) bool { return x.Name == "section#77" }) {
 		t.Errorf("sections = %+v", secs)
 	}
 

@@ -8,7 +8,7 @@ import "strconv"
 // only add optional sections or grow fixed records at their end.
 const (
 	Major    uint16 = 1
-	Minor    uint16 = 1
+	Minor    uint16 = 2
 	MinMajor uint16 = 1
 )
 
@@ -117,6 +117,7 @@ var knownSections = [numKnown]sectionSpec{
 	SecPrewarm:    {SecPrewarm, "prewarm", false},
 	SecKeyStates:  {SecKeyStates, "key_states", false},
 	SecLimits:     {SecLimits, "limits", false},
+	SecUsage:      {SecUsage, "usage", false},
 }
 
 // numSections counts the sections this version knows.

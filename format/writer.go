@@ -83,6 +83,7 @@ func (w *writer) encode() ([]byte, error) {
 	add(SecPrewarm, w.prewarm())
 	add(SecKeyStates, w.keyStates())
 	add(SecLimits, w.limits())
+	add(SecUsage, w.usage())
 	if w.st.err != nil {
 		return nil, w.st.err
 	}
@@ -292,6 +293,18 @@ func (w *writer) limits() []byte {
 	for _, t := range s.Tasks {
 		e.u32(t.MaxConcurrent)
 	}
+	return e.b
+}
+
+// usage is the usage ledger settings section (format 1.2).
+func (w *writer) usage() []byte {
+	u := &w.m.Settings.Usage
+	e := &enc{st: w.st}
+	e.bool(u.Configured)
+	e.bool(u.Enabled)
+	e.str(u.Path)
+	e.u32(u.RetentionDays)
+	e.u32(u.QueueSize)
 	return e.b
 }
 

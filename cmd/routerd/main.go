@@ -52,6 +52,7 @@ type flags struct {
 	memoryLimit   byteSize
 	memorySet     bool // -memory-limit was given
 	demo          bool
+	usageDB       string // -usage-db (usage.go)
 }
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
@@ -74,6 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.DurationVar(&f.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "how long one write to a client may block; a client that stops reading is cut after it (-1s: none)")
 	f.memoryLimit = defaultMemoryLimit
 	fs.Var(&f.memoryLimit, "memory-limit", "memory `size` the process aims to stay under (sets GOMEMLIMIT; new chat requests get 503 overloaded above 90% of it), e.g. 500MB, 1GiB; 0: none (default 500MiB, or GOMEMLIMIT when set)")
+	fs.StringVar(&f.usageDB, "usage-db", "", "usage ledger `file` (SQLite; overrides usage.path; \"off\": no ledger, recent requests in memory only; default: usage.db beside the snapshot file, else in the cache folder)")
 	fs.BoolVar(&f.demo, "demo", false, "serve the built-in demo snapshot (mock channels on 127.0.0.1:7700, auth off)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -152,9 +154,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	memLimit = settingsMemoryLimit(f, srv, memLimit, log) // limits.go
+	ledger, err := openUsage(f, so, srv, log)             // usage.go
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		_ = srv.Shutdown(ctx)
+		return 1
+	}
 	if err := bg.start(ctx, srv); err != nil {
 		log.Error("cannot start the background tasks", "error", err)
 		_ = srv.Shutdown(ctx)
+		closeUsage(ledger, log)
 		return 1
 	}
 	addr, mapped := srv.ListenAddr(f.addr)
@@ -163,6 +172,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot listen; pick another address with -addr", "addr", addr, "error", err)
 		bg.stop(ctx)
 		_ = srv.Shutdown(ctx)
+		closeUsage(ledger, log)
 		return 1
 	}
 	served := make(chan error, 1)
@@ -183,8 +193,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 				log.Error("server stopped", "error", err)
 				bg.stop(ctx)
 				_ = srv.Shutdown(ctx)
+				closeUsage(ledger, log)
 				return 1
 			}
+			closeUsage(ledger, log)
 			return 0
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
@@ -202,6 +214,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				log.Warn("drain timeout reached; remaining requests were cut", "error", err)
 			}
 			<-served
+			closeUsage(ledger, log) // after the drain: every request's record is queued
 			log.Info("stopped")
 			return 0
 		}

@@ -73,7 +73,23 @@ type Config struct {
 	Tasks       Tasks
 	Pricing     Pricing
 	Performance Performance
+	Usage       Usage
 }
+
+// Usage holds usage.* (the usage ledger of runtime/usage).
+type Usage struct {
+	Present       bool   // the config has a usage: section
+	Enabled       bool   // default true
+	Path          string // "" = routerd's default under its data folder
+	RetentionDays int    // default format.DefaultUsageRetentionDays; 0 keeps every record
+	QueueSize     int    // 0 = routerd's default
+}
+
+// Bounds of the usage keys.
+const (
+	MaxUsageRetentionDays = 36500
+	MaxUsageQueueSize     = 1 << 20
+)
 
 // Server holds server.*.
 type Server struct {
@@ -287,7 +303,8 @@ func defaults() *Config {
 			RequestTimeout: format.DefaultRequestTimeout,
 			MaxRequestSize: DefaultMaxRequestSize,
 		},
-		Auth: Auth{Admin: Admin{Enabled: true}},
+		Auth:  Auth{Admin: Admin{Enabled: true}},
+		Usage: Usage{Enabled: true, RetentionDays: format.DefaultUsageRetentionDays},
 		Routing: Routing{
 			DefaultStrategy:     DefaultStrategy,
 			EnableFallback:      true,

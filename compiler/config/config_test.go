@@ -118,6 +118,7 @@ func TestDefaults(t *testing.T) {
 			APIKeyValidation: Task{Enabled: true, Interval: 24 * time.Hour},
 		},
 		Performance: Performance{FallbackEnabled: true, PrewarmingEnabled: true, PrecomputationEnabled: true},
+		Usage:       Usage{Enabled: true, RetentionDays: format.DefaultUsageRetentionDays},
 	}
 	compareConfig(t, c, want)
 }
@@ -279,6 +280,7 @@ func TestAllFields(t *testing.T) {
 		Pricing: Pricing{Data: map[string]any{"default_input_price": 9, "table": map[string]any{"a": []any{1, 2.5, "x", true, nil}}},
 			DefaultInputPrice: f64(9)},
 		Performance: Performance{FallbackEnabled: true, PrewarmingEnabled: true, PrecomputationEnabled: true},
+		Usage:       Usage{Enabled: true, RetentionDays: format.DefaultUsageRetentionDays},
 	}
 	compareConfig(t, c, want)
 	// c2 is enabled with an empty key: one warning, nothing else.

@@ -12,6 +12,7 @@ import (
 // sections are the top-level parts of the config after the overlays.
 type sections struct {
 	server, auth, channels, tasks *entry
+	usage                         *entry
 	providers, routing, pricing   []entry
 	perf                          []entry
 }
@@ -36,6 +37,8 @@ func (s *state) decode(docs [5]doc) *Config {
 			sec.channels = &e
 		case "tasks":
 			sec.tasks = &e
+		case "usage":
+			sec.usage = &e
 		case "providers":
 			sec.providers = s.mapping(e.file, e.key, e.vn)
 		case "routing":
@@ -70,6 +73,9 @@ func (s *state) decode(docs [5]doc) *Config {
 	prewarmSet := s.routing(sec.routing, c)
 	if sec.tasks != nil {
 		s.tasks(*sec.tasks, &c.Tasks)
+	}
+	if sec.usage != nil {
+		s.usage(*sec.usage, &c.Usage)
 	}
 	if docs[4].root != nil {
 		s.performance(sec.perf, &c.Performance)
@@ -587,6 +593,31 @@ func (s *state) strategy(se entry, path string) format.Strategy {
 		s.fail(at(se.file, se.kn), path, "the weights add up to 0; give at least one field a positive weight")
 	}
 	return st
+}
+
+// usage decodes usage: enabled, path, retention_days, queue_size.
+func (s *state) usage(e entry, u *Usage) {
+	u.Present = true
+	s.fields("usage", s.mapping(e.file, "usage", e.vn), func(k string, v val) bool {
+		switch k {
+		case "enabled":
+			u.Enabled = v.boolean()
+		case "path":
+			p := v.nonEmpty()
+			if strings.ContainsAny(p, "?#\x00") {
+				v.fail("the path %q contains ? # or a NUL byte, which SQLite file names cannot hold here; choose a plain file name", p)
+				return true
+			}
+			u.Path = p
+		case "retention_days":
+			u.RetentionDays = int(v.integer(0, MaxUsageRetentionDays))
+		case "queue_size":
+			u.QueueSize = int(v.integer(16, MaxUsageQueueSize))
+		default:
+			return false
+		}
+		return true
+	})
 }
 
 func (s *state) tasks(e entry, t *Tasks) {

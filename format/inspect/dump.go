@@ -230,6 +230,8 @@ func settingsLines(st *format.Settings) []string {
 		"memory_limit_bytes: " + strconv.FormatUint(st.MemoryLimitBytes, 10),
 		"config_load_timeout_ms: " + strconv.FormatUint(uint64(st.ConfigLoadTimeoutMs), 10),
 		"cache_load_timeout_ms: " + strconv.FormatUint(uint64(st.CacheLoadTimeoutMs), 10),
+		fmt.Sprintf("usage: configured %t, enabled %t, path %q, retention_days %d, queue_size %d",
+			st.Usage.Configured, st.Usage.Enabled, st.Usage.Path, st.Usage.RetentionDays, st.Usage.QueueSize),
 	}
 	for _, q := range st.Quality {
 		l = append(l, fmt.Sprintf("quality %q: %s", q.Substring, f32s(q.Score)))

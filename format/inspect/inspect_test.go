@@ -130,7 +130,7 @@ func TestInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := out.String()
-	for _, want := range []string{"format 1.1, generation 1", "sources (19, 0 stale)", "fresh     config/router_config.yaml", "pairs 28 (5 free, 3 local)", "top 20 tags by pairs", "openrouter                       10", "key_states"} {
+	for _, want := range []string{"format 1.2, generation 1", "sources (19, 0 stale)", "fresh     config/router_config.yaml", "pairs 28 (5 free, 3 local)", "top 20 tags by pairs", "openrouter                       10", "key_states"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("inspect output lacks %q:\n%s", want, text)
 		}

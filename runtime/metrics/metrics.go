@@ -56,6 +56,7 @@ type Metrics struct {
 	seq       prometheus.Gauge
 	reloads   *prometheus.CounterVec // result, reason
 	lim       limitMetrics
+	lab       labelMetrics         // by channel and model (labels.go)
 	phases    *prometheus.GaugeVec // phase
 
 	firstPending atomic.Bool // TrackFirstRequest armed and no request answered yet
@@ -130,6 +131,7 @@ func New(opts Options) *Metrics {
 	}, []string{"phase"})
 	m.reg.MustRegister(m.requests, m.attempts, m.upstream, m.overhead, m.tokens, m.streams, m.gen, m.seq, m.reloads, m.phases)
 	m.newLimitMetrics(opts.OpenConns)
+	m.newLabelMetrics()
 	if opts.Cooldowns != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "active_cooldowns",
@@ -274,6 +276,7 @@ func (m *Metrics) Reload(success bool, reason string) {
 
 // Write appends the registry in the Prometheus text format to buf.
 func (m *Metrics) Write(buf *bytes.Buffer) error {
+	m.RankModels()
 	mfs, err := m.reg.Gather()
 	if err != nil {
 		return fmt.Errorf("gather metrics: %w", err)

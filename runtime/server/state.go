@@ -9,6 +9,7 @@ import (
 
 	"smartrouter/format"
 	"smartrouter/format/vocab"
+	"smartrouter/runtime/metrics"
 	"smartrouter/runtime/outcome"
 	"smartrouter/runtime/route"
 	"smartrouter/runtime/snapshot"
@@ -38,7 +39,8 @@ type state struct {
 	strip    bool
 	meta     bool
 
-	enabled int // enabled channels
+	enabled int               // enabled channels
+	lab     *metrics.LabelSet // the channel and model metrics of this snapshot (usage.go)
 	cors    corsPolicy
 
 	modelsOnce sync.Once
@@ -135,6 +137,7 @@ func (s *Server) publish(h *snapshot.Handle) error {
 		rt.ep = ep
 	}
 
+	st.lab = s.labelSet(snap)
 	st.client = s.clientFor(set)
 	st.router = route.New(snap, s.live, route.Options{LookupEnv: s.lookupEnv, Logger: s.log})
 	s.live.Load(snap)

@@ -8,6 +8,7 @@ import (
 
 	"smartrouter/format"
 	"smartrouter/runtime/body"
+	"smartrouter/runtime/metrics"
 	"smartrouter/runtime/usage"
 )
 
@@ -38,10 +39,34 @@ const (
 // ledger cmd/routerd attaches).
 func (s *Server) Usage() *usage.Recorder { return s.usage }
 
-// noteAttempt notes that attempt i is being made.
+// noteAttempt notes that attempt i is being made, and counts it in the
+// channel and model metrics.
 func (w *work) noteAttempt(i int) {
 	w.ut.tries++
 	w.ut.last = i
+	pr := w.st.snap.Pair(w.dec.Pairs[i])
+	w.st.lab.Attempt(w.st.lab.Channels[pr.Channel], w.st.lab.Models[pr.Model])
+}
+
+// labelSet builds the channel and model series of a snapshot (at publish).
+func (s *Server) labelSet(snap *format.Snapshot) *metrics.LabelSet {
+	chans := snap.Channels()
+	ids := make([]string, len(chans))
+	for i := range chans {
+		ids[i] = chans[i].ID
+	}
+	names := make([]string, snap.NumModels())
+	for i := range names {
+		names[i] = snap.Model(uint32(i)).Name
+	}
+	return s.met.LabelSet(ids, names)
+}
+
+// countAnswered counts a request whose last attempt was on pair p in the
+// channel and model metrics.
+func countAnswered(st *state, p uint32, in, out int64, cost float64) {
+	pr := st.snap.Pair(p)
+	st.lab.Answered(st.lab.Channels[pr.Channel], st.lab.Models[pr.Model], in, out, cost)
 }
 
 // noteUsage notes the usage of the answer of attempt i: tokens and cost.
@@ -84,6 +109,9 @@ func (w *work) emitUsage() {
 	e.Status = int32(status)
 	setErrorCode(&e, status, w.ut.code)
 	w.s.usage.Add(&e)
+	if w.ut.tries > 0 && w.ut.last < len(w.dec.Pairs) {
+		countAnswered(w.st, w.dec.Pairs[w.ut.last], w.ut.in, w.ut.out, w.ut.cost)
+	}
 }
 
 // setErrorCode sets the record's error code: code, else for an error
@@ -133,6 +161,7 @@ func (r *relay) emitUsage(code string) {
 		e.Set(usage.FieldErrorCode, code)
 	}
 	r.s.usage.Add(e)
+	countAnswered(r.st, r.pair, in, out, e.CostUSD)
 }
 
 // codeClientGone is the usage record's error code of a stream whose client

@@ -123,3 +123,33 @@ func TestUsageBadQueries(t *testing.T) {
 		}
 	}
 }
+
+// Requests and attempts are counted by channel id and model in /metrics.
+func TestMetricsByChannelAndModel(t *testing.T) {
+	h := start(t, harnessOpt{})
+	chat := func() {
+		if a := h.chat(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`, nil); a.status != 200 {
+			t.Fatalf("chat: %d %s", a.status, a.body)
+		}
+	}
+	chat()
+	// The first scrape ranks the models: gpt-4o-mini enters the top (its
+	// first request counted under other).
+	if a := h.do(http.MethodGet, PathMetrics, nil, nil); !strings.Contains(string(a.body), `smartrouter_model_requests_total{model="other"} 1`) {
+		t.Errorf("first request not under other")
+	}
+	chat()
+	chat()
+	a := h.do(http.MethodGet, PathMetrics, nil, nil)
+	for _, want := range []string{
+		`smartrouter_channel_requests_total{channel="ch-a"} 3`,
+		`smartrouter_channel_attempts_total{channel="ch-a"} 3`,
+		`smartrouter_model_requests_total{model="gpt-4o-mini"} 2`,
+		`smartrouter_model_tokens_total{model="gpt-4o-mini",type="completion"}`,
+		`smartrouter_channel_cost_usd_total{channel="ch-a"}`,
+	} {
+		if !strings.Contains(string(a.body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

@@ -76,6 +76,7 @@ type Entry struct {
 	OverheadMs   float64
 	Stream       bool
 
+	uid int64 // the ledger's unique id of the record (set by Enqueue; replays insert it once)
 	n   [numFields]uint8
 	buf [entryBuf]byte
 }
@@ -167,12 +168,21 @@ func cutLenBytes(b []byte, max int) int {
 // the numbers, then each string as a length byte and its bytes.
 const (
 	encVersion = 1
-	encFixed   = 1 + 8 + 4 + 4 + 8 + 8 + 8 + 8 + 8 + 1
+	encFixed   = 1 + 8 + 4 + 4 + 8 + 8 + 8 + 8 + 8 + 1 + 8
 	// MaxEncoded is the largest encoded Entry.
 	MaxEncoded = encFixed + int(numFields) + entryBuf
 )
 
 var le = binary.LittleEndian
+
+// encodedLen is the length of e's binary form.
+func (e *Entry) encodedLen() int {
+	n := encFixed + int(numFields)
+	for _, k := range e.n {
+		n += int(k)
+	}
+	return n
+}
 
 // AppendBinary appends the binary form of e to b.
 func (e *Entry) AppendBinary(b []byte) []byte {
@@ -190,6 +200,7 @@ func (e *Entry) AppendBinary(b []byte) []byte {
 	} else {
 		b = append(b, 0)
 	}
+	b = le.AppendUint64(b, uint64(e.uid))
 	for f := range numFields {
 		b = append(b, e.n[f])
 		b = append(b, e.Bytes(f)...)
@@ -223,6 +234,7 @@ func (e *Entry) DecodeBinary(b []byte) error {
 	default:
 		return errEncoding
 	}
+	e.uid = int64(le.Uint64(b[58:]))
 	p := b[encFixed:]
 	for f := range numFields {
 		if len(p) < 1 {

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"smartrouter/format"
+	"smartrouter/runtime/metrics"
+	"smartrouter/runtime/server"
+	"smartrouter/runtime/snapshot"
+	"smartrouter/runtime/usage"
+)
+
+// The usage ledger (runtime/usage, docs/operations.md "Usage ledger"):
+// opened after the first snapshot is loaded (its usage: settings decide),
+// attached to the server's recorder before routerd listens, drained and
+// closed after the server has drained at shutdown.
+
+// usageFileName is the ledger's file name in the data folder.
+const usageFileName = "usage.db"
+
+// usageOff is the -usage-db value that turns the ledger off.
+const usageOff = "off"
+
+// usageLedgerPath decides where the ledger lives: -usage-db wins ("off":
+// nowhere); else usage.path (a relative one is taken in the data folder);
+// else usage.db in the data folder. The data folder is the snapshot file's
+// folder, else the cache folder; with neither (the demo, a bundled binary
+// without -cache) there is no default and the ledger is off. It returns ""
+// with the reason when the ledger is off.
+func usageLedgerPath(flag string, set format.UsageSettings, snapPath, cacheDir string) (path, why string) {
+	if flag != "" {
+		if flag == usageOff {
+			return "", "-usage-db off"
+		}
+		return flag, ""
+	}
+	if set.Configured && !set.Enabled {
+		return "", "usage.enabled is false"
+	}
+	data := ""
+	switch {
+	case snapPath != "":
+		data = filepath.Dir(snapPath)
+	case cacheDir != "":
+		data = cacheDir
+	}
+	p := set.Path
+	switch {
+	case p != "" && filepath.IsAbs(p):
+		return p, ""
+	case data == "":
+		return "", "no data folder (no snapshot file and no cache folder); set -usage-db or an absolute usage.path"
+	case p != "":
+		return filepath.Join(data, p), ""
+	}
+	return filepath.Join(data, usageFileName), ""
+}
+
+// openUsage opens the ledger the first snapshot asks for and attaches it
+// to the server; nil when the ledger is off (the server keeps its
+// in-memory ring of recent requests).
+func openUsage(f *flags, so snapshot.Options, srv *server.Server, log *slog.Logger) (*usage.Ledger, error) {
+	h := srv.Manager().Acquire()
+	if h == nil {
+		return nil, nil
+	}
+	set := h.Snapshot().Settings().Usage
+	snapPath := h.Path()
+	h.Release()
+	if snapPath == "" {
+		snapPath = so.Path
+	}
+	path, why := usageLedgerPath(f.usageDB, set, snapPath, so.CacheDir)
+	if path == "" {
+		log.Info("usage ledger off; /v1/admin/usage answers from the last requests in memory", "reason", why)
+		return nil, nil
+	}
+	retention := int(set.RetentionDays)
+	if !set.Configured {
+		retention = format.DefaultUsageRetentionDays
+	}
+	l, err := usage.Open(usage.Options{Path: path, RetentionDays: retention, QueueSize: int(set.QueueSize), Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open the usage ledger (set usage.path or -usage-db, or -usage-db off): %w", err)
+	}
+	srv.Usage().Attach(l)
+	srv.Metrics().UsageLedger(func() metrics.LedgerStats {
+		st := l.Stats()
+		return metrics.LedgerStats{Written: st.Written, SpilledOverflow: st.SpilledOverflow, SpilledDBError: st.SpilledDBError,
+			SpillReplayed: st.SpillReplayed, JournalReplayed: st.JournalReplayed, JournalFull: st.JournalFull,
+			Lost: st.Lost, DBErrors: st.DBErrors, Pruned: st.Pruned, Queued: st.Queued}
+	})
+	log.Info("usage ledger open", "path", path, "retention_days", retention)
+	return l, nil
+}
+
+// closeUsage drains the ledger's queue into the database and closes it
+// (after the server drained, so no request adds to it any more).
+func closeUsage(l *usage.Ledger, log *slog.Logger) {
+	if l == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := l.Close(ctx); err != nil {
+		log.Warn("usage ledger not closed cleanly", "error", err)
+		return
+	}
+	st := l.Stats()
+	log.Info("usage ledger closed", "written", st.Written, "spilled", st.SpilledOverflow+st.SpilledDBError)
+}
+
+// usageSeeds reads from the ledger what the client keys' budgets and the
+// channels' daily limits start from: spend per client key name since the
+// start of the UTC day and of the UTC month, and requests per channel
+// since the start of the UTC day. The tenants wiring hands them to its
+// package at start.
+func usageSeeds(l *usage.Ledger, now time.Time) (daySpend, monthSpend map[string]float64, channelDay map[string]int, err error) {
+	now = now.UTC()
+	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	if daySpend, err = l.SpendByKey(day); err != nil {
+		return nil, nil, nil, err
+	}
+	if monthSpend, err = l.SpendByKey(month); err != nil {
+		return nil, nil, nil, err
+	}
+	if channelDay, err = l.RequestsByChannel(day); err != nil {
+		return nil, nil, nil, err
+	}
+	return daySpend, monthSpend, channelDay, nil
+}
