@@ -386,6 +386,14 @@ func TestStatusPageUsage(t *testing.T) {
 		}
 		b.write(filepath.Join(dir, "status-route.png"), png)
 	}
+
+	// A phone-sized window: the page does not scroll sideways (wide tables
+	// scroll inside their own box).
+	b.do("a narrow window", chromedp.EmulateViewport(360, 740))
+	b.wait("the narrow layout", `window.innerWidth === 360`)
+	if w := evalJS[int](b, `document.documentElement.scrollWidth`); w > 360 {
+		t.Errorf("at 360 px the page is %d px wide", w)
+	}
 	if p := b.problems(); len(p) > 0 {
 		t.Errorf("console errors or exceptions: %q", p)
 	}
