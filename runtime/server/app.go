@@ -60,6 +60,10 @@ func (s *Server) newApp() *fiber.App {
 	app.Get(PathAdminPatterns, s.adminPatterns)
 	app.Get(PathAdminUsage, s.adminUsage)
 	app.Get(PathAdminRequests, s.adminRequests)
+	app.Get(PathAdminChannels, s.adminChannels)
+	app.Get(PathStatus, s.statusPage)
+	app.Get(PathStatusCSS, s.statusPage)
+	app.Get(PathStatusJS, s.statusPage)
 	return app
 }
 

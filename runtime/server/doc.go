@@ -39,6 +39,11 @@
 // mark. cors.go refuses state-changing requests from origins that
 // server.cors_origins does not allow.
 //
+// status.go serves the status page (GET /status: HTML, CSS and JS of
+// status/, embedded; they hold no data and read the admin endpoints with
+// the admin token) and GET /v1/admin/channels, the channels with their live
+// state.
+//
 // README.md in this directory lists the endpoints, headers, errors and the
 // lifecycle, and the known limits.
 package server
