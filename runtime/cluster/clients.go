@@ -115,8 +115,14 @@ func (s *ClientCounters) Admit(name string, lim *tenant.Limits, now time.Time, e
 	if lim.DailyUSD > 0 && k.day.Total() >= nano(lim.DailyUSD) {
 		return tenant.Verdict{Denial: tenant.DailyBudget, RetryAfter: untilNext(now, 24*time.Hour)}
 	}
-	if lim.RPM > 0 && k.rpm.Total() >= int64(lim.RPM) {
-		return tenant.Verdict{Denial: tenant.RequestRate, RetryAfter: untilNext(now, time.Minute)}
+	if lim.RPM > 0 {
+		if k.rpm.Total() >= int64(lim.RPM) {
+			return tenant.Verdict{Denial: tenant.RequestRate, RetryAfter: untilNext(now, time.Minute)}
+		}
+		// This replica's share of what the fleet has left, per flush.
+		if n.fresh() && k.rpm.unread() >= shareOf(int64(lim.RPM)-k.rpm.fleetNow(), n.replicas()) {
+			return tenant.Verdict{Denial: tenant.RequestRate, RetryAfter: CounterFlushEvery}
+		}
 	}
 	if lim.TPM > 0 && k.tpm.Total() >= int64(min(lim.TPM, math.MaxInt64)) {
 		return tenant.Verdict{Denial: tenant.TokenRate, RetryAfter: untilNext(now, time.Minute)}
@@ -131,6 +137,12 @@ func (s *ClientCounters) Admit(name string, lim *tenant.Limits, now time.Time, e
 		}
 	}
 	return v
+}
+
+// shareOf is a replica's share of left requests between two flushes:
+// ⌈left / replicas⌉, at least 1.
+func shareOf(left, replicas int64) int64 {
+	return max(1, (left+replicas-1)/max(replicas, 1))
 }
 
 // untilNext is the time from now to the end of its window of w.

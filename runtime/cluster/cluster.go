@@ -94,9 +94,13 @@ type Node struct {
 
 	counters sync.Map // name → *Counter (counter.go)
 	flushes  atomic.Uint64
-	chanMu   sync.Mutex
-	chanDays map[string]*chanDay // channel id → day count state (chanday.go)
-	names    nameSet             // client key names counted by the fleet (clients.go)
+	// nreplicas: replicas seen at the last flush; flushedAt: Unix ns of
+	// the last flush Redis answered (counter.go).
+	nreplicas, flushedAt atomic.Int64
+	scriptLoaded         atomic.Bool
+	chanMu               sync.Mutex
+	chanDays             map[string]*chanDay // channel id → day count state (chanday.go)
+	names                nameSet             // client key names counted by the fleet (clients.go)
 
 	mu     sync.Mutex
 	cancel context.CancelFunc

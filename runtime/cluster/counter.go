@@ -33,6 +33,7 @@ type Counter struct {
 	ttl   time.Duration         // expiry of a window's key
 
 	pending atomic.Int64 // added here, not yet flushed
+	sending atomic.Int64 // taken from pending by the flush under way
 	fleet   atomic.Int64 // fleet total of window `at` read at the last flush
 	at      atomic.Int64 // index of the window fleet belongs to
 	floor   atomic.Int64 // seeded minimum of window floorAt (Seed)
@@ -124,13 +125,29 @@ func (c *Counter) Total() int64 {
 	return t
 }
 
+// fleetNow is the fleet's count of the current window read at the last
+// flush (0 when that was an earlier window), without this replica's count
+// since.
+func (c *Counter) fleetNow() int64 {
+	if c.at.Load() == c.index(c.n.o.Now()) {
+		return c.fleet.Load()
+	}
+	return 0
+}
+
+// unread is what this replica counted that its last read of the fleet's
+// count does not include: the pending count and the flush under way.
+func (c *Counter) unread() int64 { return c.pending.Load() + c.sending.Load() }
+
 func (c *Counter) key(idx int64) string {
 	return c.n.o.Prefix + ":counter:" + c.name + ":" + strconv.FormatInt(idx, 10)
 }
 
 // flushArgs takes the pending count for a flush.
 func (c *Counter) flushArgs(idx int64) (d, floor int64) {
+	c.sending.Store(c.pending.Load())
 	d = c.pending.Swap(0)
+	c.sending.Store(d)
 	if c.floorAt.Load() == idx {
 		floor = c.floor.Load()
 	}
@@ -149,10 +166,12 @@ func (c *Counter) Flush(ctx context.Context) error {
 	v, err := counterScript.Run(cctx, c.n.rdb, []string{c.key(idx)}, d, floor, c.ttl.Milliseconds()).Int64()
 	if err != nil {
 		c.pending.Add(d) // not counted by the fleet: keep it for the next flush
+		c.sending.Store(0)
 		return err
 	}
 	c.fleet.Store(v)
 	c.at.Store(idx)
+	c.sending.Store(0)
 	return nil
 }
 
@@ -168,6 +187,14 @@ func (n *Node) flushCounters(ctx context.Context) error {
 	var items []item
 	cctx, cancel := n.opCtx(ctx)
 	defer cancel()
+	if !n.scriptLoaded.Load() {
+		// Once per Redis (again after a NOSCRIPT, e.g. Redis restarted
+		// empty): the pipeline then runs the script by its hash.
+		if err := counterScript.Load(cctx, n.rdb).Err(); err != nil {
+			return err
+		}
+		n.scriptLoaded.Store(true)
+	}
 	pipe := n.rdb.Pipeline()
 	n.counters.Range(func(_, v any) bool {
 		c := v.(*Counter)
@@ -181,11 +208,16 @@ func (n *Node) flushCounters(ctx context.Context) error {
 	})
 	chans := n.channelDayArgs(cctx, pipe, now)
 	members := n.names.queue(cctx, pipe, n.o.Prefix+":clientkeys")
+	// The replicas that flushed in the last second: the count the shares
+	// of requests_per_minute divide by.
+	rkey := n.o.Prefix + ":replicas"
+	pipe.ZAdd(cctx, rkey, redis.Z{Score: float64(now.UnixMilli()), Member: n.id})
+	pipe.ZRemRangeByScore(cctx, rkey, "-inf", "("+strconv.FormatInt(now.Add(-time.Second).UnixMilli(), 10))
+	pipe.PExpire(cctx, rkey, time.Minute)
+	card := pipe.ZCard(cctx, rkey)
 	_, err := pipe.Exec(cctx)
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		// First use on this Redis (or after its restart): load the
-		// script, the next flush runs it.
-		_ = counterScript.Load(cctx, n.rdb).Err()
+		n.scriptLoaded.Store(false) // loaded again at the next flush
 	}
 	for _, it := range items {
 		v, e := it.cmd.Int64()
@@ -195,11 +227,14 @@ func (n *Node) flushCounters(ctx context.Context) error {
 			it.c.fleet.Store(v)
 			it.c.at.Store(it.idx)
 		}
+		it.c.sending.Store(0)
 		it.c.mu.Unlock()
 	}
 	n.applyChannelDays(chans)
 	n.names.done(members)
 	if err == nil {
+		n.nreplicas.Store(max(card.Val(), 1))
+		n.flushedAt.Store(n.o.Now().UnixNano())
 		n.flushes.Add(1)
 	}
 	return err
@@ -223,4 +258,15 @@ func (n *Node) counterLoop(ctx context.Context) {
 			n.fail("counter flush", err)
 		}
 	}
+}
+
+// replicas is how many replicas flushed in the last second, as of this
+// replica's last flush (1 before any).
+func (n *Node) replicas() int64 { return max(n.nreplicas.Load(), 1) }
+
+// fresh reports whether the last flush answered within three flush
+// intervals: the fleet's counts read then are current enough to share
+// what is left between the replicas.
+func (n *Node) fresh() bool {
+	return n.connected.Load() && n.o.Now().UnixNano()-n.flushedAt.Load() <= int64(3*CounterFlushEvery)
 }
