@@ -13,7 +13,10 @@ import (
 // less what was sent) to the day's Redis key of the channel and moves the
 // live count by the difference to the fleet's total
 // (Live.AddChannelDay), so the route filter compares the fleet's count
-// plus the attempts made here since. The bound is the one of Counter.
+// plus the attempts made here since. The bound is the one of Counter; a
+// channel is flushed from this replica's first attempt on it today, so
+// that attempt and those of the next flush interval are judged on this
+// replica's count alone.
 
 // chanDay is what the flushes know of one channel's day.
 type chanDay struct {
@@ -48,13 +51,16 @@ func (n *Node) chanKey(id string, day uint64) string {
 	return n.o.Prefix + ":chday:" + id + ":" + strconv.FormatUint(day, 10)
 }
 
-// channelDayArgs queues on pipe one script per channel counted today.
+// channelDayArgs queues on pipe one script per channel used here today.
 func (n *Node) channelDayArgs(ctx context.Context, pipe redis.Pipeliner, now time.Time) []chanArg {
 	day := dayNumber(now)
 	var out []chanArg
 	n.chanMu.Lock()
 	defer n.chanMu.Unlock()
 	n.o.Live.ChannelDays(func(id string, local uint64) {
+		if local == 0 {
+			return // not used here today: nothing to add, nothing to filter
+		}
 		cd := n.chanDays[id]
 		if cd == nil || cd.day != day {
 			cd = &chanDay{day: day}

@@ -103,7 +103,7 @@ func nano(usd float64) int64 {
 // Admit implements tenant.Counters.
 func (s *ClientCounters) Admit(name string, lim *tenant.Limits, now time.Time, estTokens int64) tenant.Verdict {
 	n := s.node.Load()
-	if n == nil {
+	if n == nil || !sharedLimits(lim) {
 		return s.local.Admit(name, lim, now, estTokens)
 	}
 	k := s.get(n, name)
@@ -139,6 +139,12 @@ func (s *ClientCounters) Admit(name string, lim *tenant.Limits, now time.Time, e
 	return v
 }
 
+// sharedLimits reports whether a key has a limit counted across replicas
+// (a key with none, or only concurrent, has no shared counters).
+func sharedLimits(lim *tenant.Limits) bool {
+	return lim.RPM > 0 || lim.TPM > 0 || lim.DailyUSD > 0 || lim.MonthlyUSD > 0
+}
+
 // shareOf is a replica's share of left requests between two flushes:
 // ⌈left / replicas⌉, at least 1.
 func shareOf(left, replicas int64) int64 {
@@ -158,7 +164,7 @@ func (s *ClientCounters) Release(name string) { s.local.Release(name) }
 func (s *ClientCounters) Charge(name string, lim *tenant.Limits, now time.Time, estTokens, realTokens int64, usd float64) {
 	s.local.Charge(name, lim, now, estTokens, realTokens, usd)
 	n := s.node.Load()
-	if n == nil {
+	if n == nil || !sharedLimits(lim) {
 		return
 	}
 	k := s.get(n, name)
@@ -192,11 +198,12 @@ func (s *ClientCounters) SeedSpend(now time.Time, day, month map[string]float64)
 // replica knows, and this replica's requests in flight.
 func (s *ClientCounters) Spend(name string, now time.Time) (day, month float64, inFlight int64) {
 	day, month, inFlight = s.local.Spend(name, now)
-	n := s.node.Load()
-	if n == nil {
-		return day, month, inFlight
+	s.mu.RLock()
+	k := s.keys[name]
+	s.mu.RUnlock()
+	if k == nil || s.node.Load() == nil {
+		return day, month, inFlight // not counted by the fleet from here
 	}
-	k := s.get(n, name)
 	return max(day, float64(k.day.Total())/nanoUSD), max(month, float64(k.month.Total())/nanoUSD), inFlight
 }
 
