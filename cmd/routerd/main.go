@@ -155,7 +155,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot start", "error", err)
 		return 1
 	}
-	memLimit = settingsMemoryLimit(f, srv, memLimit, log)        // limits.go
+	memLimit = settingsMemoryLimit(f, srv, memLimit, log)                 // limits.go
 	node, err := startCluster(ctx, srv, clients, so.Path, lookupEnv, log) // cluster.go
 	if err != nil {
 		log.Error("cannot start", "error", err)
