@@ -196,13 +196,31 @@ func TestFleetClientKeyRateLimitShared(t *testing.T) {
 }
 
 // A daily budget spent on one replica refuses the key on the others once
-// they have read the fleet's spend.
+// they have read the fleet's spend; a channel's daily_limit (3) reached by
+// attempts on three replicas filters it on all of them.
 func TestFleetClientKeyBudgetShared(t *testing.T) {
-	f := startFleetYAML(t, 3, limitsYAML(true, 0))
+	f := startFleetYAML(t, 3, limitsYAML(true, 3))
 	if code, body := f.chatKey(f.nodes[0], "budget"); code != 200 {
 		t.Fatalf("first request: %d %s", code, body)
 	}
 	f.settle(0)
+	for r := 1; r < 3; r++ {
+		if f.nodes[r].filtered(f, "ch_primary") {
+			t.Errorf("replica %d filters ch_primary after 1 attempt of its daily_limit 3", r)
+		}
+		if code, body := f.chatKey(f.nodes[r], "rl1"); code != 200 {
+			t.Fatalf("request on replica %d: %d %s", r, code, body)
+		}
+		f.settle(r)
+	}
+	if n := f.keyRequests("key-primary"); n != 3 {
+		t.Fatalf("ch_primary was called %d times, want 3", n)
+	}
+	for r, p := range f.nodes {
+		if !p.filtered(f, "ch_primary") {
+			t.Errorf("replica %d does not filter ch_primary after 3 attempts across the fleet (daily_limit 3)", r)
+		}
+	}
 	for r, p := range f.nodes {
 		code, body := f.chatKey(p, "budget")
 		if code != 429 || !strings.Contains(body, "insufficient_quota") {
