@@ -24,8 +24,9 @@ import (
 // startCluster starts the node of the snapshot's state.redis_url, or
 // returns nil when it is not set. snapPath is the file a snapshot shared
 // by the leader is written to ("" : shared snapshots are not installed).
-// The URL is never logged nor put into an error: it may carry a password.
-func startCluster(ctx context.Context, srv *server.Server, snapPath string, lookupEnv func(string) (string, bool), log *slog.Logger) (*cluster.Node, error) {
+// clients (the server's client counters, nil: none) count across the
+// replicas once the node is attached. The URL is never logged nor put into an error: it may carry a password.
+func startCluster(ctx context.Context, srv *server.Server, clients *cluster.ClientCounters, snapPath string, lookupEnv func(string) (string, bool), log *slog.Logger) (*cluster.Node, error) {
 	h := srv.Manager().Acquire()
 	if h == nil {
 		return nil, nil
@@ -55,6 +56,9 @@ func startCluster(ctx context.Context, srv *server.Server, snapPath string, look
 		Install:    install})
 	if err != nil {
 		return nil, err
+	}
+	if clients != nil {
+		clients.Attach(node) // the client keys' limits count across replicas
 	}
 	srv.SetSharedState(func() (any, bool) {
 		st := node.Status()

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"smartrouter/runtime/cluster"
 	"smartrouter/runtime/server"
 )
 
@@ -143,18 +144,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	nofile := raiseFileLimit(log)
 	memLimit := applyMemoryLimit(f, log)
 	ctx := context.Background()
+	clients := cluster.NewClientCounters() // local until startCluster attaches a node
 	sopts := server.Options{Snapshot: so, Logger: log, Version: version,
 		MaxConns: f.maxConns, MaxConnsPerIP: f.maxConnsPerIP,
 		IdleTimeout: f.idleTimeout, ReadTimeout: f.readTimeout, WriteTimeout: f.writeTimeout,
-		MemoryLimit: memLimit}
+		MemoryLimit: memLimit, ClientCounters: clients}
 	bg := newBackground(so, &sopts, log) // tasks.go
 	srv, err := server.New(ctx, sopts)
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		return 1
 	}
-	memLimit = settingsMemoryLimit(f, srv, memLimit, log)        // limits.go
-	node, err := startCluster(ctx, srv, so.Path, lookupEnv, log) // cluster.go
+	memLimit = settingsMemoryLimit(f, srv, memLimit, log)                 // limits.go
+	node, err := startCluster(ctx, srv, clients, so.Path, lookupEnv, log) // cluster.go
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		_ = srv.Shutdown(ctx)
@@ -167,6 +169,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		_ = srv.Shutdown(ctx)
 		return 1
 	}
+	seedUsage(ledger, srv, node, log) // usage.go
 	bg.node = node
 	if err := bg.start(ctx, srv); err != nil {
 		log.Error("cannot start the background tasks", "error", err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"smartrouter/format"
+	"smartrouter/runtime/cluster"
 	"smartrouter/runtime/metrics"
 	"smartrouter/runtime/server"
 	"smartrouter/runtime/snapshot"
@@ -112,6 +113,29 @@ func closeUsage(l *usage.Ledger, log *slog.Logger) {
 	}
 	st := l.Stats()
 	log.Info("usage ledger closed", "written", st.Written, "spilled", st.SpilledOverflow+st.SpilledDBError)
+}
+
+// seedUsage hands what the ledger holds of today and this month to the
+// counters that start from it: the client keys' spend (budgets) and the
+// channels' requests today (daily_limit), locally and, with a node, as
+// floors of the fleet's counts. Without a ledger nothing is seeded; a
+// ledger that cannot be read is logged and the counts start from zero.
+func seedUsage(l *usage.Ledger, srv *server.Server, node *cluster.Node, log *slog.Logger) {
+	if l == nil {
+		return
+	}
+	now := time.Now()
+	day, month, chans, err := usageSeeds(l, now)
+	if err != nil {
+		log.Warn("budgets and channel daily limits start from zero: the usage ledger could not be read", "error", err)
+		return
+	}
+	srv.ClientCounters().SeedSpend(now, day, month)
+	srv.Live().SeedChannelDay(chans)
+	if node != nil {
+		node.SeedChannelDay(chans)
+	}
+	log.Info("budgets and channel daily limits seeded from the usage ledger", "keys", len(month), "channels", len(chans))
 }
 
 // usageSeeds reads from the ledger what the client keys' budgets and the

@@ -93,6 +93,14 @@ type Node struct {
 	met *nodeMetrics
 
 	counters sync.Map // name → *Counter (counter.go)
+	flushes  atomic.Uint64
+	// nreplicas: replicas seen at the last flush; flushedAt: Unix ns of
+	// the last flush Redis answered (counter.go).
+	nreplicas, flushedAt atomic.Int64
+	scriptLoaded         atomic.Bool
+	chanMu               sync.Mutex
+	chanDays             map[string]*chanDay // channel id → day count state (chanday.go)
+	names                nameSet             // client key names counted by the fleet (clients.go)
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -148,8 +156,9 @@ func New(o Options) (*Node, error) {
 	}
 	n := &Node{o: o, id: hex.EncodeToString(idb[:]), rdb: redis.NewClient(&ro), log: o.Logger,
 		keyEvents: o.Prefix + ":events", keyCool: o.Prefix + ":cooldowns", keyLeader: o.Prefix + ":leader",
-		keySnap: o.Prefix + ":snapshot",
-		queue:   make(chan route.Change, QueueSize), resync: make(chan struct{}, 1), up: make(chan struct{}, 1)}
+		keySnap:  o.Prefix + ":snapshot",
+		chanDays: make(map[string]*chanDay),
+		queue:    make(chan route.Change, QueueSize), resync: make(chan struct{}, 1), up: make(chan struct{}, 1)}
 	loggerOnce.Do(func() { redis.SetLogger(redisLogger{o.Logger}) })
 	n.met = newMetrics(n, o.Registerer)
 	return n, nil
@@ -224,14 +233,17 @@ type Status struct {
 	Dropped    uint64 `json:"changes_dropped"`
 	Applied    uint64 `json:"changes_applied"`
 	Resyncs    uint64 `json:"resyncs"`
-	LastError  string `json:"last_error,omitempty"`
+	// CounterFlushes: flushes of the shared counters that Redis answered
+	// (counter.go).
+	CounterFlushes uint64 `json:"counter_flushes"`
+	LastError      string `json:"last_error,omitempty"`
 }
 
 // Status reports the node's state now.
 func (n *Node) Status() Status {
 	st := Status{Backend: "redis", Replica: n.id, Connected: n.connected.Load(), Subscribed: n.subscribed.Load(), Leader: n.leader.Load(),
 		Sent: n.sent.Load(), Received: n.received.Load(), Dropped: n.dropped.Load(),
-		Applied: n.applied.Load(), Resyncs: n.resyncs.Load()}
+		Applied: n.applied.Load(), Resyncs: n.resyncs.Load(), CounterFlushes: n.flushes.Load()}
 	st.Degraded = !st.Connected
 	if e := n.lastErr.Load(); e != nil && st.Degraded {
 		st.LastError = *e

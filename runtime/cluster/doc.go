@@ -29,4 +29,13 @@
 // its own running cooldowns and re-syncs the others'. While degraded, a
 // replica is never leader; it runs the recovery probes itself (they only
 // affect its own state).
+//
+// Limits and budgets (counter.go, clients.go, chanday.go): Counter counts
+// an event across the fleet over fixed windows with batched flushes;
+// ClientCounters is the shared tenant.Counters that routerd hands to the
+// server (requests and tokens per minute, day and month budgets across
+// the fleet, concurrency per replica), and the channels' day counts of
+// the live state (daily_limit) are flushed and moved to the fleet's total
+// in the same pipeline. The request path reads only local atomics; the
+// error bound of each limit is in docs/scaling.md.
 package cluster

@@ -73,3 +73,42 @@ func (l *Live) SeedChannelDay(counts map[string]int) {
 		l.state(id).dayUse.Store(day<<dayShift | uint64(min(max(n, 0), 1<<dayShift-1)))
 	}
 }
+
+// ChannelDays calls fn with every channel's attempts in the current UTC
+// day (0 for a channel not used today), for the shared counts of
+// daily_limit (runtime/cluster).
+func (l *Live) ChannelDays(fn func(id string, n uint64)) {
+	now := l.nowNs()
+	l.mu.RLock()
+	list := make([]*chanState, 0, len(l.chans))
+	for _, cs := range l.chans {
+		list = append(list, cs)
+	}
+	l.mu.RUnlock()
+	for _, cs := range list {
+		fn(cs.id, cs.dayRequests(now))
+	}
+}
+
+// AddChannelDay adds delta (negative allowed, the count stays ≥ 0) to the
+// attempts of a channel in the UTC day number day; a count of an earlier
+// day counts as 0. It reports false, changing nothing, when the channel's
+// count is of a later day.
+func (l *Live) AddChannelDay(id string, day uint64, delta int64) bool {
+	cs := l.state(id)
+	for {
+		old := cs.dayUse.Load()
+		d := old >> dayShift
+		if d > day {
+			return false
+		}
+		cur := int64(0)
+		if d == day {
+			cur = int64(old & (1<<dayShift - 1))
+		}
+		n := min(max(cur+delta, 0), 1<<dayShift-1)
+		if cs.dayUse.CompareAndSwap(old, day<<dayShift|uint64(n)) {
+			return true
+		}
+	}
+}

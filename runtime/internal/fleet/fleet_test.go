@@ -118,6 +118,13 @@ const (
 
 func startFleet(t *testing.T, n int, discovery string) *fleet {
 	t.Helper()
+	return startFleetYAML(t, n, strings.ReplaceAll(configYAML, "DISCOVERY", discovery))
+}
+
+// startFleetYAML starts n replicas of the config yaml (MOCK stands for the
+// mock's URL). Without a state: section the replicas share nothing.
+func startFleetYAML(t *testing.T, n int, yaml string) *fleet {
+	t.Helper()
 	f := &fleet{t: t, redis: redistest.StartWithPassword(t, redisPassword), dir: t.TempDir(),
 		client: &http.Client{Timeout: 30 * time.Second}}
 	mock, err := mockllm.Start(mockllm.Config{Record: 50000})
@@ -132,7 +139,7 @@ func startFleet(t *testing.T, n int, discovery string) *fleet {
 			t.Fatal(err)
 		}
 	}
-	yaml := strings.ReplaceAll(strings.ReplaceAll(configYAML, "MOCK", mock.URL()), "DISCOVERY", discovery)
+	yaml = strings.ReplaceAll(yaml, "MOCK", mock.URL())
 	if err := os.WriteFile(filepath.Join(f.cfg, "router_config.yaml"), []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +159,9 @@ func startFleet(t *testing.T, n int, discovery string) *fleet {
 		f.nodes = append(f.nodes, p)
 	}
 	for _, p := range f.nodes {
+		if !strings.Contains(yaml, "redis_url") {
+			break
+		}
 		f.eventually("replica connected to Redis", func() bool {
 			st := p.shared(f)
 			return !st["degraded"].(bool) && st["subscribed"] == true
