@@ -118,6 +118,13 @@ const (
 
 func startFleet(t *testing.T, n int, discovery string) *fleet {
 	t.Helper()
+	return startFleetWith(t, n, discovery, "")
+}
+
+// startFleetWith is startFleet with extra top-level YAML appended to the
+// config (e.g. a usage: section).
+func startFleetWith(t *testing.T, n int, discovery, extraYAML string) *fleet {
+	t.Helper()
 	f := &fleet{t: t, redis: redistest.StartWithPassword(t, redisPassword), dir: t.TempDir(),
 		client: &http.Client{Timeout: 30 * time.Second}}
 	mock, err := mockllm.Start(mockllm.Config{Record: 50000})
@@ -132,7 +139,7 @@ func startFleet(t *testing.T, n int, discovery string) *fleet {
 			t.Fatal(err)
 		}
 	}
-	yaml := strings.ReplaceAll(strings.ReplaceAll(configYAML, "MOCK", mock.URL()), "DISCOVERY", discovery)
+	yaml := strings.ReplaceAll(strings.ReplaceAll(configYAML, "MOCK", mock.URL()), "DISCOVERY", discovery) + extraYAML
 	if err := os.WriteFile(filepath.Join(f.cfg, "router_config.yaml"), []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
