@@ -336,3 +336,35 @@ func TestPostgresErrorsHideThePassword(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPostgresLedgerThroughput is BenchmarkLedgerThroughput against a
+// real PostgreSQL started for it (fsync off, as every test server: it
+// measures the ledger and the protocol, not the disk).
+func BenchmarkPostgresLedgerThroughput(b *testing.B) {
+	pg := pgtest.Start(b)
+	l, err := Open(Options{Path: pg.NewDatabase(""), LocalPath: filepath.Join(b.TempDir(), "usage-postgres")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close(context.Background())
+	rec := sample(3)
+	var e Entry
+	e.FromRecord(&rec)
+	start := time.Now()
+	n := 0
+	for b.Loop() {
+		l.Enqueue(&e)
+		if n++; n%(DefaultQueueSize/2) == 0 {
+			if err := l.Sync(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := l.Sync(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	if st := l.Stats(); st.Written != uint64(n) {
+		b.Fatalf("%d of %d records written: %+v", st.Written, n, st)
+	}
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "records/s")
+}
