@@ -4,7 +4,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -86,6 +88,44 @@ func TestFleetUsageFromAllReplicas(t *testing.T) {
 	if len(shares) != len(f.nodes) || shares[0] != perReplica || shares[1] != perReplica || shares[2] != perReplica {
 		t.Errorf("records per replica id %v, want %d each from %d replicas", shares, perReplica, len(f.nodes))
 	}
+
+	// PostgreSQL down: the replicas serve every request, their records go
+	// to their spill files, the usage API says it cannot answer (503), and
+	// once the database is back the spilled records arrive (retried every
+	// 10 s).
+	pg.Stop()
+	for i := range 3 * len(f.nodes) {
+		p := f.nodes[i%len(f.nodes)]
+		if code, body := f.chat(p); code != http.StatusOK {
+			t.Fatalf("request %d with PostgreSQL down, to replica %d: %d %s", i, i%len(f.nodes), code, body)
+		}
+	}
+	resp, err := f.client.Get(f.nodes[0].url + "/v1/admin/usage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(string(body), pgPassword) {
+		t.Errorf("usage with PostgreSQL down: %d %s; want 503 without the password", resp.StatusCode, body)
+	}
+	pg.Restart()
+	total += 3 * len(f.nodes)
+	for i, p := range f.nodes {
+		var u struct {
+			Totals struct {
+				Requests int `json:"requests"`
+			} `json:"totals"`
+		}
+		took := f.eventually(fmt.Sprintf("replica %d reports %d requests after the outage", i, total), func() bool {
+			return getJSON(f, p.url+"/v1/admin/usage", &u) && u.Totals.Requests == total
+		})
+		t.Logf("replica %d: all %d requests reported %v after PostgreSQL came back", i, total, took)
+		if n := spilledDBError(f.metrics(p)); n != 3 {
+			t.Errorf("replica %d: %d records spilled on a database error, want 3 (its requests during the outage)", i, n)
+		}
+	}
+
 	for i, p := range f.nodes {
 		if !strings.Contains(p.logText(), `"backend":"postgres"`) {
 			t.Errorf("replica %d did not log a PostgreSQL ledger:\n%s", i, p.logText())
@@ -104,4 +144,19 @@ func getJSON(f *fleet, url string, v any) bool {
 	}
 	defer resp.Body.Close()
 	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(v) == nil
+}
+
+// spilledDBError reads smartrouter_usage_records_spilled_total{reason="db_error"}
+// from a /metrics text (-1 when absent).
+func spilledDBError(metrics string) int {
+	for _, line := range strings.Split(metrics, "\n") {
+		if rest, ok := strings.CutPrefix(line, `smartrouter_usage_records_spilled_total{reason="db_error"} `); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(rest))
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
 }
