@@ -11,6 +11,7 @@ import (
 
 	"smartrouter/format"
 	"smartrouter/format/inspect"
+	"smartrouter/format/vocab"
 	"smartrouter/runtime/metrics"
 	"smartrouter/runtime/server"
 	"smartrouter/runtime/snapshot"
@@ -53,7 +54,7 @@ func usageLedgerPath(flag string, set format.UsageSettings, snapPath, cacheDir s
 	}
 	p := set.Path
 	switch {
-	case usage.IsPostgresURL(p):
+	case vocab.IsPostgresURL(p):
 		return p, ""
 	case p != "" && filepath.IsAbs(p):
 		return p, ""
@@ -125,7 +126,7 @@ func openUsage(f *flags, so snapshot.Options, srv *server.Server, log *slog.Logg
 		retention = format.DefaultUsageRetentionDays
 	}
 	opts := usage.Options{Path: path, RetentionDays: retention, QueueSize: int(set.QueueSize), Logger: log}
-	if usage.IsPostgresURL(path) {
+	if vocab.IsPostgresURL(path) {
 		if opts.LocalPath, err = usageLocalPath(snapPath, so.CacheDir); err != nil {
 			return nil, err
 		}

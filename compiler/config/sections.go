@@ -665,7 +665,7 @@ func (s *state) usage(e entry, u *Usage) {
 				u.Path = "${" + name + "}"
 				return true
 			}
-			if isPostgresURL(p) {
+			if vocab.IsPostgresURL(p) {
 				s.usagePostgresURL(v, p, u)
 				return true
 			}
@@ -683,11 +683,6 @@ func (s *state) usage(e entry, u *Usage) {
 		}
 		return true
 	})
-}
-
-// isPostgresURL reports whether usage.path names a PostgreSQL database.
-func isPostgresURL(p string) bool {
-	return strings.HasPrefix(p, "postgres://") || strings.HasPrefix(p, "postgresql://")
 }
 
 // usagePostgresURL checks a literal postgres:// usage.path: a URL with a

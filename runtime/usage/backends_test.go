@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"smartrouter/format/vocab"
 	"smartrouter/runtime/internal/pgtest"
 )
 
@@ -59,7 +60,7 @@ func backends(t *testing.T) []backend {
 func (b backend) open(t *testing.T, path string, opts Options) *Ledger {
 	t.Helper()
 	opts.Path = path
-	if IsPostgresURL(path) && opts.LocalPath == "" {
+	if vocab.IsPostgresURL(path) && opts.LocalPath == "" {
 		opts.LocalPath = filepath.Join(t.TempDir(), "usage-postgres")
 	}
 	l, err := Open(opts)
@@ -173,7 +174,7 @@ func TestLedgerBackends(t *testing.T) {
 			opts := Options{BusyTimeout: 20 * time.Millisecond, SpillRetry: time.Hour, LocalPath: local}
 			l := b.open(t, path, opts)
 			spill := path + ".spill"
-			if IsPostgresURL(path) {
+			if vocab.IsPostgresURL(path) {
 				spill = local + ".spill"
 			}
 			b.exec(t, path, "ALTER TABLE requests RENAME TO requests_away")
@@ -216,7 +217,7 @@ func TestLedgerBackends(t *testing.T) {
 			// file has one writer.
 			want := 100
 			var other *Ledger
-			if IsPostgresURL(path) {
+			if vocab.IsPostgresURL(path) {
 				other, want = b.open(t, path, Options{LocalPath: filepath.Join(t.TempDir(), "other")}), 110
 			}
 			hold := make(chan struct{})

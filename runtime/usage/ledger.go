@@ -13,6 +13,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver "sqlite"
+
+	"smartrouter/format/vocab"
 )
 
 // Defaults of Options' zero fields.
@@ -159,7 +161,7 @@ func open(opts Options, hold chan struct{}) (*Ledger, error) {
 	if opts.Path == "" {
 		return nil, errors.New("usage ledger: no database path; set usage.path")
 	}
-	pg := IsPostgresURL(opts.Path)
+	pg := vocab.IsPostgresURL(opts.Path)
 	local := opts.Path
 	if pg {
 		if opts.LocalPath == "" {

@@ -24,11 +24,6 @@ import (
 // checkpoint. The journal and the spill file stay local files, at
 // Options.LocalPath + ".ackjournal" / ".spill".
 
-// IsPostgresURL reports whether a ledger path names a PostgreSQL database.
-func IsPostgresURL(s string) bool {
-	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
-}
-
 // pgSchema is schema for PostgreSQL: migration i+1 is pgSchema[i] and does
 // what schema[i] does for SQLite. Never change a released entry; append a
 // new one to both lists.
