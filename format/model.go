@@ -127,7 +127,7 @@ type Settings struct {
 type UsageSettings struct {
 	Configured    bool   // the config had a usage: section
 	Enabled       bool   // usage.enabled
-	Path          string // usage.path; "" = the runtime's default under its data folder
+	Path          string // usage.path; "" = the runtime's default under its data folder; a postgres:// URL (vocab.IsPostgresURL) or ${NAME} as written
 	RetentionDays uint32 // usage.retention_days; 0 = keep every record
 	QueueSize     uint32 // usage.queue_size; 0 = the runtime's default
 }

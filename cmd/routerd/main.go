@@ -76,7 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.DurationVar(&f.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "how long one write to a client may block; a client that stops reading is cut after it (-1s: none)")
 	f.memoryLimit = defaultMemoryLimit
 	fs.Var(&f.memoryLimit, "memory-limit", "memory `size` the process aims to stay under (sets GOMEMLIMIT; new chat requests get 503 overloaded above 90% of it), e.g. 500MB, 1GiB; 0: none (default 500MiB, or GOMEMLIMIT when set)")
-	fs.StringVar(&f.usageDB, "usage-db", "", "usage ledger `file` (SQLite; overrides usage.path; \"off\": no ledger, recent requests in memory only; default: usage.db beside the snapshot file, else in the cache folder)")
+	fs.StringVar(&f.usageDB, "usage-db", "", "usage ledger `file` (SQLite) or postgres:// URL (PostgreSQL; prefer usage.path: ${VAR} for a URL with a password); overrides usage.path; \"off\": no ledger, recent requests in memory only; default: usage.db beside the snapshot file, else in the cache folder)")
 	fs.BoolVar(&f.demo, "demo", false, "serve the built-in demo snapshot (mock channels on 127.0.0.1:7700, auth off)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

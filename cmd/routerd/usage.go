@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"smartrouter/format"
 	"smartrouter/runtime/cluster"
+	"smartrouter/format/inspect"
+	"smartrouter/format/vocab"
 	"smartrouter/runtime/metrics"
 	"smartrouter/runtime/server"
 	"smartrouter/runtime/snapshot"
@@ -51,6 +55,8 @@ func usageLedgerPath(flag string, set format.UsageSettings, snapPath, cacheDir s
 	}
 	p := set.Path
 	switch {
+	case vocab.IsPostgresURL(p):
+		return p, ""
 	case p != "" && filepath.IsAbs(p):
 		return p, ""
 	case data == "":
@@ -59,6 +65,38 @@ func usageLedgerPath(flag string, set format.UsageSettings, snapPath, cacheDir s
 		return filepath.Join(data, p), ""
 	}
 	return filepath.Join(data, usageFileName), ""
+}
+
+// usagePostgresLocal is the file name, in the data folder, that a
+// PostgreSQL ledger's journal, spill file and replica id are named after.
+const usagePostgresLocal = "usage-postgres"
+
+// expandUsagePath reads the variable of a usage.path written as ${NAME}
+// (the way to keep a PostgreSQL password out of the config and the
+// snapshot); other paths are returned as they are.
+func expandUsagePath(p string) (string, error) {
+	name, ok := strings.CutPrefix(p, "${")
+	if !ok || !strings.HasSuffix(name, "}") {
+		return p, nil
+	}
+	name = strings.TrimSuffix(name, "}")
+	v := strings.TrimSpace(os.Getenv(name))
+	if v == "" {
+		return "", fmt.Errorf("usage.path is ${%s} and the variable %s is not set: set it (e.g. to postgres://user:password@host:5432/database), or start with -usage-db off", name, name)
+	}
+	return v, nil
+}
+
+// usageLocalPath is where a PostgreSQL ledger keeps its local files: in
+// the data folder (the snapshot file's folder, else the cache folder).
+func usageLocalPath(snapPath, cacheDir string) (string, error) {
+	switch {
+	case snapPath != "":
+		return filepath.Join(filepath.Dir(snapPath), usagePostgresLocal), nil
+	case cacheDir != "":
+		return filepath.Join(cacheDir, usagePostgresLocal), nil
+	}
+	return "", fmt.Errorf("a PostgreSQL usage ledger keeps its journal and spill file in the data folder, and there is none: run with a snapshot file or -cache, or -usage-db off")
 }
 
 // openUsage opens the ledger the first snapshot asks for and attaches it
@@ -75,6 +113,10 @@ func openUsage(f *flags, so snapshot.Options, srv *server.Server, log *slog.Logg
 	if snapPath == "" {
 		snapPath = so.Path
 	}
+	var err error
+	if set.Path, err = expandUsagePath(set.Path); err != nil {
+		return nil, err
+	}
 	path, why := usageLedgerPath(f.usageDB, set, snapPath, so.CacheDir)
 	if path == "" {
 		log.Info("usage ledger off; /v1/admin/usage answers from the last requests in memory", "reason", why)
@@ -84,7 +126,13 @@ func openUsage(f *flags, so snapshot.Options, srv *server.Server, log *slog.Logg
 	if !set.Configured {
 		retention = format.DefaultUsageRetentionDays
 	}
-	l, err := usage.Open(usage.Options{Path: path, RetentionDays: retention, QueueSize: int(set.QueueSize), Logger: log})
+	opts := usage.Options{Path: path, RetentionDays: retention, QueueSize: int(set.QueueSize), Logger: log}
+	if vocab.IsPostgresURL(path) {
+		if opts.LocalPath, err = usageLocalPath(snapPath, so.CacheDir); err != nil {
+			return nil, err
+		}
+	}
+	l, err := usage.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open the usage ledger (set usage.path or -usage-db, or -usage-db off): %w", err)
 	}
@@ -95,7 +143,7 @@ func openUsage(f *flags, so snapshot.Options, srv *server.Server, log *slog.Logg
 			SpillReplayed: st.SpillReplayed, JournalReplayed: st.JournalReplayed, JournalFull: st.JournalFull,
 			Lost: st.Lost, DBErrors: st.DBErrors, Pruned: st.Pruned, Queued: st.Queued}
 	})
-	log.Info("usage ledger open", "path", path, "retention_days", retention)
+	log.Info("usage ledger open", "backend", l.Backend(), "path", inspect.MaskURL(path), "retention_days", retention)
 	return l, nil
 }
 

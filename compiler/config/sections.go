@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"net/url"
 	"strings"
 
 	"smartrouter/compiler/diag"
@@ -654,6 +655,20 @@ func (s *state) usage(e entry, u *Usage) {
 			u.Enabled = v.boolean()
 		case "path":
 			p := v.nonEmpty()
+			if name, ok, valid := envRef(strings.TrimSpace(p)); ok {
+				// Kept as written (${NAME}): routerd reads the variable at
+				// start, so a PostgreSQL password stays out of the snapshot.
+				if !valid {
+					v.fail("not a valid ${ENV_VAR} reference: the name must be letters, digits and _, not starting with a digit")
+					return true
+				}
+				u.Path = "${" + name + "}"
+				return true
+			}
+			if vocab.IsPostgresURL(p) {
+				s.usagePostgresURL(v, p, u)
+				return true
+			}
 			if strings.ContainsAny(p, "?#\x00") {
 				v.fail("the path %q contains ? # or a NUL byte, which SQLite file names cannot hold here; choose a plain file name", p)
 				return true
@@ -668,6 +683,25 @@ func (s *state) usage(e entry, u *Usage) {
 		}
 		return true
 	})
+}
+
+// usagePostgresURL checks a literal postgres:// usage.path: a URL with a
+// host and a database; a password written in it is a warning (an error
+// where literal secrets are forbidden).
+func (s *state) usagePostgresURL(v val, p string, u *Usage) {
+	pu, err := url.Parse(p)
+	if err != nil || pu.Host == "" || strings.Trim(pu.Path, "/") == "" {
+		v.fail("not a usable PostgreSQL URL; write postgres://user@host:5432/database (the password through ${ENV_VAR}: path: ${ROUTER_USAGE_DB})")
+		return
+	}
+	if _, has := pu.User.Password(); has {
+		if s.opts.ForbidLiteralSecrets {
+			v.fail("carries a password, which is not allowed here: write path: ${ROUTER_USAGE_DB} and set that variable for the server")
+			return
+		}
+		s.warn(v.pos(), "literal secret", v.path, "password written in the file; prefer ${ROUTER_USAGE_DB} so the snapshot does not carry it")
+	}
+	u.Path = p
 }
 
 func (s *state) tasks(e entry, t *Tasks) {

@@ -241,7 +241,7 @@ func settingsLines(st *format.Settings) []string {
 		"cache_load_timeout_ms: " + strconv.FormatUint(uint64(st.CacheLoadTimeoutMs), 10),
 		"state_redis_url: " + MaskStateURL(st.StateRedisURL),
 		fmt.Sprintf("usage: configured %t, enabled %t, path %q, retention_days %d, queue_size %d",
-			st.Usage.Configured, st.Usage.Enabled, st.Usage.Path, st.Usage.RetentionDays, st.Usage.QueueSize),
+			st.Usage.Configured, st.Usage.Enabled, MaskURL(st.Usage.Path), st.Usage.RetentionDays, st.Usage.QueueSize),
 	}
 	for _, q := range st.Quality {
 		l = append(l, fmt.Sprintf("quality %q: %s", q.Substring, f32s(q.Score)))

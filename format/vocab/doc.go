@@ -17,7 +17,7 @@
 //     HasKey) and its description without its value (DescribeSecret);
 //   - the shape of state.redis_url (CheckRedisURL, RedisURLHasPassword),
 //     checked by the compiler on a literal and by routerd on a resolved
-//     ${ENV} value.
+//     ${ENV} value; whether usage.path is a PostgreSQL URL (IsPostgresURL).
 //
 // Every function is pure (the environment is passed in as a lookup
 // function) and safe for concurrent use. vocab imports only the standard

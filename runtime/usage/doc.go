@@ -1,8 +1,10 @@
 // Package usage keeps one record per request of every API surface: an
-// in-memory ring of the latest ones (Recorder), and the SQLite ledger
-// (Ledger) fed through a bounded queue off the request path, with its
-// journal, spill file and retention; and the queries behind GET
-// /v1/admin/usage and GET /v1/admin/requests (ParseQuery, Result).
+// in-memory ring of the latest ones (Recorder), and the ledger (Ledger) in
+// SQLite or, for several replicas, PostgreSQL (pg.go: a postgres:// path),
+// fed through a bounded queue off the request path, with its journal,
+// spill file and retention; and the queries behind GET /v1/admin/usage and
+// GET /v1/admin/requests (ParseQuery, Result), the same statements on both
+// backends.
 //
 // On the request path a surface fills an Entry, a fixed-size value whose
 // strings are copied into its own array, and hands it to Recorder.Add: no

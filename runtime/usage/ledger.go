@@ -13,6 +13,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver "sqlite"
+
+	"smartrouter/format/vocab"
 )
 
 // Defaults of Options' zero fields.
@@ -29,8 +31,17 @@ const (
 type Options struct {
 	// Path is the SQLite database file (created with its folder when
 	// missing). The journal is Path+".ackjournal", the spill file
-	// Path+".spill".
+	// Path+".spill". A postgres:// or postgresql:// URL selects the
+	// PostgreSQL backend (pg.go) instead.
 	Path string
+	// LocalPath is, with a PostgreSQL Path, the local file name the
+	// journal, the spill file and the replica id are named after
+	// (LocalPath+".ackjournal", ".spill", ".replica"); unused with SQLite.
+	LocalPath string
+	// Replica is, with PostgreSQL, the id of this routerd among those that
+	// write to the same database; "": the one kept in LocalPath+".replica"
+	// (created at the first open).
+	Replica string
 	// RetentionDays deletes records older than this many days (checked at
 	// open and every PruneEvery); 0 keeps them all.
 	RetentionDays int
@@ -78,6 +89,9 @@ type Ledger struct {
 	log  *slog.Logger
 	now  func() time.Time
 	db   *sql.DB
+	pg   bool // PostgreSQL (pg.go), else SQLite
+	// replica keeps the records of several routerd apart on PostgreSQL.
+	replica string
 
 	mu      sync.Mutex // guards the queue, the journal head, uids and closed
 	q       []Entry
@@ -147,10 +161,17 @@ func open(opts Options, hold chan struct{}) (*Ledger, error) {
 	if opts.Path == "" {
 		return nil, errors.New("usage ledger: no database path; set usage.path")
 	}
-	if strings.ContainsAny(opts.Path, "?#") {
+	pg := vocab.IsPostgresURL(opts.Path)
+	local := opts.Path
+	if pg {
+		if opts.LocalPath == "" {
+			return nil, errors.New("usage ledger: a PostgreSQL ledger needs a local file name for its journal and spill file (Options.LocalPath)")
+		}
+		local = opts.LocalPath
+	} else if strings.ContainsAny(opts.Path, "?#") {
 		return nil, fmt.Errorf("usage ledger: the database path %q contains ? or #; choose a plain file name", opts.Path)
 	}
-	l := &Ledger{opts: opts, log: opts.Logger, now: opts.Clock, hold: hold}
+	l := &Ledger{opts: opts, log: opts.Logger, now: opts.Clock, hold: hold, pg: pg}
 	if l.log == nil {
 		l.log = slog.Default()
 	}
@@ -162,20 +183,23 @@ func open(opts Options, hold chan struct{}) (*Ledger, error) {
 		qs = DefaultQueueSize
 	}
 	l.q, l.jend = make([]Entry, qs), make([]uint64, qs)
-	l.sp.path = opts.Path + ".spill"
-	if err := os.MkdirAll(dirOf(opts.Path), 0o755); err != nil {
-		return nil, fmt.Errorf("usage ledger: create the folder of %s: %w", opts.Path, err)
+	l.sp.path = local + ".spill"
+	if err := os.MkdirAll(dirOf(local), 0o755); err != nil {
+		return nil, fmt.Errorf("usage ledger: create the folder of %s: %w", local, err)
 	}
-	bt := opts.BusyTimeout
-	if bt <= 0 {
-		bt = DefaultBusyTimeout
+	var db *sql.DB
+	var err error
+	if pg {
+		if l.replica, err = replicaID(opts, local+".replica"); err != nil {
+			return nil, err
+		}
+		db, err = openPG(opts)
+	} else {
+		db, err = openSQLite(opts)
 	}
-	dsn := opts.Path + "?_pragma=busy_timeout(" + fmt.Sprint(bt.Milliseconds()) + ")&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("usage ledger: open %s: %w", opts.Path, err)
+		return nil, err
 	}
-	db.SetMaxOpenConns(4)
 	l.db = db
 	if err := l.migrate(); err != nil {
 		db.Close()
@@ -187,7 +211,7 @@ func open(opts Options, hold chan struct{}) (*Ledger, error) {
 			size = DefaultJournalSize
 		}
 		size = max(size, minJournalSize)
-		if l.jr, err = openJournal(opts.Path+".ackjournal", size); err != nil {
+		if l.jr, err = openJournal(local+".ackjournal", size); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("usage ledger: %w", err)
 		}
@@ -212,6 +236,21 @@ func open(opts Options, hold chan struct{}) (*Ledger, error) {
 	return l, nil
 }
 
+// openSQLite opens the SQLite database file of opts.Path.
+func openSQLite(opts Options) (*sql.DB, error) {
+	bt := opts.BusyTimeout
+	if bt <= 0 {
+		bt = DefaultBusyTimeout
+	}
+	dsn := opts.Path + "?_pragma=busy_timeout(" + fmt.Sprint(bt.Milliseconds()) + ")&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("usage ledger: open %s: %w", opts.Path, err)
+	}
+	db.SetMaxOpenConns(4)
+	return db, nil
+}
+
 func dirOf(p string) string {
 	if i := strings.LastIndexByte(p, os.PathSeparator); i > 0 {
 		return p[:i]
@@ -222,6 +261,9 @@ func dirOf(p string) string {
 // migrate brings the schema to SchemaVersion, one transaction per
 // migration, recorded in schema_migrations.
 func (l *Ledger) migrate() error {
+	if l.pg {
+		return l.migratePG()
+	}
 	if _, err := l.db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("usage ledger: %s is not a usable SQLite database (%w); move it aside or fix usage.path", l.opts.Path, err)
 	}
@@ -264,6 +306,9 @@ const checkpointSQL = `INSERT INTO ledger_state (name, value) VALUES ('journal_c
 // insert writes entries in one transaction, with the journal checkpoint
 // when ckpt > 0. It returns how many rows were new.
 func (l *Ledger) insert(entries []Entry, ckpt uint64) (int64, error) {
+	if l.pg {
+		return l.insertPG(entries, ckpt)
+	}
 	tx, err := l.db.Begin()
 	if err != nil {
 		return 0, err
@@ -305,7 +350,7 @@ func (l *Ledger) insert(entries []Entry, ckpt uint64) (int64, error) {
 // differs).
 func (l *Ledger) replayJournal(size int64) error {
 	var ckpt int64
-	err := l.db.QueryRow(`SELECT value FROM ledger_state WHERE name = 'journal_checkpoint'`).Scan(&ckpt)
+	err := l.db.QueryRow(l.rebind(`SELECT value FROM ledger_state WHERE name = ?`), l.ckptName()).Scan(&ckpt)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("usage ledger: read the journal checkpoint: %w", err)
 	}
@@ -575,7 +620,7 @@ func (l *Ledger) prune() (int64, error) {
 	cut := l.now().Add(-time.Duration(l.opts.RetentionDays) * 24 * time.Hour).UnixNano()
 	var total int64
 	for {
-		res, err := l.db.Exec(`DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE ts < ? LIMIT 10000)`, cut)
+		res, err := l.db.Exec(l.rebind(`DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE ts < ? LIMIT 10000)`), cut)
 		if err != nil {
 			return total, err
 		}

@@ -2,6 +2,7 @@ package usage
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -29,10 +30,13 @@ func (l *Ledger) Usage(q Query) (*Result, error) {
 		sel.WriteString(groupSQL[g])
 		grp.WriteString(fmt.Sprint(i + 1))
 	}
-	stmt := "SELECT " + sel.String() + `, COUNT(*), SUM(status >= 400), SUM(input_tokens), SUM(output_tokens), SUM(cost_usd),
-		SUM(CASE WHEN attempts > 0 THEN upstream_ms ELSE 0 END), SUM(attempts > 0)
+	// One statement for both backends: CASE rather than SUM(boolean), and
+	// the token sums cast back from PostgreSQL's NUMERIC.
+	stmt := "SELECT " + sel.String() + `, COUNT(*), SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END),
+		CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT), SUM(cost_usd),
+		SUM(CASE WHEN attempts > 0 THEN upstream_ms ELSE 0 END), SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END)
 		FROM requests WHERE ts >= ? AND ts < ? GROUP BY ` + grp.String() + " ORDER BY " + grp.String() + " LIMIT ?"
-	rows, err := l.db.Query(stmt, q.From.UnixNano(), q.To.UnixNano(), MaxRows+1)
+	rows, err := l.db.Query(l.rebind(stmt), q.From.UnixNano(), q.To.UnixNano(), MaxRows+1)
 	if err != nil {
 		return nil, fmt.Errorf("usage ledger: query: %w", err)
 	}
@@ -63,6 +67,9 @@ func (l *Ledger) Usage(q Query) (*Result, error) {
 		if upN > 0 {
 			row.UpstreamMsAvg = upSum / float64(upN)
 		}
+		// Sums of floats depend on the order the database adds them in:
+		// rounded to 1e-12 USD, both backends answer the same digits.
+		row.CostUSD = math.Round(row.CostUSD*1e12) / 1e12
 		res.Rows = append(res.Rows, row)
 	}
 	if err := rows.Err(); err != nil {
@@ -96,9 +103,9 @@ func groupString(g string, v any) string {
 // queued (at most a short wait).
 func (l *Ledger) Recent(n int) ([]Record, error) {
 	l.sync()
-	rows, err := l.db.Query(`SELECT ts, request_id, key, surface, model_requested, channel, model_used, attempts, status,
+	rows, err := l.db.Query(l.rebind(`SELECT ts, request_id, key, surface, model_requested, channel, model_used, attempts, status,
 		error_code, input_tokens, output_tokens, cost_usd, upstream_ms, overhead_ms, stream
-		FROM requests ORDER BY ts DESC, id DESC LIMIT ?`, n)
+		FROM requests ORDER BY ts DESC, id DESC LIMIT ?`), n)
 	if err != nil {
 		return nil, fmt.Errorf("usage ledger: query: %w", err)
 	}
@@ -126,7 +133,7 @@ func (l *Ledger) Recent(n int) ([]Record, error) {
 // left out.
 func (l *Ledger) SpendByKey(since time.Time) (map[string]float64, error) {
 	l.sync()
-	rows, err := l.db.Query(`SELECT key, SUM(cost_usd) FROM requests WHERE ts >= ? AND key != '' GROUP BY key`, since.UnixNano())
+	rows, err := l.db.Query(l.rebind(`SELECT key, SUM(cost_usd) FROM requests WHERE ts >= ? AND key != '' GROUP BY key`), since.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("usage ledger: spend per key: %w", err)
 	}
@@ -147,7 +154,7 @@ func (l *Ledger) SpendByKey(since time.Time) (map[string]float64, error) {
 // channel since since (for the channels' daily limits at start).
 func (l *Ledger) RequestsByChannel(since time.Time) (map[string]int, error) {
 	l.sync()
-	rows, err := l.db.Query(`SELECT channel, COUNT(*) FROM requests WHERE ts >= ? AND channel != '' GROUP BY channel`, since.UnixNano())
+	rows, err := l.db.Query(l.rebind(`SELECT channel, COUNT(*) FROM requests WHERE ts >= ? AND channel != '' GROUP BY channel`), since.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("usage ledger: requests per channel: %w", err)
 	}

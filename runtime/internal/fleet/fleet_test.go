@@ -121,6 +121,12 @@ func startFleet(t *testing.T, n int, discovery string) *fleet {
 	return startFleetYAML(t, n, strings.ReplaceAll(configYAML, "DISCOVERY", discovery))
 }
 
+// startFleetWith is startFleet with extra top-level YAML appended to the
+// config (e.g. a usage: section).
+func startFleetWith(t *testing.T, n int, discovery, extraYAML string) *fleet {
+	return startFleetYAML(t, n, strings.ReplaceAll(configYAML, "DISCOVERY", discovery)+extraYAML)
+}
+
 // startFleetYAML starts n replicas of the config yaml (MOCK stands for the
 // mock's URL). Without a state: section the replicas share nothing.
 func startFleetYAML(t *testing.T, n int, yaml string) *fleet {
