@@ -60,6 +60,10 @@ func openJournal(path string, size int64) (*journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open the usage journal: %w", err)
 	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("the usage journal %s is in use by another process (%w); give each routerd its own usage.path", path, err)
+	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()

@@ -526,3 +526,21 @@ func BenchmarkLedgerThroughput(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "records/s")
 }
+
+// A second ledger on the same files is refused while the first holds the
+// journal: two processes must not write one journal.
+func TestLedgerJournalIsExclusive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "usage.db")
+	l := openTest(t, Options{Path: path})
+	if _, err := Open(Options{Path: path}); err == nil {
+		t.Fatal("a second ledger opened the same journal")
+	}
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	l2.Close(context.Background())
+}
