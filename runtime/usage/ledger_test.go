@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -508,7 +509,7 @@ func BenchmarkLedgerThroughput(b *testing.B) {
 	rec := sample(3)
 	var e Entry
 	e.FromRecord(&rec)
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	n := 0
 	for b.Loop() {
 		l.Enqueue(&e)
@@ -525,6 +526,16 @@ func BenchmarkLedgerThroughput(b *testing.B) {
 		b.Fatalf("%d of %d records written: %+v", st.Written, n, st)
 	}
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "records/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(n)/1e3, "cpu-µs/record")
+}
+
+// cpuTime is the process's user and system CPU time in nanoseconds.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // A second ledger on the same files is refused while the first holds the
