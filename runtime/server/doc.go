@@ -25,7 +25,9 @@
 // count_tokens; gemini.go is the Gemini generateContent surface (model and
 // method from the URL, Google-shaped errors, metadata in headers);
 // embeddings.go and completions.go are the OpenAI embeddings
-// and legacy completions surfaces.
+// and legacy completions surfaces. usage.go makes each request's usage
+// record (runtime/usage) as the loop ends, counts the channel and model
+// metrics, and serves GET /v1/admin/usage and /v1/admin/requests.
 //
 // The server protects itself from its clients (limits.go, conns.go): a cap
 // on open connections that closes the oldest idle one to make room, an
