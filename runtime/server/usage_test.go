@@ -2,9 +2,12 @@ package server
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"smartrouter/fixtures/mockllm"
 	"smartrouter/format"
@@ -215,5 +218,39 @@ func TestUsageRecordsUpstreamFailures(t *testing.T) {
 	}
 	if r := got[0]; r["status"] != 200.0 || r["attempts"] != 2.0 || r["channel"] != "ch-b" || r["output_tokens"].(float64) <= 0 {
 		t.Errorf("failover: %v", r)
+	}
+}
+
+// A stream whose client goes away before its end is recorded when the
+// relay closes: status 200 (sent), error code client_closed.
+func TestUsageRecordsStreamClientGone(t *testing.T) {
+	h := start(t, harnessOpt{mock: mockllm.Config{Chunks: 50, ChunkDelay: 20 * time.Millisecond}})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := "POST " + PathChat + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+		strconv.Itoa(len(helloStream)) + "\r\n\r\n" + helloStream
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1024)
+	if n, err := conn.Read(buf); err != nil || !strings.Contains(string(buf[:n]), "200 OK") {
+		t.Fatalf("read %q: %v", buf[:n], err)
+	}
+	conn.Close()
+	// The relay notices at its next write; wait for the record (bounded).
+	for i := 0; ; i++ {
+		got := h.requestsLog(t, "1")
+		if len(got) == 1 {
+			if r := got[0]; r["status"] != 200.0 || r["error_code"] != codeClientGone || r["stream"] != true || r["channel"] != "ch-a" {
+				t.Errorf("record %v", r)
+			}
+			return
+		}
+		if i == 500 {
+			t.Fatal("no record for the abandoned stream")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
