@@ -416,7 +416,7 @@ func TestInfoJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k, want := range map[string]any{
-		"loaded": true, "path": path, "mode": "snapshot", "format_version": "1.1",
+		"loaded": true, "path": path, "mode": "snapshot", "format_version": "1.2",
 		"generation": 5.0, "seq": 1.0, "stale": false,
 	} {
 		if got[k] != want {
