@@ -30,6 +30,9 @@
 // Messages API natively (chosen per attempt, so failover crosses both kinds
 // of channel); a stream whose client format differs from the upstream's is
 // relayed through a translator (stream.go).
+// and legacy completions surfaces. usage.go makes each request's usage
+// record (runtime/usage) as the loop ends, counts the channel and model
+// metrics, and serves GET /v1/admin/usage and /v1/admin/requests.
 //
 // The server protects itself from its clients (limits.go, conns.go): a cap
 // on open connections that closes the oldest idle one to make room, an

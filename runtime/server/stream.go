@@ -127,6 +127,7 @@ func (r *relay) fill() (err error) {
 			r.s.log.Error("panic while relaying a stream; the stream was cut",
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			r.last, r.ended = true, true
+			r.ucode = codeStreamCut
 			err = errRelayPanic
 		}
 	}()

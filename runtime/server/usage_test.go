@@ -2,9 +2,16 @@ package server
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"smartrouter/fixtures/mockllm"
+	"smartrouter/format"
+	"smartrouter/runtime/internal/servertest"
 )
 
 type usageRow map[string]any
@@ -28,7 +35,7 @@ func (h *harness) requestsLog(t *testing.T, limit string) []map[string]any {
 // Every surface's requests, stream and not, failed or not, leave one
 // record each, newest first, with what the client saw.
 func TestUsageRecordsEverySurface(t *testing.T) {
-	h := start(t, harnessOpt{})
+	h := start(t, harnessOpt{spec: withEmbeddings})
 	type sent struct {
 		path, body, surface string
 		status              int
@@ -42,6 +49,7 @@ func TestUsageRecordsEverySurface(t *testing.T) {
 		{PathGeminiBeta + "gpt-4o-mini:generateContent", geminiHello, "gemini", 200, false},
 		{PathGeminiBeta + "gpt-4o-mini:streamGenerateContent?alt=sse", geminiHello, "gemini", 200, true},
 		{PathCompletions, `{"model":"gpt-4o-mini","prompt":"hi"}`, "completions", 200, false},
+		{PathEmbeddings, `{"model":"text-embedding-3-small","input":"hi"}`, "embeddings", 200, false},
 		{PathChat, `{"model":"no-such-model","messages":[{"role":"user","content":"hi"}]}`, "chat", 404, false},
 	}
 	for _, r := range reqs {
@@ -59,7 +67,11 @@ func TestUsageRecordsEverySurface(t *testing.T) {
 		if rec["surface"] != r.surface || rec["status"] != float64(r.status) || rec["stream"] != r.stream {
 			t.Errorf("record %d = %v, want surface %s status %d stream %v", i, rec, r.surface, r.status, r.stream)
 		}
-		if r.status == 200 {
+		if r.surface == "embeddings" {
+			if rec["channel"] != "ch-a" || rec["model_used"] != "text-embedding-3-small" || rec["attempts"] != 1.0 || rec["error_code"] != "" {
+				t.Errorf("embeddings record %v", rec)
+			}
+		} else if r.status == 200 {
 			if rec["channel"] != "ch-a" || rec["model_used"] != "gpt-4o-mini" || rec["attempts"] != 1.0 ||
 				rec["error_code"] != "" || rec["input_tokens"].(float64) <= 0 || rec["output_tokens"].(float64) <= 0 ||
 				rec["cost_usd"].(float64) <= 0 {
@@ -89,7 +101,7 @@ func TestUsageRecordsEverySurface(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(u.Rows) != 2 || u.Rows[0]["channel"] != "" || u.Rows[0]["requests"] != 1.0 || u.Rows[0]["errors"] != 1.0 ||
-		u.Rows[1]["channel"] != "ch-a" || u.Rows[1]["requests"] != 7.0 || u.Totals["requests"] != 8.0 {
+		u.Rows[1]["channel"] != "ch-a" || u.Rows[1]["requests"] != 8.0 || u.Totals["requests"] != 9.0 {
 		t.Errorf("usage by channel: %s", a.body)
 	}
 	a = h.do(http.MethodGet, PathAdminUsage+"?group_by=model,day&format=csv", nil, nil)
@@ -151,5 +163,94 @@ func TestMetricsByChannelAndModel(t *testing.T) {
 		if !strings.Contains(string(a.body), want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// A request refused by auth leaves a record (401, invalid_api_key); the
+// usage API needs the admin token.
+func TestUsageRecordsAuthFailures(t *testing.T) {
+	h := start(t, harnessOpt{spec: func(s *servertest.Spec) {
+		s.Settings.AuthEnabled, s.Settings.APIToken = true, format.Secret{Env: "ROUTER_TOKEN"}
+		s.Settings.AdminEnabled, s.Settings.AdminToken = true, format.Secret{Env: "ADMIN_TOKEN"}
+	}})
+	if a := h.chat(hello, map[string]string{"Authorization": "Bearer wrong"}); a.status != 401 {
+		t.Fatalf("status %d", a.status)
+	}
+	if a := h.chat(hello, map[string]string{"Authorization": "Bearer client-token-1"}); a.status != 200 {
+		t.Fatalf("status %d", a.status)
+	}
+	for _, p := range []string{PathAdminRequests, PathAdminUsage} {
+		if a := h.do(http.MethodGet, p, nil, map[string]string{"Authorization": "Bearer client-token-1"}); a.status != 401 {
+			t.Errorf("%s with the client token: %d", p, a.status)
+		}
+	}
+	a := h.do(http.MethodGet, PathAdminRequests, nil, map[string]string{"Authorization": "Bearer admin-token-1"})
+	var out struct{ Data []map[string]any }
+	if err := json.Unmarshal(a.body, &out); err != nil || len(out.Data) != 2 {
+		t.Fatalf("requests %s: %v", a.body, err)
+	}
+	if r := out.Data[1]; r["status"] != 401.0 || r["error_code"] != codeAuth || r["attempts"] != 0.0 || r["surface"] != "chat" {
+		t.Errorf("auth failure record %v", r)
+	}
+	if r := out.Data[0]; r["status"] != 200.0 || r["key"] != "" {
+		t.Errorf("record %v", r)
+	}
+}
+
+// Upstream failures: a failover (ch-a fails, ch-b answers) records two
+// attempts and the channel that answered; when every channel fails the
+// record is a 503 all_channels_failed naming the last one tried.
+func TestUsageRecordsUpstreamFailures(t *testing.T) {
+	h := start(t, harnessOpt{mock: mockllm.Config{Rules: []mockllm.Rule{{Key: keyA, Status: 500}, {Key: keyB, Status: 500, Times: 1}}}})
+	if a := h.chat(hello, nil); a.status != 503 {
+		t.Fatalf("status %d %s", a.status, a.body)
+	}
+	h.srv.Live().Reset("")
+	if a := h.chat(hello, nil); a.status != 200 {
+		t.Fatalf("status %d %s", a.status, a.body)
+	}
+	got := h.requestsLog(t, "10")
+	if len(got) != 2 {
+		t.Fatalf("records %v", got)
+	}
+	if r := got[1]; r["status"] != 503.0 || r["error_code"] != codeAllFailed || r["attempts"] != 2.0 || r["channel"] != "ch-b" || r["input_tokens"] != 0.0 {
+		t.Errorf("all failed: %v", r)
+	}
+	if r := got[0]; r["status"] != 200.0 || r["attempts"] != 2.0 || r["channel"] != "ch-b" || r["output_tokens"].(float64) <= 0 {
+		t.Errorf("failover: %v", r)
+	}
+}
+
+// A stream whose client goes away before its end is recorded when the
+// relay closes: status 200 (sent), error code client_closed.
+func TestUsageRecordsStreamClientGone(t *testing.T) {
+	h := start(t, harnessOpt{mock: mockllm.Config{Chunks: 50, ChunkDelay: 20 * time.Millisecond}})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := "POST " + PathChat + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+		strconv.Itoa(len(helloStream)) + "\r\n\r\n" + helloStream
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1024)
+	if n, err := conn.Read(buf); err != nil || !strings.Contains(string(buf[:n]), "200 OK") {
+		t.Fatalf("read %q: %v", buf[:n], err)
+	}
+	conn.Close()
+	// The relay notices at its next write; wait for the record (bounded).
+	for i := 0; ; i++ {
+		got := h.requestsLog(t, "1")
+		if len(got) == 1 {
+			if r := got[0]; r["status"] != 200.0 || r["error_code"] != codeClientGone || r["stream"] != true || r["channel"] != "ch-a" {
+				t.Errorf("record %v", r)
+			}
+			return
+		}
+		if i == 500 {
+			t.Fatal("no record for the abandoned stream")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

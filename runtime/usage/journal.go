@@ -1,6 +1,7 @@
 package usage
 
 import (
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -40,6 +41,9 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// errJournalLocked: another process holds the journal.
+var errJournalLocked = errors.New("the usage journal is in use by another process")
+
 // journal is the memory-mapped ring. append is called under the ledger's
 // lock; durable is advanced by the writer.
 type journal struct {
@@ -59,6 +63,10 @@ func openJournal(path string, size int64) (*journal, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open the usage journal: %w", err)
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s (%w)", errJournalLocked, path, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {

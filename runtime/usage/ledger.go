@@ -211,10 +211,23 @@ func open(opts Options, hold chan struct{}) (*Ledger, error) {
 			size = DefaultJournalSize
 		}
 		size = max(size, minJournalSize)
-		if l.jr, err = openJournal(local+".ackjournal", size); err != nil {
+		l.jr, err = openJournal(local+".ackjournal", size)
+		switch {
+		case errors.Is(err, errJournalLocked):
+			// Another routerd (a restart overlapping the old process)
+			// owns the journal: share the database, without a journal.
+			l.log.Warn("usage ledger: another process holds the journal; this one writes the same database without it (its records are safe from a crash once committed)", "error", err)
+		case err != nil:
 			db.Close()
 			return nil, fmt.Errorf("usage ledger: %w", err)
 		}
+	}
+	if l.jr != nil {
+		size := opts.JournalSize
+		if size == 0 {
+			size = DefaultJournalSize
+		}
+		size = max(size, minJournalSize)
 		if err := l.replayJournal(size); err != nil {
 			l.jr.close()
 			db.Close()

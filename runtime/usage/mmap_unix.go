@@ -14,6 +14,12 @@ func mapFile(f *os.File, n int) ([]byte, error) {
 	return unix.Mmap(int(f.Fd()), 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 }
 
+// lockFile takes an exclusive lock on f without waiting: one process at a
+// time writes a journal.
+func lockFile(f *os.File) error {
+	return unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+}
+
 func unmapFile(b []byte) error {
 	if b == nil {
 		return nil
