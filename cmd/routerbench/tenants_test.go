@@ -70,7 +70,9 @@ func TestTenantsRows(t *testing.T) {
 			t.Errorf("unmeasured row %+v", r)
 		}
 	}
-	line := func(name string, m map[string]float64) benchLine { return benchLine{Name: name, Procs: 2, N: 1, Metrics: m} }
+	line := func(name string, m map[string]float64) benchLine {
+		return benchLine{Name: name, Procs: 2, N: 1, Metrics: m}
+	}
 	res.Tenants = tenantsResult{
 		Off:    loadResult{Requests: 1000, CPUPerReq: 200 * time.Microsecond},
 		On:     loadResult{Requests: 1000, CPUPerReq: 210 * time.Microsecond},
