@@ -199,6 +199,7 @@ func (h *harness) runAll(ctx context.Context) error {
 			}
 		}
 		h.res.Elapsed = time.Since(h.res.Started)
+		h.res.Machine.LoadEnd = loadAvg()
 		evaluate(h.res)
 		return nil
 	}
