@@ -17,13 +17,14 @@ import (
 )
 
 // The tenants phase: what a client key, its limits and the usage ledger
-// cost a proxied request. Two routerd of the scale installation in the same
+// cost a proxied request. Routerd processes of the scale installation in the same
 // run, loaded with the same chat request in alternating rounds: one whose
 // snapshot has a client_keys: entry (a sha256: hash, every limit and
 // budget set so high that nothing is refused) and the SQLite usage ledger
 // on (usage.path in the temporary folder), called with that key; one with
 // neither (no client_keys:, usage.enabled false), called with the shared
-// api_token. Reported: CPU per proxied request of each and their ratio
+// api_token; and, to tell the two apart, a third with the client key and
+// the ledger off. Reported: CPU per proxied request of each and the ratio
 // against the 1.1× target, the p50 the key and ledger add, the records the
 // ledger committed during the load (routerd's
 // smartrouter_usage_records_written_total), and the Go benchmarks of the
@@ -38,7 +39,9 @@ const tenantsToken = "routerbench-client-key-5f0c2a9e"
 // tenantsResult is the tenants measurement.
 type tenantsResult struct {
 	Off, On    loadResult
+	KeyOnly    loadResult    // the client key with the ledger off
 	Ratios     []float64     // on / off CPU per request, round by round
+	KeyRatios  []float64     // key only / off, round by round
 	AddedP50   time.Duration // median over rounds of on's p50 minus off's
 	AddedP99   time.Duration
 	Rounds     int
@@ -59,9 +62,18 @@ func (r tenantsResult) Ratio() float64 {
 	return float64(r.On.CPUPerReq) / float64(r.Off.CPUPerReq)
 }
 
+// KeyRatio is the key-only / off CPU per request (0 when unmeasured).
+func (r tenantsResult) KeyRatio() float64 {
+	if r.KeyOnly.CPUPerReq == 0 || r.Off.CPUPerReq == 0 {
+		return 0
+	}
+	return float64(r.KeyOnly.CPUPerReq) / float64(r.Off.CPUPerReq)
+}
+
 // withTenants is the config text with a client_keys: entry for token
 // (allowed model, generous limits and budgets) and the ledger on at
-// dbPath appended; an existing client_keys: or usage: section is refused.
+// dbPath (off when dbPath is "") appended; an existing client_keys: or
+// usage: section is refused.
 func withTenants(cfg []byte, token, model, dbPath string) ([]byte, error) {
 	if err := noSection(cfg, "client_keys", "usage"); err != nil {
 		return nil, err
@@ -69,13 +81,17 @@ func withTenants(cfg []byte, token, model, dbPath string) ([]byte, error) {
 	sum := sha256.Sum256([]byte(token))
 	m, _ := json.Marshal(model) // a JSON string is a YAML double-quoted scalar
 	p, _ := json.Marshal(dbPath)
+	usage := "\nusage:\n  enabled: true\n  path: " + string(p) + "\n"
+	if dbPath == "" {
+		usage = "\nusage:\n  enabled: false\n"
+	}
 	s := strings.TrimRight(string(cfg), "\n") + "\n\nclient_keys:\n" +
 		"  - name: routerbench\n" +
 		"    key: sha256:" + hex.EncodeToString(sum[:]) + "\n" +
 		"    models: [" + string(m) + "]\n" +
 		"    budget: {daily_usd: 1000000000, monthly_usd: 1000000000}\n" +
 		"    limits: {requests_per_minute: 100000000, tokens_per_minute: 1000000000000, concurrent: 100000}\n" +
-		"\nusage:\n  enabled: true\n  path: " + string(p) + "\n"
+		usage
 	return []byte(s), nil
 }
 
@@ -140,6 +156,12 @@ func (h *harness) tenantsUnderLoad(ctx context.Context, in *install, ct chatTarg
 		r.Err = "the installation without: " + err.Error()
 		return r
 	}
+	keyIn, err := h.tenantsInstall(ctx, in, filepath.Join(dir, "key-config"), filepath.Join(dir, "key.snap"),
+		func(b []byte) ([]byte, error) { return withTenants(b, tenantsToken, ct.Model, "") })
+	if err != nil {
+		r.Err = "the installation with a client key only: " + err.Error()
+		return r
+	}
 	pOff, baseOff, t0, err := h.startRouterd(off, filepath.Join(dir, "off.snap"), "tenants-off")
 	if err != nil {
 		r.Err = err.Error()
@@ -169,6 +191,19 @@ func (h *harness) tenantsUnderLoad(ctx context.Context, in *install, ct chatTarg
 		r.Err = "routerd with a client key and the ledger: " + err.Error()
 		return r
 	}
+	pKey, baseKey, t2, err := h.startRouterd(keyIn, filepath.Join(dir, "key.snap"), "tenants-key")
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	defer h.stopChecked(pKey, "after the tenants loads")
+	wctx, cancel = context.WithTimeout(ctx, 20*time.Second)
+	_, err = waitChat(wctx, pKey, baseKey, tenantsToken, chatBody(ct.Model, false), t2)
+	cancel()
+	if err != nil {
+		r.Err = "routerd with a client key only: " + err.Error()
+		return r
+	}
 	if _, err := os.Stat(db); err != nil {
 		r.Err = "routerd with the ledger on did not create " + db + ": " + err.Error()
 		return r
@@ -177,13 +212,16 @@ func (h *harness) tenantsUnderLoad(ctx context.Context, in *install, ct chatTarg
 	offT := chatTargetFor(baseOff+"/v1/chat/completions", in.Tokens.API, chatBody(ct.Model, false))
 	onT := chatTargetFor(baseOn+"/v1/chat/completions", tenantsToken, chatBody(ct.Model, false))
 	attack(ctx, "routerd", offT, h.opt.rate, h.opt.warmup, false, 0, nil)
+	keyT := chatTargetFor(baseKey+"/v1/chat/completions", tenantsToken, chatBody(ct.Model, false))
 	attack(ctx, "routerd-keyed", onT, h.opt.rate, h.opt.warmup, false, 0, nil)
+	attack(ctx, "routerd-key-only", keyT, h.opt.rate, h.opt.warmup, false, 0, nil)
 	w0, _, _ := ledgerCounters(ctx, baseOn, in.Tokens.Admin)
-	var offRounds, onRounds []loadResult
+	var offRounds, onRounds, keyRounds []loadResult
 	per := h.opt.loadDur / time.Duration(h.opt.rounds)
 	for i := 0; i < h.opt.rounds && ctx.Err() == nil; i++ {
 		offRounds = append(offRounds, attack(ctx, "routerd", offT, h.opt.rate, per, false, pOff.Pid(), nil))
 		onRounds = append(onRounds, attack(ctx, "routerd-keyed", onT, h.opt.rate, per, false, pOn.Pid(), nil))
+		keyRounds = append(keyRounds, attack(ctx, "routerd-key-only", keyT, h.opt.rate, per, false, pKey.Pid(), nil))
 	}
 	// The writer commits in batches: give it a moment to drain the queue.
 	time.Sleep(300 * time.Millisecond)
@@ -195,9 +233,10 @@ func (h *harness) tenantsUnderLoad(ctx context.Context, in *install, ct chatTarg
 	r.LedgerSecs = (per * time.Duration(len(onRounds))).Seconds()
 	r.Off, r.On, r.Rounds = merge(offRounds), merge(onRounds), len(onRounds)
 	r.Ratios = cpuRatios(onRounds, offRounds)
+	r.KeyOnly, r.KeyRatios = merge(keyRounds), cpuRatios(keyRounds, offRounds)
 	added := pairedAdded(offRounds, onRounds)
 	r.AddedP50, r.AddedP99 = added.P50, added.P99
-	h.log.Info("tenants", "off_cpu_per_req", r.Off.CPUPerReq, "on_cpu_per_req", r.On.CPUPerReq, "ratio", r.Ratio(),
+	h.log.Info("tenants", "off_cpu_per_req", r.Off.CPUPerReq, "on_cpu_per_req", r.On.CPUPerReq, "ratio", r.Ratio(), "key_only_cpu_per_req", r.KeyOnly.CPUPerReq,
 		"added_p50", r.AddedP50, "ledger_written", r.Written, "ledger_spilled", r.Spilled, "err", r.Err)
 	return r
 }
@@ -269,7 +308,7 @@ func ledgerCounters(ctx context.Context, base, adminToken string) (written, spil
 func tenantsRows(res *results) []row {
 	r := res.Tenants
 	x := func(f float64) string { return fmt.Sprintf("%.2f×", f) }
-	cpu := row{What: fmt.Sprintf("router CPU per proxied request with a client key, its limits and the usage ledger on, over all of them off (two routerd, same run, rounds alternating, %d req/s)", firstRate(res)),
+	cpu := row{What: fmt.Sprintf("router CPU per proxied request with a client key, its limits and the usage ledger on, over all of them off (routerd processes side by side in the same run, rounds alternating, %d req/s)", firstRate(res)),
 		Target: "≤ 1.1×"}
 	if ratio := r.Ratio(); ratio == 0 {
 		cpu.Measured, cpu.Verdict = notMeasured, notMeasured
@@ -282,8 +321,11 @@ func tenantsRows(res *results) []row {
 			cpu.Measured += fmt.Sprintf("; per round %s–%s over %d rounds", x(minF(r.Ratios)), x(maxF(r.Ratios)), len(r.Ratios))
 		}
 		cpu.Measured += fmt.Sprintf("); p50 added %s, p99 added %s; %d + %d errors", fmtMs(r.AddedP50), fmtMs(r.AddedP99), r.On.Errors, r.Off.Errors)
+		if kr := r.KeyRatio(); kr > 0 {
+			cpu.Measured += fmt.Sprintf("; the client key and limits alone, ledger off: %s (%d errors)", x(kr), r.KeyOnly.Errors)
+		}
 		cpu.Verdict = verdictAtMost(ratio, 1.1, x)
-		if n := r.On.Errors + r.Off.Errors; n > 0 {
+		if n := r.On.Errors + r.Off.Errors + r.KeyOnly.Errors; n > 0 {
 			cpu.Verdict = fmt.Sprintf("**missed**: %d errors", n)
 		}
 	}
@@ -350,7 +392,7 @@ func maxF(v []float64) float64 {
 func renderTenants(b *strings.Builder, res *results) {
 	r := res.Tenants
 	fmt.Fprintf(b, "### Client keys, limits and the usage ledger on and off\n\n")
-	fmt.Fprintf(b, "Two routerd of the scale installation in the same run, each loaded with the plain chat request at %d req/s in alternating rounds (%d of each): one whose snapshot has a `client_keys:` entry (a `sha256:` hash; the chat model allowed; requests per minute, tokens per minute, concurrency and daily and monthly budgets set so high that nothing is refused) and the SQLite usage ledger on (`usage.path` in the temporary folder), called with that key; one with neither (`usage: {enabled: false}`), called with the shared `auth.api_token`. Both check a token's SHA-256; the keyed one also checks the model allowance, admits, charges and releases against the limits, and hands one record per request to the ledger, whose writer commits them off the request path. Records committed are read from routerd's `smartrouter_usage_records_written_total` before and after the rounds.\n\n", firstRate(res), r.Rounds)
+	fmt.Fprintf(b, "Three routerd of the scale installation in the same run, each loaded with the plain chat request at %d req/s in alternating rounds (%d of each): one whose snapshot has a `client_keys:` entry (a `sha256:` hash; the chat model allowed; requests per minute, tokens per minute, concurrency and daily and monthly budgets set so high that nothing is refused) and the SQLite usage ledger on (`usage.path` in the temporary folder), called with that key; one with neither (`usage: {enabled: false}`), called with the shared `auth.api_token`; and a third with the same client key and the ledger off, to tell the key's share from the ledger's. All check a token's SHA-256; the keyed one also checks the model allowance, admits, charges and releases against the limits, and hands one record per request to the ledger, whose writer commits them off the request path. Records committed are read from routerd's `smartrouter_usage_records_written_total` before and after the rounds.\n\n", firstRate(res), r.Rounds)
 	if r.On.Requests == 0 {
 		fmt.Fprintf(b, "Load not measured: %s\n\n", orDash(r.Err))
 	} else {
@@ -358,15 +400,19 @@ func renderTenants(b *strings.Builder, res *results) {
 		for _, x := range []struct {
 			name string
 			l    loadResult
-		}{{"no client key, ledger off", r.Off}, {"client key + limits + ledger", r.On}} {
+		}{{"no client key, ledger off", r.Off}, {"client key + limits, ledger off", r.KeyOnly}, {"client key + limits + ledger", r.On}} {
 			fmt.Fprintf(b, "| %s | %d | %d | %s | %s | %s |\n", x.name, x.l.Requests, x.l.Errors, fmtMs(x.l.Lat.P50), fmtMs(x.l.Lat.P99), fmtDur(x.l.CPUPerReq))
 		}
 		ratios := make([]string, len(r.Ratios))
 		for i, v := range r.Ratios {
 			ratios[i] = fmt.Sprintf("%.2f", v)
 		}
-		fmt.Fprintf(b, "\nCPU per request on over off: %.2f× over all rounds; round by round: %s. p50 added (median over rounds): %s; p99: %s. Ledger: %.0f records committed during the keyed rounds, %.0f spilled.\n\n",
-			r.Ratio(), orDash(strings.Join(ratios, ", ")), fmtMs(r.AddedP50), fmtMs(r.AddedP99), r.Written, r.Spilled)
+		kr := make([]string, len(r.KeyRatios))
+		for i, v := range r.KeyRatios {
+			kr[i] = fmt.Sprintf("%.2f", v)
+		}
+		fmt.Fprintf(b, "\nCPU per request on over off: %.2f× over all rounds; round by round: %s. The client key and limits alone (ledger off) over off: %.2f×; round by round: %s. p50 added by key, limits and ledger (median over rounds): %s; p99: %s. Ledger: %.0f records committed during the keyed rounds, %.0f spilled.\n\n",
+			r.Ratio(), orDash(strings.Join(ratios, ", ")), r.KeyRatio(), orDash(strings.Join(kr, ", ")), fmtMs(r.AddedP50), fmtMs(r.AddedP99), r.Written, r.Spilled)
 	}
 	if r.Bench.Cmd != "" {
 		fmt.Fprintf(b, "`%s`:\n\n", r.Bench.Cmd)
