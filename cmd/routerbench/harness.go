@@ -54,6 +54,7 @@ type results struct {
 	Swap          swapResult
 	Refresh       refreshResult // refresh.go
 	Shared        sharedResult  // shared.go
+	Tenants       tenantsResult // tenants.go
 	Rates         []rateResult
 	InFlight      []shapeResult // inflight.go
 	NoFile        uint64        // the open-files limit the processes ran with
@@ -157,6 +158,20 @@ func (h *harness) runAll(ctx context.Context) error {
 		evaluate(h.res)
 		return nil
 	}
+	if h.opt.only == "tenants" {
+		if in := installs["scale"]; in != nil {
+			if ct, err := h.probe(ctx, in, snaps["scale"]); err != nil {
+				h.res.Tenants.Err = "probe: " + err.Error()
+			} else {
+				h.res.Chat = ct
+				h.res.Tenants = h.tenantsUnderLoad(ctx, in, ct)
+			}
+		}
+		h.res.Elapsed = time.Since(h.res.Started)
+		h.res.Machine.LoadEnd = loadAvg()
+		evaluate(h.res)
+		return nil
+	}
 	if h.opt.only == "inflight" {
 		if in := installs["scale"]; in != nil {
 			if ct, err := h.probe(ctx, in, snaps["scale"]); err != nil {
@@ -184,6 +199,7 @@ func (h *harness) runAll(ctx context.Context) error {
 			}
 		}
 		h.res.Elapsed = time.Since(h.res.Started)
+		h.res.Machine.LoadEnd = loadAvg()
 		evaluate(h.res)
 		return nil
 	}
@@ -358,6 +374,9 @@ func (h *harness) loadPhases(ctx context.Context, in *install, snapSrc string, c
 		h.res.Shared = h.sharedUnderLoad(ctx, in, snapSrc, ct)
 		h.log.Info("shared state", "off_cpu_per_req", h.res.Shared.Off.CPUPerReq, "on_cpu_per_req", h.res.Shared.On.CPUPerReq,
 			"added_p50", h.res.Shared.AddedP50, "err", h.res.Shared.Err)
+	}
+	if ctx.Err() == nil {
+		h.res.Tenants = h.tenantsUnderLoad(ctx, in, ct)
 	}
 	if h.opt.stepDur > 0 && ctx.Err() == nil {
 		// The three searches run back to back in the same run, the mock's

@@ -17,9 +17,15 @@ import (
 // upstream. The fixtures' channels name real provider URLs, so the harness
 // copies a fixture's config/ folder and rewrites, in the YAML node tree,
 // every provider's base_url and every channel's own base_url (string or
-// list) to the mock's address. Nothing else changes: the same channels,
-// pairs, caches and settings go into the snapshot, so its size and shape are
-// those of the fixture.
+// list) to the mock's address. It also lifts the fixture's request limits
+// (liftLimits): a provider's rate_limit (requests per minute per channel)
+// and a channel's daily_limit are enforced by routing, and at the
+// harness's rates (1,000 req/s and more, all to one model) they would
+// filter every channel within a second and turn the load into 503s: they
+// stay set, to limits no load reaches, so routing still checks them on
+// every request. Nothing else changes: the same channels, pairs, caches
+// and settings go into the snapshot, so its size and shape are those of the
+// fixture.
 
 // configFiles are the YAML files of config/ that may define providers or
 // channels.
@@ -68,6 +74,59 @@ func rewriteBaseURLs(src []byte, url string) ([]byte, int, error) {
 	}
 	if err := enc.Close(); err != nil {
 		return nil, 0, fmt.Errorf("write the rewritten config YAML: %w", err)
+	}
+	return buf.Bytes(), n, nil
+}
+
+// Limits no load of the harness reaches (rate_limit is per minute,
+// daily_limit per UTC day).
+const (
+	liftedRateLimit  = "100000000"
+	liftedDailyLimit = "1000000000000"
+)
+
+// liftLimits returns the YAML document src with every providers.*.
+// rate_limit and channels[].daily_limit that is set to a positive number
+// replaced by a limit no load reaches, and how many it changed.
+func liftLimits(src []byte) ([]byte, int, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return nil, 0, fmt.Errorf("parse the config YAML: %w", err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return src, 0, nil
+	}
+	root := doc.Content[0]
+	n := 0
+	set := func(m *yaml.Node, key, val string) {
+		v := mapValue(m, key)
+		if v == nil || v.Kind != yaml.ScalarNode || v.Value == "" || v.Value == "0" || strings.HasPrefix(v.Value, "-") {
+			return
+		}
+		v.Value, v.Tag, v.Style = val, "!!int", 0
+		n++
+	}
+	if p := mapValue(root, "providers"); p != nil && p.Kind == yaml.MappingNode {
+		for i := 1; i < len(p.Content); i += 2 {
+			set(p.Content[i], "rate_limit", liftedRateLimit)
+		}
+	}
+	if c := mapValue(root, "channels"); c != nil && c.Kind == yaml.SequenceNode {
+		for _, ch := range c.Content {
+			set(ch, "daily_limit", liftedDailyLimit)
+		}
+	}
+	if n == 0 {
+		return src, 0, nil
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, 0, fmt.Errorf("write the config YAML: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, 0, fmt.Errorf("write the config YAML: %w", err)
 	}
 	return buf.Bytes(), n, nil
 }
@@ -187,6 +246,9 @@ func prepareInstall(name, src, dst, mockURL string) (*install, error) {
 			return nil, fmt.Errorf("read %s: %w", p, err)
 		}
 		out, n, err := rewriteBaseURLs(b, mockURL)
+		if err == nil {
+			out, _, err = liftLimits(out)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}

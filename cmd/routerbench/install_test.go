@@ -242,3 +242,50 @@ func TestLogError(t *testing.T) {
 		}
 	}
 }
+
+func TestLiftLimits(t *testing.T) {
+	src := `providers:
+  openrouter:
+    rate_limit: 60
+  ollama:
+    rate_limit: 0
+channels:
+  - id: a
+    daily_limit: 6000
+  - id: b
+`
+	out, n, err := liftLimits([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("changed %d limits, want 2", n)
+	}
+	var cfg struct {
+		Providers map[string]struct {
+			RateLimit *int64 `yaml:"rate_limit"`
+		} `yaml:"providers"`
+		Channels []struct {
+			ID         string `yaml:"id"`
+			DailyLimit *int64 `yaml:"daily_limit"`
+		} `yaml:"channels"`
+	}
+	if err := yaml.Unmarshal(out, &cfg); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if r := cfg.Providers["openrouter"].RateLimit; r == nil || *r != 100000000 {
+		t.Errorf("openrouter rate_limit %v\n%s", r, out)
+	}
+	if r := cfg.Providers["ollama"].RateLimit; r == nil || *r != 0 {
+		t.Errorf("a rate_limit of 0 (none) changed: %v", r)
+	}
+	if d := cfg.Channels[0].DailyLimit; d == nil || *d != 1000000000000 {
+		t.Errorf("daily_limit %v", d)
+	}
+	if cfg.Channels[1].DailyLimit != nil {
+		t.Errorf("a channel without daily_limit got one")
+	}
+	if same, n, err := liftLimits([]byte("channels: []\n")); err != nil || n != 0 || string(same) != "channels: []\n" {
+		t.Errorf("no limits: %q %d %v", same, n, err)
+	}
+}

@@ -38,6 +38,9 @@ type refreshResult struct {
 	IdleKB    int64
 	PeakKB    int64 // the largest VmRSS sampled during the load (and VmHWM at the end)
 	HWMKB     int64
+	MockLists int   // channel keys the mock answers with the fixture's model list (mockmodels.go)
+	SnapStart int64 // bytes of the snapshot file at the start
+	SnapEnd   int64 // and after the last refresh
 	Err       string
 }
 
@@ -62,6 +65,18 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 	}
 	cin := *in
 	cin.CacheDir = cache
+	// Discovery asks the mock for every channel's models: it must answer
+	// what the fixture's cache holds, or the refreshed snapshot shrinks to
+	// the mock's shared list and the phase's model disappears.
+	n, err := h.serveFixtureModels(ctx, &cin)
+	if err != nil {
+		rr.Err = err.Error()
+		return rr
+	}
+	rr.MockLists = n
+	if fi, err := os.Stat(snap); err == nil {
+		rr.SnapStart = fi.Size()
+	}
 	p, base, t0, err := h.startRouterd(&cin, snap, "refresh")
 	if err != nil {
 		rr.Err = err.Error()
@@ -176,6 +191,9 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 	}
 	close(stop)
 	bg.Wait()
+	if fi, err := os.Stat(snap); err == nil {
+		rr.SnapEnd = fi.Size()
+	}
 	if m, err := procMem(p.Pid()); err == nil {
 		rr.HWMKB = m.HWM
 		rr.PeakKB = max(rr.PeakKB, m.RSS)
@@ -202,7 +220,7 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 	}
 	h.log.Info("refresh under load", "requests", rr.Requests, "failed", rr.Errors, "refreshes", rr.Refreshes,
 		"refresh_failures", len(rr.Failed), "p99_outside", rr.Base.P99, "p99_during", rr.During.P99,
-		"idle_rss_kb", rr.IdleKB, "peak_rss_kb", rr.PeakKB)
+		"idle_rss_kb", rr.IdleKB, "peak_rss_kb", rr.PeakKB, "snapshot_bytes_start", rr.SnapStart, "snapshot_bytes_end", rr.SnapEnd)
 	return rr
 }
 
@@ -272,7 +290,7 @@ func refreshRows(res *results) []row {
 func renderRefresh(b *strings.Builder, res *results) {
 	r := res.Refresh
 	fmt.Fprintf(b, "### Refresh under load\n\n")
-	fmt.Fprintf(b, "Every %s the discovery cache of a copy of the scale installation gets a changed byte and `POST /v1/admin/refresh` runs routerd's refresh cycle (compile in process, validate, write the snapshot file, reload it as SIGHUP does) while vegeta sends %d req/s through routerd. A request counts as during a refresh when its send-to-answer interval overlaps a refresh call. RSS is sampled from `/proc/PID/status` every 50 ms.\n\n", fmtDur(refreshEvery), firstRate(res))
+	fmt.Fprintf(b, "Every %s the discovery cache of a copy of the scale installation gets a changed byte and `POST /v1/admin/refresh` runs routerd's refresh cycle (compile in process, validate, write the snapshot file, reload it as SIGHUP does) while vegeta sends %d req/s through routerd. A request counts as during a refresh when its send-to-answer interval overlaps a refresh call. RSS is sampled from `/proc/PID/status` every 50 ms. Routerd's model discovery asks the mock for every channel's models during the phase; the mock answers each channel's key with the model list the fixture's discovery cache holds for that channel (%d keys; cmd/routerbench/mockmodels.go), as providers whose lists did not change would, so a refresh compiles the same pairs and no request fails because of the harness.\n\n", fmtDur(refreshEvery), firstRate(res), r.MockLists)
 	if r.Requests == 0 {
 		fmt.Fprintf(b, "Not measured: %s\n\n", orDash(r.Err))
 		return
@@ -280,6 +298,9 @@ func renderRefresh(b *strings.Builder, res *results) {
 	fmt.Fprintf(b, "| requests | failed | refreshes ok | refresh failed | refresh time p50 / max | p99 outside (ms) | p99 during (ms) | idle RSS | peak RSS |\n|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(b, "| %d | %d | %d | %d | %s / %s | %s | %s | %s | %s |\n\n", r.Requests, r.Errors, r.Refreshes, len(r.Failed),
 		fmtDur(r.RefreshMs.Median), fmtDur(r.RefreshMs.Max), fmtMs(r.Base.P99), fmtMs(r.During.P99), mb(r.IdleKB), mb(r.PeakKB))
+	if r.SnapStart > 0 && r.SnapEnd > 0 {
+		fmt.Fprintf(b, "Snapshot file: %s before the phase, %s after its last refresh.\n\n", humanBytes(float64(r.SnapStart)), humanBytes(float64(r.SnapEnd)))
+	}
 	for _, s := range append(r.ErrSample, r.Failed...) {
 		fmt.Fprintf(b, "- %s\n", short(s))
 	}

@@ -331,6 +331,7 @@ func summaryRows(res *results) []row {
 	add(mr)
 	rows = append(rows, refreshRows(res)...)  // refresh.go
 	rows = append(rows, inflightRows(res)...) // inflight_report.go
+	rows = append(rows, tenantsRows(res)...)  // tenants.go
 	return rows
 }
 
@@ -440,6 +441,7 @@ func renderReport(res *results) string {
 	renderSwap(&b, res)
 	renderRefresh(&b, res)
 	renderShared(&b, res)
+	renderTenants(&b, res)
 	renderRates(&b, res)
 	renderCompile(&b, res)
 	if len(res.Notes) > 0 {

@@ -560,3 +560,33 @@ func TestLedgerJournalIsExclusive(t *testing.T) {
 		t.Fatalf("%d records: %v", len(got), err)
 	}
 }
+
+// The writer waits up to FlushDelay for a fuller batch; Sync and Close cut
+// the wait short, so neither waits for the delay (an hour here: the test
+// would time out if they did).
+func TestFlushDelayCutBySyncAndClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "usage.db")
+	l, err := Open(Options{Path: path, FlushDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := sample(1)
+	var e Entry
+	e.FromRecord(&rec)
+	l.Enqueue(&e)
+	if err := l.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Stats(); st.Written != 1 {
+		t.Fatalf("after Sync: %+v", st)
+	}
+	for range 3 {
+		l.Enqueue(&e)
+	}
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Stats(); st.Written != 4 || st.SpilledOverflow != 0 {
+		t.Fatalf("after Close: %+v", st)
+	}
+}
