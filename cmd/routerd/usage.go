@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"smartrouter/format"
-	"smartrouter/runtime/cluster"
 	"smartrouter/format/inspect"
 	"smartrouter/format/vocab"
+	"smartrouter/runtime/cluster"
 	"smartrouter/runtime/metrics"
 	"smartrouter/runtime/server"
 	"smartrouter/runtime/snapshot"
