@@ -64,7 +64,7 @@ run: build
 	trap 'kill $$mock 2>/dev/null; wait $$mock 2>/dev/null' EXIT; \
 	trap 'exit 0' INT TERM; \
 	echo "status page: http://127.0.0.1:7601/status (Ctrl-C stops)"; \
-	$(BIN)/routerd -snapshot fixtures/demo/router.snap -config fixtures/demo/config -cache fixtures/demo/cache -addr 127.0.0.1:7601
+	$(BIN)/routerd -snapshot fixtures/demo/router.snap -config fixtures/demo/config -cache fixtures/demo/cache -addr 127.0.0.1:7601 -usage-db $(BIN)/usage.db
 
 # Builds routerd, routerc and mockllm, measures start, open, route, overhead
 # under load, requests in flight (slow upstreams), swap under load, the
