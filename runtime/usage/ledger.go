@@ -563,12 +563,26 @@ func (l *Ledger) Enqueue(e *Entry) {
 			l.jFull.Add(1)
 		}
 	}
+	// Only the first record of an empty queue wakes the writer (it drains
+	// the queue before it waits again), and only a full batch cuts its
+	// FlushDelay short: a wake-up per record would cost the writer a
+	// goroutine switch per record.
+	first := l.count == 0
 	l.count++
+	full := l.count == batchMax
 	l.enq++
 	l.mu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
+	if first {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+	if full {
+		select {
+		case l.flush <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -659,24 +673,18 @@ func (l *Ledger) linger(d time.Duration) {
 	if d <= 0 {
 		return
 	}
+	l.mu.Lock()
+	full := l.count >= batchMax
+	l.mu.Unlock()
+	if full {
+		return
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
-	for {
-		l.mu.Lock()
-		full := l.count >= batchMax
-		l.mu.Unlock()
-		if full {
-			return
-		}
-		select {
-		case <-t.C:
-			return
-		case <-l.flush:
-			return
-		case <-l.stop:
-			return
-		case <-l.wake:
-		}
+	select {
+	case <-t.C:
+	case <-l.flush: // a Sync, or Enqueue filled a batch
+	case <-l.stop:
 	}
 }
 
