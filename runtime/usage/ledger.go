@@ -156,6 +156,41 @@ var schema = [][]string{
 		`CREATE INDEX requests_model_ts ON requests (model_used, ts)`,
 		`CREATE TABLE ledger_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
 	},
+	// 2: the record's uid becomes the rowid (id), which drops the UNIQUE
+	// index on uid and makes every insert an append to the table's b-tree
+	// (uids grow with time); only the ts index stays: every query filters
+	// on a time range (or reads the latest records), and the key, channel
+	// and model indexes cost an insert each per record without serving a
+	// query better than the ts range does.
+	{
+		`CREATE TABLE requests_v2 (
+			id              INTEGER PRIMARY KEY,
+			ts              INTEGER NOT NULL,
+			request_id      TEXT    NOT NULL,
+			key             TEXT    NOT NULL,
+			surface         TEXT    NOT NULL,
+			model_requested TEXT    NOT NULL,
+			channel         TEXT    NOT NULL,
+			model_used      TEXT    NOT NULL,
+			attempts        INTEGER NOT NULL,
+			status          INTEGER NOT NULL,
+			error_code      TEXT    NOT NULL,
+			input_tokens    INTEGER NOT NULL,
+			output_tokens   INTEGER NOT NULL,
+			cost_usd        REAL    NOT NULL,
+			upstream_ms     REAL    NOT NULL,
+			overhead_ms     REAL    NOT NULL,
+			stream          INTEGER NOT NULL
+		)`,
+		`INSERT INTO requests_v2 (id, ts, request_id, key, surface, model_requested, channel, model_used,
+			attempts, status, error_code, input_tokens, output_tokens, cost_usd, upstream_ms, overhead_ms, stream)
+			SELECT uid, ts, request_id, key, surface, model_requested, channel, model_used,
+			attempts, status, error_code, input_tokens, output_tokens, cost_usd, upstream_ms, overhead_ms, stream
+			FROM requests ORDER BY uid`,
+		`DROP TABLE requests`,
+		`ALTER TABLE requests_v2 RENAME TO requests`,
+		`CREATE INDEX requests_ts ON requests (ts)`,
+	},
 }
 
 // SchemaVersion is the schema this build writes.
@@ -319,9 +354,33 @@ func (l *Ledger) migrate() error {
 	return nil
 }
 
-const insertSQL = `INSERT OR IGNORE INTO requests (uid, ts, request_id, key, surface, model_requested, channel, model_used,
-	attempts, status, error_code, input_tokens, output_tokens, cost_usd, upstream_ms, overhead_ms, stream)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+// insertCols are the columns of an insert, id being the record's uid (a
+// replayed record is ignored); insertChunk is how many rows one INSERT
+// statement carries (a batch is chunks of it plus one shorter statement).
+const (
+	insertCols = `INSERT OR IGNORE INTO requests (id, ts, request_id, key, surface, model_requested, channel, model_used,
+	attempts, status, error_code, input_tokens, output_tokens, cost_usd, upstream_ms, overhead_ms, stream) VALUES `
+	insertRow   = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+	insertArgs  = 17
+	insertChunk = 32
+)
+
+// insertSQL returns the INSERT of n rows.
+func insertSQL(n int) string {
+	var b strings.Builder
+	b.Grow(len(insertCols) + n*(len(insertRow)+1))
+	b.WriteString(insertCols)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(insertRow)
+	}
+	return b.String()
+}
+
+// insertChunkSQL is the INSERT of insertChunk rows.
+var insertChunkSQL = insertSQL(insertChunk)
 
 const checkpointSQL = `INSERT INTO ledger_state (name, value) VALUES ('journal_checkpoint', ?)
 	ON CONFLICT (name) DO UPDATE SET value = excluded.value`
@@ -336,26 +395,39 @@ func (l *Ledger) insert(entries []Entry, ckpt uint64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	stmt, err := tx.Prepare(insertSQL)
-	if err != nil {
-		tx.Rollback()
-		return 0, err
-	}
 	var n int64
-	for i := range entries {
-		e := &entries[i]
-		res, err := stmt.Exec(e.uid, e.Time, e.Str(FieldRequestID), e.Str(FieldKey), e.Str(FieldSurface),
-			e.Str(FieldModelRequested), e.Str(FieldChannel), e.Str(FieldModelUsed), e.Attempts, e.Status,
-			e.Str(FieldErrorCode), e.InputTokens, e.OutputTokens, e.CostUSD, e.UpstreamMs, e.OverheadMs, e.Stream)
+	args := make([]any, 0, insertChunk*insertArgs)
+	var chunk *sql.Stmt
+	for len(entries) > 0 {
+		k := min(len(entries), insertChunk)
+		args = args[:0]
+		for i := range k {
+			e := &entries[i]
+			args = append(args, e.uid, e.Time, e.Str(FieldRequestID), e.Str(FieldKey), e.Str(FieldSurface),
+				e.Str(FieldModelRequested), e.Str(FieldChannel), e.Str(FieldModelUsed), e.Attempts, e.Status,
+				e.Str(FieldErrorCode), e.InputTokens, e.OutputTokens, e.CostUSD, e.UpstreamMs, e.OverheadMs, e.Stream)
+		}
+		entries = entries[k:]
+		var res sql.Result
+		if k == insertChunk {
+			if chunk == nil {
+				if chunk, err = tx.Prepare(insertChunkSQL); err != nil {
+					tx.Rollback()
+					return 0, err
+				}
+				defer chunk.Close()
+			}
+			res, err = chunk.Exec(args...)
+		} else {
+			res, err = tx.Exec(insertSQL(k), args...)
+		}
 		if err != nil {
-			stmt.Close()
 			tx.Rollback()
 			return 0, err
 		}
-		k, _ := res.RowsAffected()
-		n += k
+		a, _ := res.RowsAffected()
+		n += a
 	}
-	stmt.Close()
 	if ckpt > 0 {
 		if _, err := tx.Exec(checkpointSQL, int64(ckpt)); err != nil {
 			tx.Rollback()
@@ -491,12 +563,26 @@ func (l *Ledger) Enqueue(e *Entry) {
 			l.jFull.Add(1)
 		}
 	}
+	// Only the first record of an empty queue wakes the writer (it drains
+	// the queue before it waits again), and only a full batch cuts its
+	// FlushDelay short: a wake-up per record would cost the writer a
+	// goroutine switch per record.
+	first := l.count == 0
 	l.count++
+	full := l.count == batchMax
 	l.enq++
 	l.mu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
+	if first {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+	if full {
+		select {
+		case l.flush <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -587,24 +673,18 @@ func (l *Ledger) linger(d time.Duration) {
 	if d <= 0 {
 		return
 	}
+	l.mu.Lock()
+	full := l.count >= batchMax
+	l.mu.Unlock()
+	if full {
+		return
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
-	for {
-		l.mu.Lock()
-		full := l.count >= batchMax
-		l.mu.Unlock()
-		if full {
-			return
-		}
-		select {
-		case <-t.C:
-			return
-		case <-l.flush:
-			return
-		case <-l.stop:
-			return
-		case <-l.wake:
-		}
+	select {
+	case <-t.C:
+	case <-l.flush: // a Sync, or Enqueue filled a batch
+	case <-l.stop:
 	}
 }
 

@@ -590,3 +590,88 @@ func TestFlushDelayCutBySyncAndClose(t *testing.T) {
 		t.Fatalf("after Close: %+v", st)
 	}
 }
+
+// A database of schema 1 (uid column, four indexes) upgrades to the
+// current one: its records keep their uids as ids, so a record replayed
+// after the upgrade is still inserted once; the queries answer as before;
+// only the ts index is left.
+func TestLedgerMigratesSchema1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "usage.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range append([]string{`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,
+		`INSERT INTO schema_migrations VALUES (1, 0)`}, schema[0]...) {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var recs []Record
+	for i := range 300 {
+		r := sample(i)
+		recs = append(recs, r)
+		if _, err := db.Exec(`INSERT INTO requests (uid, ts, request_id, key, surface, model_requested, channel, model_used,
+			attempts, status, error_code, input_tokens, output_tokens, cost_usd, upstream_ms, overhead_ms, stream)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, 1000+i, r.Time.UnixNano(), r.RequestID, r.Key, r.Surface,
+			r.ModelRequested, r.Channel, r.ModelUsed, r.Attempts, r.Status, r.ErrorCode, r.InputTokens, r.OutputTokens,
+			r.CostUSD, r.UpstreamMs, r.OverheadMs, r.Stream); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l := openTest(t, Options{Path: path})
+	// A replay of record 7 (its uid kept) is ignored; a new record is not.
+	var e Entry
+	e.FromRecord(&recs[7])
+	e.uid = 1007
+	if n, err := l.insert([]Entry{e}, 0); err != nil || n != 0 {
+		t.Fatalf("replayed record: %d rows, %v", n, err)
+	}
+	recs = append(recs, sample(300))
+	add(l, recs[300:])
+	q, err := ParseQuery("2026-12-01T00:00:00Z", "2026-12-06T00:00:00Z", "", "", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, gb := range [][]string{{"key"}, {"day", "model"}} {
+		q.GroupBy = gb
+		got, err := l.Usage(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := aggregate(recs, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Totals.Requests != int64(len(recs)) || len(got.Rows) != len(want.Rows) || !reflect.DeepEqual(got.Rows[0].Group, want.Rows[0].Group) ||
+			got.Rows[0].Requests != want.Rows[0].Requests || got.Totals.InputTokens != want.Totals.InputTokens {
+			t.Fatalf("%v: got %+v\nwant %+v", gb, got, want)
+		}
+	}
+	got, err := l.Recent(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, []Record{recs[300], recs[299]}) {
+		t.Fatalf("recent %+v", got)
+	}
+	rows, err := l.db.Query(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'requests'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var idx []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		idx = append(idx, s)
+	}
+	if !reflect.DeepEqual(idx, []string{"requests_ts"}) {
+		t.Fatalf("indexes %v, want [requests_ts]", idx)
+	}
+}
