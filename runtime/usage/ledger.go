@@ -124,6 +124,12 @@ type Ledger struct {
 	hold      chan struct{} // tests: the writer starts once it is closed
 
 	written, spOver, spDB, spReplayed, jReplayed, jFull, lost, dbErrs, pruned atomic.Uint64
+
+	// ins[k] is the prepared INSERT of k rows (SQLite), made on first use
+	// and kept: parsing a multi-row INSERT per batch cost more than the
+	// rows' binding.
+	insMu sync.Mutex
+	ins   [insertChunk + 1]*sql.Stmt
 }
 
 // schema is the list of migrations: migration i+1 is schema[i]. Never
@@ -379,8 +385,21 @@ func insertSQL(n int) string {
 	return b.String()
 }
 
-// insertChunkSQL is the INSERT of insertChunk rows.
-var insertChunkSQL = insertSQL(insertChunk)
+// insertStmt returns the prepared INSERT of k rows (1 ≤ k ≤ insertChunk),
+// preparing it on first use.
+func (l *Ledger) insertStmt(k int) (*sql.Stmt, error) {
+	l.insMu.Lock()
+	defer l.insMu.Unlock()
+	if st := l.ins[k]; st != nil {
+		return st, nil
+	}
+	st, err := l.db.Prepare(insertSQL(k))
+	if err != nil {
+		return nil, err
+	}
+	l.ins[k] = st
+	return st, nil
+}
 
 const checkpointSQL = `INSERT INTO ledger_state (name, value) VALUES ('journal_checkpoint', ?)
 	ON CONFLICT (name) DO UPDATE SET value = excluded.value`
@@ -397,7 +416,6 @@ func (l *Ledger) insert(entries []Entry, ckpt uint64) (int64, error) {
 	}
 	var n int64
 	args := make([]any, 0, insertChunk*insertArgs)
-	var chunk *sql.Stmt
 	for len(entries) > 0 {
 		k := min(len(entries), insertChunk)
 		args = args[:0]
@@ -408,19 +426,14 @@ func (l *Ledger) insert(entries []Entry, ckpt uint64) (int64, error) {
 				e.Str(FieldErrorCode), e.InputTokens, e.OutputTokens, e.CostUSD, e.UpstreamMs, e.OverheadMs, e.Stream)
 		}
 		entries = entries[k:]
-		var res sql.Result
-		if k == insertChunk {
-			if chunk == nil {
-				if chunk, err = tx.Prepare(insertChunkSQL); err != nil {
-					tx.Rollback()
-					return 0, err
-				}
-				defer chunk.Close()
-			}
-			res, err = chunk.Exec(args...)
-		} else {
-			res, err = tx.Exec(insertSQL(k), args...)
+		st, err := l.insertStmt(k)
+		if err != nil {
+			tx.Rollback()
+			return 0, err
 		}
+		// tx.Stmt reuses the statement prepared on the transaction's
+		// connection (the pool keeps one per connection).
+		res, err := tx.Stmt(st).Exec(args...)
 		if err != nil {
 			tx.Rollback()
 			return 0, err
@@ -840,6 +853,13 @@ func (l *Ledger) Close(ctx context.Context) error {
 		err = cerr
 	}
 	if err == nil {
+		l.insMu.Lock()
+		for _, st := range l.ins {
+			if st != nil {
+				st.Close()
+			}
+		}
+		l.insMu.Unlock()
 		if cerr := l.db.Close(); cerr != nil {
 			err = fmt.Errorf("usage ledger: close the database: %w", cerr)
 		}
