@@ -206,6 +206,7 @@ func (w *work) commitRelay(i int, ttfb time.Duration, tr translator) {
 	rl.s, rl.h, rl.st, rl.pair, rl.resp, rl.us, rl.first, rl.added, rl.ttfb = s, w.h, w.st, w.dec.Pairs[i], w.resp, w.us, w.first, w.added, ttfb
 	rl.tr = tr
 	rl.hold = w.handOver()
+	rl.conn, _ = w.c.Context().Conn().(*trackedConn)
 	w.commitUsage(rl)
 	w.owned = false
 	r.SetBodyStream(rl, -1)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"sync"
@@ -61,6 +62,11 @@ type trackedConn struct {
 	ip         string
 	prev, next *trackedConn
 	counted    bool // in the accept-order list and in count
+
+	// The end of a stream is written at once (holdEnd); used only by the
+	// connection's goroutine, which runs both the relay and the writes.
+	held    *[]byte // writes kept since holdEnd
+	lastEnd bool    // the last kept write ended with the chunked body's last chunk
 }
 
 // Write bounds each write by the write timeout: a client that stops reading
@@ -69,10 +75,62 @@ type trackedConn struct {
 // upstream response, is closed too). The bound is per write, so a long
 // stream that the client keeps reading is never cut.
 func (c *trackedConn) Write(p []byte) (int, error) {
+	if c.held != nil {
+		return c.writeHeld(p)
+	}
+	return c.write(p)
+}
+
+func (c *trackedConn) write(p []byte) (int, error) {
 	if d := c.t.lim.writeTimeout; d > 0 {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(d))
 	}
 	return c.Conn.Write(p)
+}
+
+// maxHeld bounds what holdEnd keeps: more is written at once.
+const maxHeld = 64 << 10
+
+// heldBufs pools the buffers of holdEnd.
+var heldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// holdEnd is called by a stream's relay when it returns its last events:
+// fasthttp then writes them as a chunk and flushes, writes the chunked
+// body's last chunk ("0\r\n") and flushes, then the empty trailer ("\r\n")
+// and flushes — three writes, each a system call that also wakes the
+// client. From holdEnd on, the connection keeps what it is given and
+// writes it all in one call with the write that follows the last chunk
+// (or as soon as more than maxHeld bytes are kept). Nothing waits in
+// between: the relay returns io.EOF at once after its last events.
+func (c *trackedConn) holdEnd() {
+	if c.held == nil {
+		c.held = heldBufs.Get().(*[]byte)
+		c.lastEnd = false
+	}
+}
+
+// lastChunk is the end of a chunked body before its trailer.
+var lastChunk = []byte("0\r\n")
+
+func (c *trackedConn) writeHeld(p []byte) (int, error) {
+	b := append(*c.held, p...)
+	*c.held = b
+	end := c.lastEnd
+	c.lastEnd = bytes.HasSuffix(b, lastChunk) && (len(b) == len(lastChunk) || b[len(b)-len(lastChunk)-1] == '\n')
+	if !end && len(b) <= maxHeld {
+		return len(p), nil
+	}
+	_, err := c.write(b)
+	h := c.held
+	c.held = nil
+	if cap(b) <= maxHeld+4<<10 {
+		*h = b[:0]
+		heldBufs.Put(h)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // Read marks the connection busy when request bytes arrive. A connection the

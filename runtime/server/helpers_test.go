@@ -76,6 +76,8 @@ type harnessOpt struct {
 	spec    func(*servertest.Spec)
 	options func(*Options)
 	env     map[string]string
+	// listener, when set, wraps the loopback listener the server is given.
+	listener func(net.Listener) net.Listener
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -114,6 +116,9 @@ func start(t testing.TB, o harnessOpt) *harness {
 		t.Fatal(err)
 	}
 	h.url = "http://" + ln.Addr().String()
+	if o.listener != nil {
+		ln = o.listener(ln)
+	}
 	h.served = make(chan error, 1)
 	go func() { h.served <- srv.Serve(ln) }()
 	h.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}

@@ -47,6 +47,8 @@ type relay struct {
 
 	ent    usage.Entry // the usage record (usage.go), filled at commit
 	record bool        // ent is still to be handed to the recorder
+
+	conn *trackedConn // the client's connection (nil when not accepted by the server's listener)
 }
 
 // translator turns the data payloads of an upstream stream into the
@@ -106,6 +108,11 @@ func (r *relay) Read(p []byte) (n int, err error) {
 		err := r.fill()
 		if r.last {
 			r.emitUsage(r.ucode) // before the last events are written
+			if r.conn != nil {
+				// The last events, the end of the chunked body and the
+				// trailer leave in one write (conns.go).
+				r.conn.holdEnd()
+			}
 		}
 		if err != nil {
 			return 0, err
