@@ -28,6 +28,7 @@ type loadResult struct {
 	Lat        dist
 	CPU        time.Duration // CPU time of the process under test during the attack
 	CPUPerReq  time.Duration
+	Switches   int64 // context switches of the process under test during the attack (switches.go)
 	Err        string
 	lat        []time.Duration // every latency, for merging rounds
 }
@@ -46,6 +47,7 @@ func merge(rounds []loadResult) loadResult {
 		out.Requests += r.Requests
 		out.Errors += r.Errors
 		out.CPU += r.CPU
+		out.Switches += r.Switches
 		out.lat = append(out.lat, r.lat...)
 		for _, e := range r.ErrSamples {
 			if len(out.ErrSamples) < 3 && !slices.Contains(out.ErrSamples, e) {
@@ -80,12 +82,14 @@ func attackChecked(ctx context.Context, name string, tgt vegeta.Target, rate int
 	// open at once (the default cap is 10,000 per host).
 	atk := vegeta.NewAttacker(vegeta.Timeout(30*time.Second), vegeta.KeepAlive(true), vegeta.Workers(32), vegeta.MaxConnections(20000))
 	var cpu0 time.Duration
+	var sw0 int64
 	if pid > 0 {
 		var err error
 		if cpu0, err = procTreeCPU(pid); err != nil {
 			r.Err = err.Error()
 			return r
 		}
+		sw0, _ = procTreeSwitches(pid)
 	}
 	stop := make(chan struct{})
 	duringDone := make(chan struct{})
@@ -122,12 +126,24 @@ func attackChecked(ctx context.Context, name string, tgt vegeta.Target, rate int
 			r.CPU = cpu1 - cpu0
 			r.CPUPerReq = r.CPU / time.Duration(r.Requests)
 		}
+		if sw1, err := procTreeSwitches(pid); err == nil && sw0 > 0 {
+			r.Switches = sw1 - sw0
+		}
 	}
 	r.Lat, r.lat = summarize(lat), lat
 	if ctx.Err() != nil {
 		r.Err = "interrupted"
 	}
 	return r
+}
+
+// switchesPerReq is the context switches of the process under test per
+// request ("" when not measured).
+func (r loadResult) switchesPerReq() string {
+	if r.Switches <= 0 || r.Requests == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.1f", float64(r.Switches)/float64(r.Requests))
 }
 
 // chatTargetFor builds the vegeta target of a chat request.

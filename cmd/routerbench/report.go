@@ -229,9 +229,15 @@ func summaryRows(res *results) []row {
 		cpu := row{What: fmt.Sprintf("router CPU per proxied request, %s (process CPU time ÷ requests at %d req/s)", kind, firstRate(res)), Target: "≤ 0.2 ms",
 			Python: "other gateways measured here 0.8–3 ms"}
 		cpu.Measured = fmtDur(p.Routerd.CPUPerReq) + fmt.Sprintf(" (%s over %d requests; the mock itself: %s)", fmtDur(p.Routerd.CPU), p.Routerd.Requests, fmtDur(p.Mock.CPUPerReq))
+		if sw := p.Routerd.switchesPerReq(); sw != "" {
+			cpu.Measured += ", " + sw + " context switches per request"
+		}
 		cpu.Verdict = verdictAtMost(float64(p.Routerd.CPUPerReq), float64(200*time.Microsecond), durFormat)
 		if p.Nginx.Requests > 0 {
 			cpu.Measured += fmt.Sprintf("; **nginx** (master and workers): %s", fmtDur(p.Nginx.CPUPerReq))
+			if sw := p.Nginx.switchesPerReq(); sw != "" {
+				cpu.Measured += ", " + sw + " context switches per request"
+			}
 			cpu.Verdict += "; " + vsNginx(p.Routerd.CPUPerReq, p.Nginx.CPUPerReq, "CPU")
 		}
 		add(cpu)
@@ -587,7 +593,7 @@ func renderOverhead(b *strings.Builder, res *results) {
 		}
 		return
 	}
-	fmt.Fprintf(b, "### Overhead under load\n\n| answers | path | rate | requests | errors | p50 ms | p90 ms | p99 ms | max ms | CPU per request |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(b, "### Overhead under load\n\n| answers | path | rate | requests | errors | p50 ms | p90 ms | p99 ms | max ms | CPU per request | context switches per request |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, p := range res.Overhead {
 		kind := "plain"
 		if p.Stream {
@@ -603,17 +609,18 @@ func renderOverhead(b *strings.Builder, res *results) {
 			case "routerd-messages":
 				path = "through routerd, as `/v1/messages`"
 			}
-			fmt.Fprintf(b, "| %s | %s | %d/s for %s | %d | %d | %s | %s | %s | %s | %s |\n", kind, path, l.Rate, fmtDur(l.Dur), l.Requests, l.Errors,
-				fmtMs(l.Lat.P50), fmtMs(l.Lat.P90), fmtMs(l.Lat.P99), fmtMs(l.Lat.Max), fmtDur(l.CPUPerReq))
+			fmt.Fprintf(b, "| %s | %s | %d/s for %s | %d | %d | %s | %s | %s | %s | %s | %s |\n", kind, path, l.Rate, fmtDur(l.Dur), l.Requests, l.Errors,
+				fmtMs(l.Lat.P50), fmtMs(l.Lat.P90), fmtMs(l.Lat.P99), fmtMs(l.Lat.Max), fmtDur(l.CPUPerReq), l.switchesPerReq())
 		}
-		fmt.Fprintf(b, "| %s | difference over all requests | | | | %s | %s | %s | %s | |\n", kind,
+		fmt.Fprintf(b, "| %s | difference over all requests | | | | %s | %s | %s | %s | | |\n", kind,
 			fmtMs(p.Routerd.Lat.P50-p.Mock.Lat.P50), fmtMs(p.Routerd.Lat.P90-p.Mock.Lat.P90), fmtMs(p.Routerd.Lat.P99-p.Mock.Lat.P99), fmtMs(p.Routerd.Lat.Max-p.Mock.Lat.Max))
-		fmt.Fprintf(b, "| %s | **added by routerd** (median of %d paired rounds) | | | | %s | | %s | | |\n", kind, p.Rounds, fmtMs(p.Added.P50), fmtMs(p.Added.P99))
+		fmt.Fprintf(b, "| %s | **added by routerd** (median of %d paired rounds) | | | | %s | | %s | | | |\n", kind, p.Rounds, fmtMs(p.Added.P50), fmtMs(p.Added.P99))
 		if p.Nginx.Requests > 0 {
-			fmt.Fprintf(b, "| %s | **added by nginx** (median of %d paired rounds) | | | | %s | | %s | | |\n", kind, p.Rounds, fmtMs(p.NginxAdded.P50), fmtMs(p.NginxAdded.P99))
+			fmt.Fprintf(b, "| %s | **added by nginx** (median of %d paired rounds) | | | | %s | | %s | | | |\n", kind, p.Rounds, fmtMs(p.NginxAdded.P50), fmtMs(p.NginxAdded.P99))
 		}
 	}
-	fmt.Fprintf(b, "\nThe CPU column is the process under test: the mock on its own row, routerd on its row, nginx (master and workers) on its row; the mock's share is never included.\n\n")
+	fmt.Fprintf(b, "\nThe CPU column is the process under test: the mock on its own row, routerd on its row, nginx (master and workers) on its row; the mock's share is never included. "+
+		"Context switches are those of every thread of that process (`voluntary_ctxt_switches` + `nonvoluntary_ctxt_switches` of /proc/PID/task/*/status) during its rounds: a thread put to sleep on a futex, epoll or nanosleep and woken again, which on this virtual machine costs several microseconds each.\n\n")
 	notes := false
 	for _, p := range res.Overhead {
 		for _, l := range overheadLoads(&p) {
