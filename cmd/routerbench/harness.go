@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 	"log/slog"
 	"net/http"
 	"os"
@@ -130,7 +131,7 @@ func (h *harness) runAll(ctx context.Context) error {
 		installs[f], snaps[f] = in, snap
 	}
 
-	if h.opt.only == "overhead" {
+	if h.opt.only == "overhead" || h.opt.only == "rate" {
 		if in := installs["scale"]; in != nil {
 			if ct, err := h.probe(ctx, in, snaps["scale"]); err != nil {
 				h.res.OverheadErr = "no model routes to the mock: " + err.Error()
@@ -318,6 +319,10 @@ func (h *harness) loadPhases(ctx context.Context, in *install, snapSrc string, c
 		np, nginxURL = p, nbase+"/v1/chat/completions"
 		defer h.ps.stop(np, 5*time.Second)
 	}
+	if h.opt.only == "rate" {
+		h.rateSearches(ctx, mockURL, nginxURL, np != nil, chatTargetFor(routerURL, in.Tokens.API, chatBody(ct.Model, false)), ct)
+		return
+	}
 	for _, stream := range []bool{false, true} {
 		routed := chatTargetFor(routerURL, in.Tokens.API, chatBody(ct.Model, stream))
 		direct := chatTargetFor(mockURL, "bench-direct", chatBody(ct.Upstream, stream))
@@ -379,17 +384,21 @@ func (h *harness) loadPhases(ctx context.Context, in *install, snapSrc string, c
 		h.res.Tenants = h.tenantsUnderLoad(ctx, in, ct)
 	}
 	if h.opt.stepDur > 0 && ctx.Err() == nil {
-		// The three searches run back to back in the same run, the mock's
-		// own first: it is the ceiling of the generator and mock.
-		h.res.Rates = append(h.res.Rates, rateSearch(ctx, "mock", chatTargetFor(mockURL, "bench-direct", chatBody(ct.Upstream, false)), h.opt.stepDur))
-		if np != nil {
-			h.res.Rates = append(h.res.Rates, rateSearch(ctx, "nginx", chatTargetFor(nginxURL, "bench-direct", chatBody(ct.Upstream, false)), h.opt.stepDur))
-		}
-		h.res.Rates = append(h.res.Rates, rateSearch(ctx, "routerd", routed, h.opt.stepDur))
+		h.rateSearches(ctx, mockURL, nginxURL, np != nil, routed, ct)
 	} else if np != nil {
 		h.res.Nginx += "; the rate search runs without -quick"
 	}
 	h.profileAll(ctx, p, profPath, in, snapSrc, ct)
+}
+
+// rateSearches runs the three searches back to back in the same run, the
+// mock's own first: it is the ceiling of the generator and mock.
+func (h *harness) rateSearches(ctx context.Context, mockURL, nginxURL string, nginx bool, routed vegeta.Target, ct chatTarget) {
+	h.res.Rates = append(h.res.Rates, rateSearch(ctx, "mock", chatTargetFor(mockURL, "bench-direct", chatBody(ct.Upstream, false)), h.opt.stepDur))
+	if nginx {
+		h.res.Rates = append(h.res.Rates, rateSearch(ctx, "nginx", chatTargetFor(nginxURL, "bench-direct", chatBody(ct.Upstream, false)), h.opt.stepDur))
+	}
+	h.res.Rates = append(h.res.Rates, rateSearch(ctx, "routerd", routed, h.opt.stepDur))
 }
 
 // profileAll takes the CPU profiles of the plain and streamed loads (after

@@ -77,10 +77,21 @@ func attack(ctx context.Context, name string, tgt vegeta.Target, rate int, dur t
 // chat, checkMessages for Messages).
 func attackChecked(ctx context.Context, name string, tgt vegeta.Target, rate int, dur time.Duration, stream bool, pid int, during func(stop <-chan struct{}),
 	check func(code int, errStr string, body []byte, stream bool) string) loadResult {
-	r := loadResult{Target: name, Stream: stream, Rate: rate, Dur: dur}
+	return attackWith(ctx, newAttacker(), name, tgt, rate, dur, stream, pid, during, check)
+}
+
+// newAttacker is the load generator of one attack (or of a warm-up and
+// the attack after it, which then reuses its connections).
+func newAttacker() *vegeta.Attacker {
 	// Up to 20,000 connections: the in-flight shapes hold 10,000 requests
 	// open at once (the default cap is 10,000 per host).
-	atk := vegeta.NewAttacker(vegeta.Timeout(30*time.Second), vegeta.KeepAlive(true), vegeta.Workers(32), vegeta.MaxConnections(20000))
+	return vegeta.NewAttacker(vegeta.Timeout(30*time.Second), vegeta.KeepAlive(true), vegeta.Workers(32), vegeta.MaxConnections(20000))
+}
+
+// attackWith is attackChecked with the attacker given.
+func attackWith(ctx context.Context, atk *vegeta.Attacker, name string, tgt vegeta.Target, rate int, dur time.Duration, stream bool, pid int, during func(stop <-chan struct{}),
+	check func(code int, errStr string, body []byte, stream bool) string) loadResult {
+	r := loadResult{Target: name, Stream: stream, Rate: rate, Dur: dur}
 	var cpu0 time.Duration
 	var sw0 int64
 	if pid > 0 {
@@ -219,11 +230,15 @@ type stepResult struct {
 
 // rateResult is the highest rate a target held.
 type rateResult struct {
-	Target string
-	Held   int
-	Steps  []stepResult
-	Err    string
+	Target  string
+	StepDur time.Duration // measured part of each step
+	Held    int
+	Steps   []stepResult
+	Err     string
 }
+
+// stepWarmup is the uncounted start of each step of the rate search.
+const stepWarmup = time.Second
 
 // searchRates are the steps of the rate search, requests per second.
 func searchRates() []int {
@@ -248,9 +263,15 @@ func holds(r loadResult) (bool, string) {
 // rateSearch raises the rate step by step until a step fails, then tries
 // the midpoint between the last held and the first failed rate.
 func rateSearch(ctx context.Context, name string, tgt vegeta.Target, dur time.Duration) rateResult {
-	rr := rateResult{Target: name}
+	rr := rateResult{Target: name, StepDur: dur}
 	step := func(rate int) bool {
-		r := attack(ctx, name, tgt, rate, dur, false, 0, nil)
+		// Each step first runs stepWarmup at its rate, not counted, on
+		// the connections the step then uses: the step measures the rate
+		// held, not the opening of the connections a higher rate needs
+		// (the same for the mock, nginx and routerd).
+		atk := newAttacker()
+		attackWith(ctx, atk, name, tgt, rate, stepWarmup, false, 0, nil, checkAnswer)
+		r := attackWith(ctx, atk, name, tgt, rate, dur, false, 0, nil, checkAnswer)
 		ok, why := holds(r)
 		rr.Steps = append(rr.Steps, stepResult{Rate: rate, Requests: r.Requests, Errors: r.Errors, P99: r.Lat.P99, Held: ok, Why: why})
 		if ok {

@@ -682,7 +682,7 @@ func renderRates(b *strings.Builder, res *results) {
 		fmt.Fprintf(b, "Not run (it runs without `-quick`).\n\n")
 		return
 	}
-	fmt.Fprintf(b, "Steps of 3 s each, raised until one fails, then the midpoint. The mock's own row is the ceiling of the load generator and mock on these cores.\n\n| target | held | steps (rate: p99, errors) |\n|---|---:|---|\n")
+	fmt.Fprintf(b, "Steps of %s each, raised until one fails, then the midpoint; each step starts with %s at its rate on the same connections that is not counted (the step measures the rate held, not the opening of the connections it needs). The mock's own row is the ceiling of the load generator and mock on these cores.\n\n| target | held | steps (rate: p99, errors) |\n|---|---:|---|\n", fmtDur(res.Rates[0].StepDur), fmtDur(stepWarmup))
 	for _, r := range res.Rates {
 		var steps []string
 		for _, s := range r.Steps {
