@@ -390,14 +390,7 @@ func TestPostgresErrorsHideThePassword(t *testing.T) {
 // measures the ledger and the protocol, not the disk).
 func BenchmarkPostgresLedgerThroughput(b *testing.B) {
 	pg := pgtest.Start(b)
-	l, err := Open(Options{Path: pg.NewDatabase(""), LocalPath: filepath.Join(b.TempDir(), "usage-postgres")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close(context.Background())
-	rec := sample(3)
-	var e Entry
-	e.FromRecord(&rec)
+	l, e := benchLedger(b, Options{Path: pg.NewDatabase(""), LocalPath: filepath.Join(b.TempDir(), "usage-postgres")})
 	start := time.Now()
 	n := 0
 	for b.Loop() {

@@ -13,14 +13,7 @@ import (
 func BenchmarkLedgerBatchSize(b *testing.B) {
 	for _, bs := range []int{10, 100, 500} {
 		b.Run(fmt.Sprint(bs), func(b *testing.B) {
-			l, err := Open(Options{Path: filepath.Join(b.TempDir(), "usage.db"), FlushDelay: -1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer l.Close(context.Background())
-			rec := sample(3)
-			var e Entry
-			e.FromRecord(&rec)
+			l, e := benchLedger(b, Options{Path: filepath.Join(b.TempDir(), "usage.db"), FlushDelay: -1})
 			cpu0 := cpuTime()
 			n := 0
 			for b.Loop() {

@@ -501,14 +501,7 @@ func benchEnqueue(b *testing.B, journal int64) {
 // BenchmarkLedgerThroughput measures records committed per second: the
 // queue is filled by half-queue chunks (so none overflows) and synced.
 func BenchmarkLedgerThroughput(b *testing.B) {
-	l, err := Open(Options{Path: filepath.Join(b.TempDir(), "usage.db")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close(context.Background())
-	rec := sample(3)
-	var e Entry
-	e.FromRecord(&rec)
+	l, e := benchLedger(b, Options{Path: filepath.Join(b.TempDir(), "usage.db")})
 	start, cpu0 := time.Now(), cpuTime()
 	n := 0
 	for b.Loop() {
@@ -527,6 +520,20 @@ func BenchmarkLedgerThroughput(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "records/s")
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(n)/1e3, "cpu-µs/record")
+}
+
+// benchLedger opens a ledger with opts, closed at the end of the
+// benchmark, and returns it with a sample record to enqueue.
+func benchLedger(b *testing.B, opts Options) (*Ledger, Entry) {
+	l, err := Open(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close(context.Background()) })
+	rec := sample(3)
+	var e Entry
+	e.FromRecord(&rec)
+	return l, e
 }
 
 // cpuTime is the process's user and system CPU time in nanoseconds.
