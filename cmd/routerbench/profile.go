@@ -20,6 +20,7 @@ import (
 
 	"smartrouter/runtime/server"
 	"smartrouter/runtime/snapshot"
+	"smartrouter/runtime/usage"
 )
 
 // serveProfiledCmd is the hidden subcommand that serves a snapshot with the
@@ -37,6 +38,7 @@ func serveProfiled(args []string, stderr io.Writer) error {
 	cache := fs.String("cache", "", "cache folder of the snapshot")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	prof := fs.String("cpuprofile", "", "CPU profile output file")
+	usageDB := fs.String("usage-db", "", "usage ledger file, attached as routerd attaches its default ledger (default: the CPU profile's path + .usage.db; \"off\": none)")
 	heapAt := fs.String("heapprofile", "", "on SIGUSR1, write the heap profile to this file and the goroutine profile next to it (.goroutine)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -55,6 +57,19 @@ func serveProfiled(args []string, stderr io.Writer) error {
 	})
 	if err != nil {
 		return err
+	}
+	// routerd keeps a usage ledger by default: so does the profiled server.
+	if *usageDB == "" {
+		*usageDB = *prof + ".usage.db"
+	}
+	if *usageDB != "off" {
+		l, err := usage.Open(usage.Options{Path: *usageDB, Logger: log})
+		if err != nil {
+			_ = srv.Shutdown(ctx)
+			return fmt.Errorf("open the usage ledger: %w", err)
+		}
+		srv.Usage().Attach(l)
+		defer l.Close(context.Background())
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -135,6 +150,7 @@ func profileCategories() []profileCategory {
 		{"futex: waking and parking threads around goroutine handoffs", `runtime\.futex$`},
 		{"scheduler looking for work (findRunnable)", `runtime\.findRunnable$`},
 		{"route decision (runtime/route)", `smartrouter/runtime/route\.`},
+		{"usage ledger (the record on the request path, and the SQLite writer)", `smartrouter/runtime/usage\.`},
 		{"metrics (prometheus client)", `prometheus`},
 		{"logging (log/slog)", `log/slog`},
 		{"memory allocation (mallocgc)", `runtime\.mallocgc$`},
