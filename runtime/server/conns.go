@@ -67,6 +67,11 @@ type trackedConn struct {
 	// connection's goroutine, which runs both the relay and the writes.
 	held    *[]byte // writes kept since holdEnd
 	lastEnd bool    // the last kept write ended with the chunked body's last chunk
+
+	// Bytes read ahead of a one-byte read (Read); used only by the
+	// connection's goroutine.
+	ahead              *[]byte
+	aheadOff, aheadEnd int
 }
 
 // Write bounds each write by the write timeout: a client that stops reading
@@ -136,8 +141,43 @@ func (c *trackedConn) writeHeld(p []byte) (int, error) {
 // Read marks the connection busy when request bytes arrive. A connection the
 // shutdown closed reads as a clean end of input, so that fasthttp neither
 // answers nor logs it.
+//
+// fasthttp, which keeps no read buffer for an idle connection
+// (ReduceMemoryUsage), waits for the next request with a one-byte read and
+// then reads the rest: two system calls for a request that arrived whole.
+// A one-byte read here reads what has arrived into a pooled buffer, and the
+// next read takes the rest from it; the buffer goes back to the pool as soon
+// as it is drained, so an idle connection still holds none.
 func (c *trackedConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
+	if c.ahead != nil {
+		n := copy(p, (*c.ahead)[c.aheadOff:c.aheadEnd])
+		if c.aheadOff += n; c.aheadOff == c.aheadEnd {
+			aheadBufs.Put(c.ahead)
+			c.ahead = nil
+		}
+		return n, nil
+	}
+	if len(p) == 1 {
+		b := aheadBufs.Get().(*[]byte)
+		n, err := c.Conn.Read(*b)
+		if n > 0 {
+			p[0] = (*b)[0]
+		}
+		if n > 1 {
+			c.ahead, c.aheadOff, c.aheadEnd = b, 1, n
+		} else {
+			aheadBufs.Put(b)
+		}
+		return c.arrived(min(n, 1), err)
+	}
+	return c.arrived(c.Conn.Read(p))
+}
+
+// aheadBufs pools the buffers of Read's read-ahead.
+var aheadBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
+
+// arrived marks the connection busy when request bytes arrived.
+func (c *trackedConn) arrived(n int, err error) (int, error) {
 	if n > 0 && c.state.CompareAndSwap(connIdle, connBusy) {
 		return n, err
 	}

@@ -16,6 +16,7 @@ import (
 type writeLog struct {
 	mu     sync.Mutex
 	writes [][]byte
+	reads  int // reads that returned data
 }
 
 type loggedListener struct {
@@ -41,6 +42,24 @@ func (c loggedConn) Write(p []byte) (int, error) {
 	c.log.writes = append(c.log.writes, bytes.Clone(p))
 	c.log.mu.Unlock()
 	return c.Conn.Write(p)
+}
+
+func (c loggedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.log.mu.Lock()
+		c.log.reads++
+		c.log.mu.Unlock()
+	}
+	return n, err
+}
+
+func (w *writeLog) takeReads() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := w.reads
+	w.reads = 0
+	return n
 }
 
 func (w *writeLog) take() [][]byte {
@@ -99,6 +118,35 @@ func TestStreamEndLeavesInOneWrite(t *testing.T) {
 		// and the usage chunk, then [DONE].
 		if max := mockllm.DefaultChunks + 4; len(writes) > max {
 			t.Errorf("answer %d: %d writes, want at most %d", i, len(writes), max)
+		}
+	}
+}
+
+// A request that arrived whole is read with one system call, also on a
+// kept-alive connection, where fasthttp first asks for a single byte; a
+// request larger than the read-ahead buffer still arrives intact.
+func TestRequestReadInOneCall(t *testing.T) {
+	log := &writeLog{}
+	h := start(t, harnessOpt{
+		listener: func(ln net.Listener) net.Listener { return loggedListener{Listener: ln, log: log} },
+	})
+	plain := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
+	big := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"` + strings.Repeat("long text ", 2000) + `"}]}`
+	for i, body := range []string{plain, plain, plain, big, plain} {
+		a := h.chat(body, nil)
+		if a.status != 200 {
+			t.Fatalf("request %d: status %d: %s", i, a.status, a.body)
+		}
+		reads := log.takeReads()
+		if body == big {
+			last, _ := h.mock.LastRequest()
+			if !bytes.Contains(last.Body, []byte(strings.Repeat("long text ", 2000))) {
+				t.Fatalf("request %d: the upstream did not get the whole message", i)
+			}
+			continue
+		}
+		if reads != 1 {
+			t.Errorf("request %d: %d reads of the connection, want 1", i, reads)
 		}
 	}
 }
