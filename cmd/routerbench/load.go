@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -77,8 +78,19 @@ func attackChecked(ctx context.Context, name string, tgt vegeta.Target, rate int
 	check func(code int, errStr string, body []byte, stream bool) string) loadResult {
 	r := loadResult{Target: name, Stream: stream, Rate: rate, Dur: dur}
 	// Up to 20,000 connections: the in-flight shapes hold 10,000 requests
-	// open at once (the default cap is 10,000 per host).
-	atk := vegeta.NewAttacker(vegeta.Timeout(30*time.Second), vegeta.KeepAlive(true), vegeta.Workers(32), vegeta.MaxConnections(20000))
+	// open at once (vegeta's default cap is 10,000 per host). The transport
+	// is the harness's own so that its idle connections are closed when the
+	// attack ends: vegeta's never times them out, and the next round of an
+	// in-flight shape would find the open-files limit taken by the
+	// thousands of connections of the round before.
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 20000,
+		MaxConnsPerHost:     20000,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	defer tr.CloseIdleConnections()
+	atk := vegeta.NewAttacker(vegeta.Client(&http.Client{Timeout: 30 * time.Second, Transport: tr}), vegeta.Workers(32))
 	var cpu0 time.Duration
 	if pid > 0 {
 		var err error
