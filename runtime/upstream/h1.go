@@ -47,6 +47,7 @@ type h1Host struct {
 	inUse  int       // connections taken (or dialled) and not yet given back
 	peak   int       // the most in use at once since peakAt
 	peakAt time.Time
+	sweep  *time.Timer // closes what expired while no call came; runs while idle is not empty
 }
 
 type h1Conn struct {
@@ -187,6 +188,9 @@ func (p *h1Pool) put(key string, c *h1Conn, reusable bool) {
 	if keep {
 		c.used = now
 		h.idle = append(h.idle, c)
+		if h.sweep == nil {
+			h.sweep = time.AfterFunc(h1IdleTimeout, func() { p.sweepIdle(key) })
+		}
 	}
 	p.mu.Unlock()
 	if !keep {
@@ -194,6 +198,48 @@ func (p *h1Pool) put(key string, c *h1Conn, reusable bool) {
 	}
 	for _, e := range expired[:n] {
 		e.nc.Close()
+	}
+}
+
+// sweepIdle closes the idle connections to key that expired and the
+// surplus over the host's bound once the peak has decayed, so that the
+// connections of a burst followed by silence do not stay open. It runs
+// every h1IdleTimeout while the host has idle connections.
+func (p *h1Pool) sweepIdle(key string) {
+	now := p.clock()
+	p.mu.Lock()
+	h := p.hosts[key]
+	if h == nil {
+		p.mu.Unlock()
+		return
+	}
+	if now.Sub(h.peakAt) >= h1IdleTimeout {
+		h.peak, h.peakAt = h.inUse, now
+	}
+	i := 0
+	for i < len(h.idle) && now.Sub(h.idle[i].used) >= h1IdleTimeout {
+		i++
+	}
+	// Beyond the expired ones, keep no more than the bound: the oldest go.
+	if surplus := len(h.idle) - i - max(p.max, h.peak); surplus > 0 {
+		i += surplus
+	}
+	drop := h.idle[:i:i]
+	h.idle = h.idle[i:]
+	if len(h.idle) > 0 {
+		if h.sweep != nil {
+			h.sweep.Reset(h1IdleTimeout)
+		}
+	} else {
+		h.idle = nil
+		if h.sweep != nil {
+			h.sweep.Stop()
+			h.sweep = nil
+		}
+	}
+	p.mu.Unlock()
+	for _, c := range drop {
+		c.nc.Close()
 	}
 }
 
@@ -228,6 +274,10 @@ func (p *h1Pool) closeIdle() {
 	for _, h := range p.hosts {
 		all = append(all, h.idle)
 		h.idle = nil
+		if h.sweep != nil {
+			h.sweep.Stop()
+			h.sweep = nil
+		}
 	}
 	p.mu.Unlock()
 	for _, l := range all {

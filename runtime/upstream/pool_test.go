@@ -189,3 +189,31 @@ func TestPoolExpiresIdleAndDecaysThePeak(t *testing.T) {
 		t.Fatal("get found no idle connection")
 	}
 }
+
+// A burst followed by silence: the sweep (run by a timer every
+// h1IdleTimeout while connections are idle) closes them without any call
+// coming, and a later sweep closes the surplus over a decayed peak.
+func TestPoolSweepClosesIdleAfterSilence(t *testing.T) {
+	now := time.Unix(1000, 0)
+	p := &h1Pool{max: 2, now: func() time.Time { return now }}
+	t.Cleanup(p.closeIdle)
+	var closed atomic.Int64
+	const key = "http://upstream:80"
+	for range 10 {
+		p.dialed(key)
+	}
+	for range 10 {
+		p.put(key, &h1Conn{nc: closeCounter{closed: &closed}}, true)
+	}
+	now = now.Add(h1IdleTimeout / 2)
+	p.sweepIdle(key)
+	if got := p.idleCount(key); got != 10 {
+		t.Fatalf("half the idle timeout later: %d idle, want all 10 (the peak is recent)", got)
+	}
+	now = now.Add(h1IdleTimeout / 2)
+	p.sweepIdle(key)
+	if got := p.idleCount(key); got != 0 || closed.Load() != 10 {
+		t.Fatalf("after the idle timeout: %d idle, %d closed; want 0 idle, 10 closed", got, closed.Load())
+	}
+	p.sweepIdle(key) // nothing left: a no-op
+}
