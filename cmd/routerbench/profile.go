@@ -198,7 +198,7 @@ type profileCut struct {
 	// goroutines, taken at the load's plateau (in-flight shapes only); Mem
 	// the runtime's memory figures at the same moment (writeMemBreakdown).
 	Heap, Goroutines, Mem string
-	Err              string
+	Err                   string
 }
 
 // profileResult is everything the profile phase found.
