@@ -61,7 +61,7 @@ func TestShapes(t *testing.T) {
 	for _, tt := range []struct {
 		limit uint64
 		want  int
-	}{{20000, 9000}, {1024, 256}, {65536, 31768}} {
+	}{{20000, 8000}, {1024, 256}, {65536, 30768}} {
 		if got := maxInFlight(tt.limit); got != tt.want {
 			t.Errorf("maxInFlight(%d) = %d, want %d", tt.limit, got, tt.want)
 		}
