@@ -150,7 +150,7 @@ func New(cfg Config) *Client {
 		referer:    []string{cfg.Referer},
 		title:      []string{cfg.Title},
 		dialer:     dialer,
-		h1:         h1Pool{max: cfg.MaxIdleConnsPerHost},
+		h1:         h1Pool{max: cfg.MaxIdleConnsPerHost, maxTotal: idleBudget(cfg.MaxIdleConnsPerHost)},
 	}
 	for _, h := range cfg.ForwardHeaders {
 		h = textproto.CanonicalMIMEHeaderKey(h)

@@ -33,12 +33,29 @@ import (
 // the next requests; following the peak, a steady load reuses its
 // connections. Connections idle longer than h1IdleTimeout are closed, the
 // oldest first, and the peak decays to the current use once it is that old,
-// so a burst does not hold its connections for long.
+// so a burst does not hold its connections for long. All hosts together
+// keep at most maxTotal idle connections (a quarter of the open-files limit,
+// see idleBudget), so that the spare connections to one host never take the
+// descriptors that calls to another, or the server's clients, need.
 type h1Pool struct {
-	mu    sync.Mutex
-	hosts map[string]*h1Host
-	max   int              // the floor: idle connections kept per host whatever the demand
-	now   func() time.Time // time.Now; a fake clock in tests
+	mu       sync.Mutex
+	hosts    map[string]*h1Host
+	max      int              // the floor: idle connections kept per host whatever the demand
+	maxTotal int              // idle connections kept over all hosts; 0: no bound
+	total    int              // idle connections kept now, over all hosts
+	now      func() time.Time // time.Now; a fake clock in tests
+}
+
+// idleBudget is the bound on idle connections over all hosts: a quarter of
+// the process's open-files limit (a proxied request in flight holds two
+// descriptors, which the rest leaves room for), and never below the
+// per-host floor; 0 (no bound) when the limit is unknown.
+func idleBudget(floor int) int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == 0 || rl.Cur > 1<<30 {
+		return 0
+	}
+	return max(int(rl.Cur/4), floor)
 }
 
 // h1Host is the pool of one upstream host.
@@ -138,12 +155,14 @@ func (p *h1Pool) get(key string) *h1Conn {
 		// The most recently used one is too old: so are all the others.
 		stale = h.idle
 		h.idle = nil
+		p.total -= len(stale)
 	}
 	var c *h1Conn
 	if n := len(h.idle); n > 0 {
 		c = h.idle[n-1]
 		h.idle[n-1] = nil
 		h.idle = h.idle[:n-1]
+		p.total--
 		h.take(now)
 	}
 	p.mu.Unlock()
@@ -184,10 +203,12 @@ func (p *h1Pool) put(key string, c *h1Conn, reusable bool) {
 		h.idle = h.idle[1:]
 		n++
 	}
-	keep := reusable && len(h.idle) < max(p.max, h.peak)
+	p.total -= n
+	keep := reusable && len(h.idle) < max(p.max, h.peak) && (p.maxTotal <= 0 || p.total < p.maxTotal)
 	if keep {
 		c.used = now
 		h.idle = append(h.idle, c)
+		p.total++
 		if h.sweep == nil {
 			h.sweep = time.AfterFunc(h1IdleTimeout, func() { p.sweepIdle(key) })
 		}
@@ -226,6 +247,7 @@ func (p *h1Pool) sweepIdle(key string) {
 	}
 	drop := h.idle[:i:i]
 	h.idle = h.idle[i:]
+	p.total -= len(drop)
 	if len(h.idle) > 0 {
 		if h.sweep != nil {
 			h.sweep.Reset(h1IdleTimeout)
@@ -259,6 +281,7 @@ func (p *h1Pool) dropIdle(key string) {
 	var l []*h1Conn
 	if h := p.hosts[key]; h != nil {
 		l, h.idle = h.idle, nil
+		p.total -= len(l)
 	}
 	p.mu.Unlock()
 	for _, c := range l {
@@ -271,6 +294,7 @@ func (p *h1Pool) dropIdle(key string) {
 func (p *h1Pool) closeIdle() {
 	p.mu.Lock()
 	var all [][]*h1Conn
+	p.total = 0
 	for _, h := range p.hosts {
 		all = append(all, h.idle)
 		h.idle = nil

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -216,4 +217,74 @@ func TestPoolSweepClosesIdleAfterSilence(t *testing.T) {
 		t.Fatalf("after the idle timeout: %d idle, %d closed; want 0 idle, 10 closed", got, closed.Load())
 	}
 	p.sweepIdle(key) // nothing left: a no-op
+}
+
+// All hosts together keep at most maxTotal idle connections: the spare
+// connections of one host's burst cannot take the descriptors another
+// host's calls need. The running total matches the idle lists through
+// gets, expiries and sweeps.
+func TestPoolBoundsIdleOverAllHosts(t *testing.T) {
+	now := time.Unix(1000, 0)
+	p := &h1Pool{max: 2, maxTotal: 5, now: func() time.Time { return now }}
+	t.Cleanup(p.closeIdle)
+	var closed atomic.Int64
+	conn := func() *h1Conn { return &h1Conn{nc: closeCounter{closed: &closed}} }
+	consistent := func(when string) {
+		t.Helper()
+		p.mu.Lock()
+		sum := 0
+		for _, h := range p.hosts {
+			sum += len(h.idle)
+		}
+		total := p.total
+		p.mu.Unlock()
+		if sum != total {
+			t.Fatalf("%s: the running total is %d, the idle lists hold %d", when, total, sum)
+		}
+	}
+	const a, b = "http://a:80", "http://b:80"
+	for _, key := range []string{a, b} {
+		for range 4 {
+			p.dialed(key)
+		}
+		for range 4 {
+			p.put(key, conn(), true)
+		}
+	}
+	if p.idleCount(a) != 4 || p.idleCount(b) != 1 || closed.Load() != 3 {
+		t.Fatalf("idle %d on a, %d on b, %d closed; want 4, 1 (the bound of 5 over both) and 3 closed",
+			p.idleCount(a), p.idleCount(b), closed.Load())
+	}
+	consistent("after the bursts")
+	if p.get(a) == nil {
+		t.Fatal("no idle connection to a")
+	}
+	consistent("after a get")
+	now = now.Add(h1IdleTimeout)
+	p.sweepIdle(a)
+	consistent("after a sweep")
+	if p.get(b) != nil {
+		t.Fatal("get returned an expired connection to b")
+	}
+	consistent("after the expired ones were dropped")
+	if p.total != 0 {
+		t.Fatalf("%d idle left, want 0", p.total)
+	}
+}
+
+// The bound over all hosts follows the open-files limit of the process.
+func TestIdleBudget(t *testing.T) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Skipf("no open-files limit to read: %v", err)
+	}
+	got := idleBudget(256)
+	switch {
+	case rl.Cur > 1<<30:
+		if got != 0 {
+			t.Fatalf("unlimited descriptors: budget %d, want 0 (no bound)", got)
+		}
+	case got != max(int(rl.Cur/4), 256):
+		t.Fatalf("budget %d with a limit of %d, want a quarter of it and at least the floor 256", got, rl.Cur)
+	}
 }
