@@ -55,6 +55,17 @@ func TestShapes(t *testing.T) {
 	if got := shapes(true, 9750)[2].InFlight(); got != 2000 {
 		t.Errorf("quick: %d in flight, want 2000", got)
 	}
+	// The open-files limit of this machine (20,000) leaves room above the
+	// requests in flight for routerd's connection cap ((20,000 - 64) / 2)
+	// and the load generator's extra connections.
+	for _, tt := range []struct {
+		limit uint64
+		want  int
+	}{{20000, 8000}, {1024, 256}, {65536, 30768}} {
+		if got := maxInFlight(tt.limit); got != tt.want {
+			t.Errorf("maxInFlight(%d) = %d, want %d", tt.limit, got, tt.want)
+		}
+	}
 }
 
 func TestMemSample(t *testing.T) {

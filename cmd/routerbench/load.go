@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -77,15 +78,29 @@ func attack(ctx context.Context, name string, tgt vegeta.Target, rate int, dur t
 // chat, checkMessages for Messages).
 func attackChecked(ctx context.Context, name string, tgt vegeta.Target, rate int, dur time.Duration, stream bool, pid int, during func(stop <-chan struct{}),
 	check func(code int, errStr string, body []byte, stream bool) string) loadResult {
-	return attackWith(ctx, newAttacker(), name, tgt, rate, dur, stream, pid, during, check)
+	atk, done := newAttacker()
+	defer done()
+	return attackWith(ctx, atk, name, tgt, rate, dur, stream, pid, during, check)
 }
 
 // newAttacker is the load generator of one attack (or of a warm-up and
-// the attack after it, which then reuses its connections).
-func newAttacker() *vegeta.Attacker {
+// the attack after it, which then reuses its connections); done closes
+// the connections it leaves open.
+func newAttacker() (atk *vegeta.Attacker, done func()) {
 	// Up to 20,000 connections: the in-flight shapes hold 10,000 requests
-	// open at once (the default cap is 10,000 per host).
-	return vegeta.NewAttacker(vegeta.Timeout(30*time.Second), vegeta.KeepAlive(true), vegeta.Workers(32), vegeta.MaxConnections(20000))
+	// open at once (vegeta's default cap is 10,000 per host). The transport
+	// is the harness's own so that its idle connections are closed when the
+	// attack ends (done): vegeta's never times them out, and the next round
+	// of an in-flight shape would find the open-files limit taken by the
+	// thousands of connections of the round before.
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 20000,
+		MaxConnsPerHost:     20000,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	atk = vegeta.NewAttacker(vegeta.Client(&http.Client{Timeout: 30 * time.Second, Transport: tr}), vegeta.Workers(32))
+	return atk, tr.CloseIdleConnections
 }
 
 // attackWith is attackChecked with the attacker given.
@@ -269,9 +284,10 @@ func rateSearch(ctx context.Context, name string, tgt vegeta.Target, dur time.Du
 		// the connections the step then uses: the step measures the rate
 		// held, not the opening of the connections a higher rate needs
 		// (the same for the mock, nginx and routerd).
-		atk := newAttacker()
+		atk, done := newAttacker()
 		attackWith(ctx, atk, name, tgt, rate, stepWarmup, false, 0, nil, checkAnswer)
 		r := attackWith(ctx, atk, name, tgt, rate, dur, false, 0, nil, checkAnswer)
+		done()
 		ok, why := holds(r)
 		rr.Steps = append(rr.Steps, stepResult{Rate: rate, Requests: r.Requests, Errors: r.Errors, P99: r.Lat.P99, Held: ok, Why: why})
 		if ok {

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -96,6 +97,7 @@ func serveProfiled(args []string, stderr io.Writer) error {
 			for range usr1 {
 				writeProfile(*heapAt, "heap", log)
 				writeProfile(*heapAt+".goroutine", "goroutine", log)
+				writeMemBreakdown(*heapAt+".mem", log)
 			}
 		}()
 	}
@@ -130,6 +132,48 @@ func writeProfile(path, name string, log *slog.Logger) {
 		log.Warn("cannot write the profile", "profile", name, "error", err)
 	}
 	f.Close()
+}
+
+// memBreakdown names the runtime/metrics figures of writeMemBreakdown:
+// where the memory of requests in flight goes (goroutine stacks, live heap,
+// the heap the collector lets garbage grow to).
+var memBreakdown = []struct{ name, label string }{
+	{"/sched/goroutines:goroutines", "goroutines"},
+	{"/memory/classes/heap/stacks:bytes", "goroutine stacks"},
+	{"/gc/heap/live:bytes", "live heap at the last GC"},
+	{"/memory/classes/heap/objects:bytes", "heap objects (live and not yet swept)"},
+	{"/gc/heap/goal:bytes", "heap goal of the next GC"},
+	{"/memory/classes/heap/unused:bytes", "heap spans, unused"},
+	{"/memory/classes/heap/free:bytes", "heap free, not returned"},
+	{"/memory/classes/total:bytes", "all memory mapped by the Go runtime"},
+}
+
+// writeMemBreakdown writes the memBreakdown figures and VmRSS to path,
+// one "label: value" a line.
+func writeMemBreakdown(path string, log *slog.Logger) {
+	samples := make([]metrics.Sample, len(memBreakdown))
+	for i, m := range memBreakdown {
+		samples[i].Name = m.name
+	}
+	metrics.Read(samples)
+	var b strings.Builder
+	for i, m := range memBreakdown {
+		if samples[i].Value.Kind() != metrics.KindUint64 {
+			continue
+		}
+		v := samples[i].Value.Uint64()
+		if strings.HasSuffix(m.name, ":bytes") {
+			fmt.Fprintf(&b, "%s: %.1f MB\n", m.label, float64(v)/1e6)
+		} else {
+			fmt.Fprintf(&b, "%s: %d\n", m.label, v)
+		}
+	}
+	if m, err := procMem(os.Getpid()); err == nil {
+		fmt.Fprintf(&b, "VmRSS: %.1f MB\n", float64(m.RSS)*1024/1e6)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		log.Warn("cannot write the memory breakdown", "error", err)
+	}
 }
 
 // profileCategory is a group of functions whose cumulative share of the
@@ -167,9 +211,10 @@ type profileCut struct {
 	Shares   map[string]float64 // category name -> percent of Total
 	Top      string             // go tool pprof -top -cum
 	// Heap and Goroutines: go tool pprof -top of the in-use heap and of the
-	// goroutines, taken at the load's plateau (in-flight shapes only).
-	Heap, Goroutines string
-	Err              string
+	// goroutines, taken at the load's plateau (in-flight shapes only); Mem
+	// the runtime's memory figures at the same moment (writeMemBreakdown).
+	Heap, Goroutines, Mem string
+	Err                   string
 }
 
 // profileResult is everything the profile phase found.
@@ -303,6 +348,9 @@ func (h *harness) profileOne(ctx context.Context, exe string, in *install, snap 
 	if heap != "" {
 		cut.Heap = pprofText(ctx, "-sample_index=inuse_space", exe, heap)
 		cut.Goroutines = pprofText(ctx, "-cum", exe, heap+".goroutine")
+		if b, err := os.ReadFile(heap + ".mem"); err == nil {
+			cut.Mem = string(b)
+		}
 	}
 	for _, c := range profileCategories() {
 		out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=100000", "-nodefraction=0", "-edgefraction=0", "-focus="+c.Focus, exe, prof).CombinedOutput()

@@ -799,6 +799,9 @@ func renderProfile(b *strings.Builder, res *results) {
 		if c.Heap != "" {
 			fmt.Fprintf(b, "<details><summary>in-use heap at the plateau, %s</summary>\n\n```\n%s\n```\n\n</details>\n\n", cutLabel(c), strings.TrimSpace(c.Heap))
 		}
+		if c.Mem != "" {
+			fmt.Fprintf(b, "<details><summary>Go runtime memory at the plateau, %s</summary>\n\n```\n%s\n```\n\n</details>\n\n", cutLabel(c), strings.TrimSpace(c.Mem))
+		}
 		if c.Goroutines != "" {
 			fmt.Fprintf(b, "<details><summary>goroutines at the plateau, %s</summary>\n\n```\n%s\n```\n\n</details>\n\n", cutLabel(c), strings.TrimSpace(c.Goroutines))
 		}

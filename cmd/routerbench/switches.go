@@ -55,15 +55,4 @@ func statusSwitches(path string) (int64, error) {
 
 // procTreeSwitches is procSwitches of pid and its children (nginx's
 // workers).
-func procTreeSwitches(pid int) (int64, error) {
-	n, err := procSwitches(pid)
-	if err != nil {
-		return 0, err
-	}
-	for _, c := range children(pid) {
-		if d, err := procSwitches(c); err == nil {
-			n += d
-		}
-	}
-	return n, nil
-}
+func procTreeSwitches(pid int) (int64, error) { return overTree(pid, procSwitches) }

@@ -45,7 +45,10 @@ type Config struct {
 	// RequestTimeout bounds a whole attempt, a streamed body included.
 	RequestTimeout time.Duration
 
-	MaxIdleConnsPerHost int   // keep-alive connections kept per upstream host
+	// MaxIdleConnsPerHost is the idle keep-alive connections kept per
+	// upstream host: net/http's cap, and the floor of the pooled HTTP/1.1
+	// path, which keeps up to the recent peak in use when that is higher.
+	MaxIdleConnsPerHost int
 	MaxErrorBody        int   // bytes of an error answer kept for classification and Error.Body
 	MaxResponseSize     int64 // limit of Response.ReadAll
 	MaxLine             int   // longest SSE line a Stream accepts
@@ -147,7 +150,7 @@ func New(cfg Config) *Client {
 		referer:    []string{cfg.Referer},
 		title:      []string{cfg.Title},
 		dialer:     dialer,
-		h1:         h1Pool{max: cfg.MaxIdleConnsPerHost},
+		h1:         h1Pool{max: cfg.MaxIdleConnsPerHost, maxTotal: idleBudget(cfg.MaxIdleConnsPerHost)},
 	}
 	for _, h := range cfg.ForwardHeaders {
 		h = textproto.CanonicalMIMEHeaderKey(h)

@@ -24,11 +24,47 @@ import (
 // and probes keep net/http; so does any URL that a proxy from the
 // environment applies to.
 
-// h1Pool keeps idle connections per scheme://host:port.
+// h1Pool keeps idle connections per scheme://host:port. How many it keeps
+// follows demand: up to the most connections in use at once to that host
+// recently (the peak of the last h1IdleTimeout), and never fewer than the
+// configured floor (Config.MaxIdleConnsPerHost). With a fixed cap below the
+// requests in flight (1,000 slow answers at once against a cap of 256), most
+// connections given back would be closed and as many new ones dialled for
+// the next requests; following the peak, a steady load reuses its
+// connections. Connections idle longer than h1IdleTimeout are closed, the
+// oldest first, and the peak decays to the current use once it is that old,
+// so a burst does not hold its connections for long. All hosts together
+// keep at most maxTotal idle connections (a quarter of the open-files limit,
+// see idleBudget), so that the spare connections to one host never take the
+// descriptors that calls to another, or the server's clients, need.
 type h1Pool struct {
-	mu   sync.Mutex
-	idle map[string][]*h1Conn
-	max  int // idle connections kept per host
+	mu       sync.Mutex
+	hosts    map[string]*h1Host
+	max      int              // the floor: idle connections kept per host whatever the demand
+	maxTotal int              // idle connections kept over all hosts; 0: no bound
+	total    int              // idle connections kept now, over all hosts
+	now      func() time.Time // time.Now; a fake clock in tests
+}
+
+// idleBudget is the bound on idle connections over all hosts: a quarter of
+// the process's open-files limit (a proxied request in flight holds two
+// descriptors, which the rest leaves room for), and never below the
+// per-host floor; 0 (no bound) when the limit is unknown.
+func idleBudget(floor int) int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == 0 || rl.Cur > 1<<30 {
+		return 0
+	}
+	return max(int(rl.Cur/4), floor)
+}
+
+// h1Host is the pool of one upstream host.
+type h1Host struct {
+	idle   []*h1Conn // oldest first; taken from the end (the most recently used)
+	inUse  int       // connections taken (or dialled) and not yet given back
+	peak   int       // the most in use at once since peakAt
+	peakAt time.Time
+	sweep  *time.Timer // closes what expired while no call came; runs while idle is not empty
 }
 
 type h1Conn struct {
@@ -79,47 +115,174 @@ func newTarget(raw string) (*target, error) {
 	return t, nil
 }
 
-func (p *h1Pool) get(key string) *h1Conn {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	l := p.idle[key]
-	now := time.Now()
-	for len(l) > 0 {
-		c := l[len(l)-1]
-		l[len(l)-1] = nil
-		l = l[:len(l)-1]
-		if now.Sub(c.used) < h1IdleTimeout {
-			p.idle[key] = l
-			return c
-		}
-		c.nc.Close()
+func (p *h1Pool) clock() time.Time {
+	if p.now != nil {
+		return p.now()
 	}
-	if p.idle != nil {
-		p.idle[key] = l
-	}
-	return nil
+	return time.Now()
 }
 
-func (p *h1Pool) put(key string, c *h1Conn) {
-	c.used = time.Now()
+// host returns the pool of key, made on first use. Called with p.mu held.
+func (p *h1Pool) host(key string) *h1Host {
+	h := p.hosts[key]
+	if h == nil {
+		if p.hosts == nil {
+			p.hosts = make(map[string]*h1Host)
+		}
+		h = &h1Host{}
+		p.hosts[key] = h
+	}
+	return h
+}
+
+// take counts a connection to key as in use and updates the peak. Called
+// with p.mu held.
+func (h *h1Host) take(now time.Time) {
+	h.inUse++
+	if h.inUse >= h.peak || now.Sub(h.peakAt) >= h1IdleTimeout {
+		h.peak, h.peakAt = h.inUse, now
+	}
+}
+
+// get returns an idle connection to key, counted as in use, or nil: then
+// the caller dials one and reports it with dialed.
+func (p *h1Pool) get(key string) *h1Conn {
 	p.mu.Lock()
-	if len(p.idle[key]) >= p.max {
-		p.mu.Unlock()
+	h := p.host(key)
+	now := p.clock()
+	var stale []*h1Conn
+	if n := len(h.idle); n > 0 && now.Sub(h.idle[n-1].used) >= h1IdleTimeout {
+		// The most recently used one is too old: so are all the others.
+		stale = h.idle
+		h.idle = nil
+		p.total -= len(stale)
+	}
+	var c *h1Conn
+	if n := len(h.idle); n > 0 {
+		c = h.idle[n-1]
+		h.idle[n-1] = nil
+		h.idle = h.idle[:n-1]
+		p.total--
+		h.take(now)
+	}
+	p.mu.Unlock()
+	for _, s := range stale {
+		s.nc.Close()
+	}
+	return c
+}
+
+// dialed counts a newly dialled connection to key as in use.
+func (p *h1Pool) dialed(key string) {
+	p.mu.Lock()
+	p.host(key).take(p.clock())
+	p.mu.Unlock()
+}
+
+// pruneBatch bounds the expired connections one put closes.
+const pruneBatch = 8
+
+// put gives back a connection taken from get or dialed: kept idle when it
+// can be reused and the host keeps fewer idle connections than its bound,
+// else closed. It also closes a few of the idle connections that expired.
+func (p *h1Pool) put(key string, c *h1Conn, reusable bool) {
+	now := p.clock()
+	var expired [pruneBatch]*h1Conn
+	n := 0
+	p.mu.Lock()
+	h := p.host(key)
+	if h.inUse > 0 {
+		h.inUse--
+	}
+	if now.Sub(h.peakAt) >= h1IdleTimeout {
+		h.peak, h.peakAt = h.inUse, now
+	}
+	for n < pruneBatch && len(h.idle) > 0 && now.Sub(h.idle[0].used) >= h1IdleTimeout {
+		expired[n] = h.idle[0]
+		h.idle[0] = nil
+		h.idle = h.idle[1:]
+		n++
+	}
+	p.total -= n
+	keep := reusable && len(h.idle) < max(p.max, h.peak) && (p.maxTotal <= 0 || p.total < p.maxTotal)
+	if keep {
+		c.used = now
+		h.idle = append(h.idle, c)
+		p.total++
+		if h.sweep == nil {
+			h.sweep = time.AfterFunc(h1IdleTimeout, func() { p.sweepIdle(key) })
+		}
+	}
+	p.mu.Unlock()
+	if !keep {
 		c.nc.Close()
+	}
+	for _, e := range expired[:n] {
+		e.nc.Close()
+	}
+}
+
+// sweepIdle closes the idle connections to key that expired and the
+// surplus over the host's bound once the peak has decayed, so that the
+// connections of a burst followed by silence do not stay open. It runs
+// every h1IdleTimeout while the host has idle connections.
+func (p *h1Pool) sweepIdle(key string) {
+	now := p.clock()
+	p.mu.Lock()
+	h := p.hosts[key]
+	if h == nil {
+		p.mu.Unlock()
 		return
 	}
-	if p.idle == nil {
-		p.idle = make(map[string][]*h1Conn)
+	if now.Sub(h.peakAt) >= h1IdleTimeout {
+		h.peak, h.peakAt = h.inUse, now
 	}
-	p.idle[key] = append(p.idle[key], c)
+	i := 0
+	for i < len(h.idle) && now.Sub(h.idle[i].used) >= h1IdleTimeout {
+		i++
+	}
+	// Beyond the expired ones, keep no more than the bound: the oldest go.
+	if surplus := len(h.idle) - i - max(p.max, h.peak); surplus > 0 {
+		i += surplus
+	}
+	drop := h.idle[:i:i]
+	h.idle = h.idle[i:]
+	p.total -= len(drop)
+	if len(h.idle) > 0 {
+		if h.sweep != nil {
+			h.sweep.Reset(h1IdleTimeout)
+		}
+	} else {
+		h.idle = nil
+		if h.sweep != nil {
+			h.sweep.Stop()
+			h.sweep = nil
+		}
+	}
 	p.mu.Unlock()
+	for _, c := range drop {
+		c.nc.Close()
+	}
+}
+
+// idleCount is the number of idle connections kept for key.
+func (p *h1Pool) idleCount(key string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if h := p.hosts[key]; h != nil {
+		return len(h.idle)
+	}
+	return 0
 }
 
 // dropIdle closes the idle connections to one host.
 func (p *h1Pool) dropIdle(key string) {
 	p.mu.Lock()
-	l := p.idle[key]
-	delete(p.idle, key)
+	var l []*h1Conn
+	if h := p.hosts[key]; h != nil {
+		l, h.idle = h.idle, nil
+		p.total -= len(l)
+	}
 	p.mu.Unlock()
 	for _, c := range l {
 		c.nc.Close()
@@ -130,10 +293,18 @@ func (p *h1Pool) dropIdle(key string) {
 // their call ends.
 func (p *h1Pool) closeIdle() {
 	p.mu.Lock()
-	idle := p.idle
-	p.idle = nil
+	var all [][]*h1Conn
+	p.total = 0
+	for _, h := range p.hosts {
+		all = append(all, h.idle)
+		h.idle = nil
+		if h.sweep != nil {
+			h.sweep.Stop()
+			h.sweep = nil
+		}
+	}
 	p.mu.Unlock()
-	for _, l := range idle {
+	for _, l := range all {
 		for _, c := range l {
 			c.nc.Close()
 		}
@@ -212,11 +383,7 @@ func (c *Client) doH1(ctx context.Context, ep *Endpoint, uri string, body []byte
 			err = resp.ReadLimitBody(conn.br, int(min(c.cfg.MaxResponseSize, 1<<40)))
 		}
 		canceled := !stop()
-		if err == nil && !resp.ConnectionClose() && !canceled {
-			c.h1.put(t.key, conn)
-		} else {
-			conn.nc.Close()
-		}
+		c.h1.put(t.key, conn, err == nil && !resp.ConnectionClose() && !canceled)
 		if err != nil {
 			if reused && !canceled && try == 0 && staleConn(err) {
 				// The upstream closed the idle connection (or restarted:

@@ -118,9 +118,7 @@ func TestNonStreamAfterUpstreamRestart(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	c.h1.mu.Lock()
-	pooled := len(c.h1.idle[ep.target.key])
-	c.h1.mu.Unlock()
+	pooled := c.h1.idleCount(ep.target.key)
 	if pooled < 2 {
 		t.Skipf("only %d pooled connections; the scenario needs several", pooled)
 	}

@@ -257,11 +257,7 @@ func (b *h1Body) Close() error {
 		return nil
 	}
 	canceled := !b.stop()
-	if b.eof && !b.broken && !canceled && !b.hdr.ConnectionClose() {
-		b.c.h1.put(b.key, b.conn)
-	} else {
-		b.conn.nc.Close()
-	}
+	b.c.h1.put(b.key, b.conn, b.eof && !b.broken && !canceled && !b.hdr.ConnectionClose())
 	b.conn, b.stop, b.c = nil, nil, nil
 	b.chunked, b.untilEOF, b.left, b.crlf, b.last, b.eof, b.broken = false, false, 0, false, false, false, false
 	b.hdr.Reset()
@@ -323,7 +319,7 @@ func (c *Client) streamH1(ctx context.Context, ep *Endpoint, uri string, body []
 			break
 		}
 		canceled := !stop()
-		conn.nc.Close()
+		c.h1.put(t.key, conn, false)
 		b.hdr.Reset()
 		if reused && !canceled && try == 0 && staleConn(err) {
 			c.h1.dropIdle(t.key)
@@ -399,6 +395,7 @@ func (c *Client) h1Conn(ctx context.Context, t *target, try int, by time.Time, c
 		}
 		return nil, false, causeOf(ctx, err)
 	}
+	c.h1.dialed(t.key)
 	return conn, false, nil
 }
 
