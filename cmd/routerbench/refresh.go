@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,15 +17,22 @@ import (
 )
 
 // The refresh-under-load phase: routerd serves a constant load while, every
-// refreshEvery, the harness changes the discovery cache (toggles a trailing
-// newline, so the file's content differs and the recorded source goes
-// stale) and calls POST /v1/admin/refresh, which compiles the installation
-// in process, validates it, writes the snapshot file and swaps it in.
-// Reported: failed requests, the p99 of the requests that overlapped a
-// refresh against the p99 of the others, and routerd's peak RSS against its
-// idle RSS.
+// refreshEvery, the harness changes one channel's model list at the mock
+// (adds refreshProbeModel, or takes it away again) and calls POST
+// /v1/admin/refresh, whose model discovery finds that change, rewrites the
+// discovery cache, and whose cycle compiles the installation in process,
+// validates it, writes the snapshot file and swaps it in: every refresh is
+// a real change, compile and swap. (routerd builds nothing when no input
+// changed; after the load the phase checks that with one more refresh with
+// nothing changed.) Reported: failed requests, the p99 of the requests that
+// overlapped a refresh against the p99 of the others, and routerd's peak
+// RSS against its idle RSS.
 
 const refreshEvery = 3 * time.Second
+
+// refreshProbeModel is the model the phase adds to one channel's list and
+// takes away again, one refresh in two.
+const refreshProbeModel = "routerbench-refresh-probe"
 
 // refreshResult is the refresh-under-load measurement.
 type refreshResult struct {
@@ -41,7 +50,13 @@ type refreshResult struct {
 	MockLists int   // channel keys the mock answers with the fixture's model list (mockmodels.go)
 	SnapStart int64 // bytes of the snapshot file at the start
 	SnapEnd   int64 // and after the last refresh
-	Err       string
+	ProbeKey  int   // how many models the changed channel lists without the probe model
+	// NoChange is the answer of one more refresh after the load, with no
+	// model list changed ("unchanged" when routerd built nothing), and
+	// NoChangeMs its wall time.
+	NoChange   string
+	NoChangeMs float64
+	Err        string
 }
 
 // AddedP99 is the p99 during refreshes minus the p99 outside them.
@@ -68,12 +83,26 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 	// Discovery asks the mock for every channel's models: it must answer
 	// what the fixture's cache holds, or the refreshed snapshot shrinks to
 	// the mock's shared list and the phase's model disappears.
-	n, err := h.serveFixtureModels(ctx, &cin)
+	lists, err := h.serveFixtureModels(ctx, &cin)
 	if err != nil {
 		rr.Err = err.Error()
 		return rr
 	}
-	rr.MockLists = n
+	rr.MockLists = len(lists)
+	// The channel whose list changes: the first key (in order) with models.
+	probeKey := ""
+	for _, k := range slices.Sorted(maps.Keys(lists)) {
+		if len(lists[k]) > 0 {
+			probeKey = k
+			break
+		}
+	}
+	if probeKey == "" {
+		rr.Err = "no channel of the fixture has models to change"
+		return rr
+	}
+	probeList := lists[probeKey]
+	rr.ProbeKey = len(probeList)
 	if fi, err := os.Stat(snap); err == nil {
 		rr.SnapStart = fi.Size()
 	}
@@ -96,10 +125,19 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 	if m, err := procMem(p.Pid()); err == nil {
 		rr.IdleKB = m.RSS
 	}
-	disc, err := discoveryFile(cache)
-	if err != nil {
-		rr.Err = err.Error()
-		return rr
+	// (The idle RSS is taken before it.) A first refresh before the load: the mock's answers hold less data
+	// than the fixture's entries, so this one rewrites every entry of the
+	// cache once; the refreshes measured change one list each.
+	{
+		c := newClient(5 * time.Minute)
+		from := time.Now()
+		resp, b, err := post(ctx, c, base+"/v1/admin/refresh?wait=5m", in.Tokens.Admin, nil)
+		c.CloseIdleConnections()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			rr.Err = fmt.Sprintf("the first refresh failed: %v %s", err, tail(string(b), 200))
+			return rr
+		}
+		h.log.Info("first refresh (rewrites every discovery entry once)", "took", time.Since(from))
 	}
 
 	dur := max(h.opt.loadDur, 4*refreshEvery)
@@ -140,7 +178,11 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 				return
 			case <-t.C:
 			}
-			if err := toggleTrailingNewline(disc); err != nil {
+			ids := probeList
+			if i%2 == 0 {
+				ids = append(slices.Clone(probeList), refreshProbeModel)
+			}
+			if err := h.setKeyModels(ctx, c, probeKey, ids); err != nil {
 				mu.Lock()
 				rr.Failed = append(rr.Failed, err.Error())
 				mu.Unlock()
@@ -191,6 +233,24 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 	}
 	close(stop)
 	bg.Wait()
+	// One more refresh with no model list changed: routerd should build
+	// nothing.
+	{
+		c := newClient(5 * time.Minute)
+		from := time.Now()
+		resp, b, err := post(ctx, c, base+"/v1/admin/refresh?wait=5m", in.Tokens.Admin, nil)
+		rr.NoChangeMs = float64(time.Since(from).Microseconds()) / 1000
+		var a struct{ Status string }
+		switch {
+		case err != nil:
+			rr.NoChange = "error: " + err.Error()
+		case resp.StatusCode != http.StatusOK || json.Unmarshal(b, &a) != nil:
+			rr.NoChange = fmt.Sprintf("status %d: %s", resp.StatusCode, tail(string(b), 200))
+		default:
+			rr.NoChange = a.Status
+		}
+		c.CloseIdleConnections()
+	}
 	if fi, err := os.Stat(snap); err == nil {
 		rr.SnapEnd = fi.Size()
 	}
@@ -220,7 +280,8 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 	}
 	h.log.Info("refresh under load", "requests", rr.Requests, "failed", rr.Errors, "refreshes", rr.Refreshes,
 		"refresh_failures", len(rr.Failed), "p99_outside", rr.Base.P99, "p99_during", rr.During.P99,
-		"idle_rss_kb", rr.IdleKB, "peak_rss_kb", rr.PeakKB, "snapshot_bytes_start", rr.SnapStart, "snapshot_bytes_end", rr.SnapEnd)
+		"idle_rss_kb", rr.IdleKB, "peak_rss_kb", rr.PeakKB, "snapshot_bytes_start", rr.SnapStart, "snapshot_bytes_end", rr.SnapEnd,
+		"refresh_median", rr.RefreshMs.Median, "unchanged_refresh", rr.NoChange, "unchanged_refresh_ms", rr.NoChangeMs)
 	return rr
 }
 
@@ -239,29 +300,10 @@ func fileExists(p string) bool {
 	return err == nil && st.Mode().IsRegular()
 }
 
-// toggleTrailingNewline adds a newline at the end of the file, or removes
-// the one it added: a change of content that keeps the JSON valid.
-func toggleTrailingNewline(p string) error {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return err
-	}
-	if strings.HasSuffix(string(b), "\n\n") {
-		b = b[:len(b)-1]
-	} else {
-		b = append(b, '\n')
-	}
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p)
-}
-
 // refreshRows are the summary rows of the phase.
 func refreshRows(res *results) []row {
 	r := res.Refresh
-	what := fmt.Sprintf("in-process refresh → compile → swap (`POST /v1/admin/refresh`, cache changed, every %s) while serving %d req/s", fmtDur(refreshEvery), firstRate(res))
+	what := fmt.Sprintf("in-process refresh → compile → swap (`POST /v1/admin/refresh`, a model list changed, every %s) while serving %d req/s", fmtDur(refreshEvery), firstRate(res))
 	if r.Requests == 0 {
 		m := notMeasured
 		if r.Err != "" {
@@ -290,7 +332,7 @@ func refreshRows(res *results) []row {
 func renderRefresh(b *strings.Builder, res *results) {
 	r := res.Refresh
 	fmt.Fprintf(b, "### Refresh under load\n\n")
-	fmt.Fprintf(b, "Every %s the discovery cache of a copy of the scale installation gets a changed byte and `POST /v1/admin/refresh` runs routerd's refresh cycle (compile in process, validate, write the snapshot file, reload it as SIGHUP does) while vegeta sends %d req/s through routerd. A request counts as during a refresh when its send-to-answer interval overlaps a refresh call. RSS is sampled from `/proc/PID/status` every 50 ms. Routerd's model discovery asks the mock for every channel's models during the phase; the mock answers each channel's key with the model list the fixture's discovery cache holds for that channel (%d keys; cmd/routerbench/mockmodels.go), as providers whose lists did not change would, so a refresh compiles the same pairs and no request fails because of the harness.\n\n", fmtDur(refreshEvery), firstRate(res), r.MockLists)
+	fmt.Fprintf(b, "Every %s `POST /v1/admin/refresh` runs routerd's refresh cycle on a copy of the scale installation (model discovery, key validation, then compile in process, validate, write the snapshot file, reload it as SIGHUP does) while vegeta sends %d req/s through routerd. Routerd's model discovery asks the mock for every channel's models; the mock answers each channel's key with the model list the fixture's discovery cache holds for that channel (%d keys; cmd/routerbench/mockmodels.go), and before each refresh the harness adds the model `%s` to one channel's list (%d models) or takes it away again, so every refresh finds a changed list, rewrites the discovery cache (a first refresh before the load has rewritten every entry from the fixture's data to the mock's once), compiles and swaps a new generation, and no request fails because of the harness. A request counts as during a refresh when its send-to-answer interval overlaps a refresh call. RSS is sampled from `/proc/PID/status` every 50 ms. After the load, one more refresh with no list changed answered `%s` in %.0f ms (routerd builds no new generation when no input changed).\n\n", fmtDur(refreshEvery), firstRate(res), r.MockLists, refreshProbeModel, r.ProbeKey, orDash(r.NoChange), r.NoChangeMs)
 	if r.Requests == 0 {
 		fmt.Fprintf(b, "Not measured: %s\n\n", orDash(r.Err))
 		return

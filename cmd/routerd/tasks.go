@@ -13,6 +13,7 @@ import (
 	"smartrouter/compiler/diag"
 	"smartrouter/compiler/discover"
 	"smartrouter/format"
+	"smartrouter/format/sources"
 	"smartrouter/runtime/cluster"
 	"smartrouter/runtime/patterns"
 	"smartrouter/runtime/server"
@@ -128,7 +129,9 @@ func (bg *background) start(ctx context.Context, srv *server.Server) error {
 		ro.Build = func(ctx context.Context) ([]byte, error) {
 			var w diag.Warnings
 			gen := mgr.Info().Generation + 1
-			b, err := compiler.BuildBytes(bg.configDir, bg.cacheDir, compiler.Options{Generation: gen}, &w)
+			// One worker: the refresh runs beside the requests and never
+			// takes more than one core from them.
+			b, err := compiler.BuildBytes(bg.configDir, bg.cacheDir, compiler.Options{Generation: gen, Workers: 1}, &w)
 			if err != nil {
 				return nil, fmt.Errorf("compile -config %s and -cache %s (run routerc compile on them to see the details): %w", bg.configDir, bg.cacheDir, err)
 			}
@@ -139,6 +142,7 @@ func (bg *background) start(ctx context.Context, srv *server.Server) error {
 		}
 		ro.Write = func(b []byte) error { return compiler.WriteFileAtomic(bg.snapPath, b) }
 		ro.Reload = srv.Reload
+		ro.Current = func() (uint64, bool) { return servingIsCurrent(mgr, bg.configDir, bg.cacheDir) }
 	} else {
 		bg.log.Info("the refresh cycle is off: it needs -config and a snapshot file (-snapshot)")
 	}
@@ -231,6 +235,28 @@ func currentTasks(mgr *snapshot.Manager) []format.Task {
 		}
 	}
 	return out
+}
+
+// servingIsCurrent reports whether the snapshot serving was read from the
+// snapshot file and none of its recorded sources changed on disk since its
+// compile (format/sources: size and time, the contents' hash when only the
+// time changed), and its generation. Then an on-demand refresh whose tasks
+// changed nothing has nothing to rebuild.
+func servingIsCurrent(mgr *snapshot.Manager, configDir, cacheDir string) (uint64, bool) {
+	h := mgr.Acquire()
+	if h == nil {
+		return 0, false
+	}
+	defer h.Release()
+	if h.Mode() != snapshot.ModeSnapshot {
+		return 0, false // a fallback or stale snapshot: the file needs the build
+	}
+	for _, v := range sources.Check(h.Snapshot().Sources(), configDir, cacheDir) {
+		if v.Status != sources.Fresh {
+			return 0, false // changed, or not checkable: build to be sure
+		}
+	}
+	return h.Generation(), true
 }
 
 // taskConcurrency is tasks.<name>.max_concurrent of the current snapshot
