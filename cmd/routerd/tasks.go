@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -10,8 +9,6 @@ import (
 	"time"
 
 	"smartrouter/compiler"
-	"smartrouter/compiler/diag"
-	"smartrouter/compiler/discover"
 	"smartrouter/format"
 	"smartrouter/format/sources"
 	"smartrouter/runtime/cluster"
@@ -99,44 +96,44 @@ func (bg *background) start(ctx context.Context, srv *server.Server) error {
 		Logger:        bg.log,
 		Registerer:    srv.Metrics().Registry(),
 	}
+	// Discovery, key validation and the compile run in a child process at
+	// the lowest priority (refreshchild.go).
+	rw := newRefreshWorker()
 	if bg.configDir != "" && bg.cacheDir != "" {
 		// Discovery and key validation rewrite their cache file and report a
 		// change, which starts the refresh cycle below. tasks.*.max_concurrent
 		// bounds the providers asked at once within one run.
 		ro.Jobs = append(ro.Jobs,
 			tasks.Job{Name: tasks.ModelDiscovery, Refresh: true, Run: func(ctx context.Context) (bool, error) {
-				rep, err := discover.Run(ctx, discover.Options{ConfigDir: bg.configDir, CacheDir: bg.cacheDir,
+				ans, err := rw.do(ctx, childRequest{Work: childDiscover, ConfigDir: bg.configDir, CacheDir: bg.cacheDir,
 					Concurrency: taskConcurrency(mgr, tasks.ModelDiscovery)})
 				if err != nil {
 					return false, err
 				}
-				if ok, failed, _ := rep.Counts(); failed > 0 {
+				if ans.Failed > 0 {
 					bg.log.Warn("model discovery: some channels did not answer; they keep their last good models",
-						"ok", ok, "failed", failed)
+						"ok", ans.OK, "failed", ans.Failed)
 				}
-				return rep.Changed, nil
+				return ans.Changed, nil
 			}},
 			tasks.Job{Name: tasks.APIKeyValidation, Refresh: true, Run: func(ctx context.Context) (bool, error) {
-				rep, err := discover.ValidateKeys(ctx, discover.KeyOptions{ConfigDir: bg.configDir, CacheDir: bg.cacheDir,
+				ans, err := rw.do(ctx, childRequest{Work: childKeys, ConfigDir: bg.configDir, CacheDir: bg.cacheDir,
 					Concurrency: taskConcurrency(mgr, tasks.APIKeyValidation)})
 				if err != nil {
 					return false, err
 				}
-				return rep.Changed, nil
+				return ans.Changed, nil
 			}})
 	}
 	if bg.configDir != "" && bg.snapPath != "" {
 		ro.Build = func(ctx context.Context) ([]byte, error) {
-			var w diag.Warnings
 			gen := mgr.Info().Generation + 1
-			// One worker: the refresh runs beside the requests and never
-			// takes more than one core from them.
-			b, err := compiler.BuildBytes(bg.configDir, bg.cacheDir, compiler.Options{Generation: gen, Workers: 1}, &w)
+			b, warnings, err := rw.build(ctx, bg.configDir, bg.cacheDir, bg.snapPath, gen)
 			if err != nil {
-				return nil, fmt.Errorf("compile -config %s and -cache %s (run routerc compile on them to see the details): %w", bg.configDir, bg.cacheDir, err)
+				return nil, err
 			}
-			if n := w.Len(); n > 0 {
-				bg.log.Warn("the refresh build has warnings; run routerc compile on the same folders to see them", "warnings", n)
+			if warnings > 0 {
+				bg.log.Warn("the refresh build has warnings; run routerc compile on the same folders to see them", "warnings", warnings)
 			}
 			return b, nil
 		}
