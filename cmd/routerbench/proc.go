@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -95,4 +96,26 @@ func procCPU(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("read CPU time of process %d: %w", pid, err)
 	}
 	return parseStatCPU(string(b))
+}
+
+// childPIDs lists the running children of process pid (forked by any of
+// its threads), from /proc/PID/task/*/children.
+func childPIDs(pid int) []int {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"os/exec"
+	"slices"
 	"testing"
 	"time"
 )
@@ -44,5 +47,17 @@ func TestParseStatCPU(t *testing.T) {
 		if (err == nil) != tt.ok || got != tt.want {
 			t.Errorf("%s: parseStatCPU = %v, %v; want %v, ok %v", tt.name, got, err, tt.want, tt.ok)
 		}
+	}
+}
+
+// childPIDs finds a real child process of this one.
+func TestChildPIDs(t *testing.T) {
+	cmd := exec.Command("sleep", "5")
+	if err := cmd.Start(); err != nil {
+		t.Skipf("cannot start sleep: %v", err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if !slices.Contains(childPIDs(os.Getpid()), cmd.Process.Pid) {
+		t.Fatalf("child %d not among %v", cmd.Process.Pid, childPIDs(os.Getpid()))
 	}
 }
