@@ -10,11 +10,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"smartrouter/compiler"
 	"smartrouter/compiler/diag"
@@ -49,6 +51,9 @@ const (
 
 // childNice is the nice value of the child (the lowest priority).
 const childNice = 19
+
+// childKillDelay is how long a canceled child has to stop after SIGTERM.
+const childKillDelay = 5 * time.Second
 
 // childAnswer is what a child writes on stdout.
 type childAnswer struct {
@@ -92,7 +97,11 @@ func runChild(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	ans, err := doChildWork(context.Background(), req)
+	// routerd cancels a child with SIGTERM (Stop, the refresh timeout):
+	// discovery then stops without touching the cache.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ans, err := doChildWork(ctx, req)
 	if err != nil {
 		ans.Error = err.Error()
 	}
@@ -163,10 +172,17 @@ func (rw refreshWorker) do(ctx context.Context, req childRequest) (childAnswer, 
 		return doChildWork(ctx, req)
 	}
 	cmd := exec.CommandContext(ctx, rw.exe, req.args()...)
+	// Canceled: SIGTERM first, so that the child stops cleanly (no
+	// temporary file left beside a cache), SIGKILL after childKillDelay.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = childKillDelay
 	var out, errOut bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &limitedBuffer{buf: &errOut, max: 16 << 10}
 	if err := startNiced(cmd); err != nil {
+		if ctx.Err() != nil {
+			return childAnswer{}, ctx.Err()
+		}
 		return doChildWork(ctx, req) // cannot start a process: do it here
 	}
 	werr := cmd.Wait()

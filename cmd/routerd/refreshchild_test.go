@@ -7,12 +7,137 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"smartrouter/fixtures/mockllm"
 	"smartrouter/format"
 )
+
+// TestMain lets the test binary act as routerd's refresh child, so that
+// the tests below start real child processes of their own binary, as
+// routerd does.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == childArg {
+		os.Exit(runChild(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// mockInstall is the small installation with every base URL on a mock
+// whose model-list calls answer per rules, and the keys set.
+func mockInstall(t *testing.T, rules []mockllm.Rule) (cfg, cache string) {
+	t.Helper()
+	m, err := mockllm.Start(mockllm.Config{Models: []string{"child-a", "child-b"}, Rules: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	cfg, cache = install(t)
+	ents, _ := filepath.Glob(filepath.Join(cfg, "*.yaml"))
+	re := regexp.MustCompile(`base_url: "[^"]*"`)
+	for _, p := range ents {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, re.ReplaceAll(b, []byte(`base_url: "`+m.URL()+`/v1"`)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range regexp.MustCompile(`\$\{([A-Z0-9_]+)\}`).FindAllSubmatch(b, -1) {
+			t.Setenv(string(v[1]), "sk-test-child-"+strings.ToLower(string(v[1])))
+		}
+	}
+	return cfg, cache
+}
+
+// Discovery and the build run in real child processes of the test binary:
+// the answers come back, the snapshot is read from the temporary file,
+// which is removed.
+func TestRefreshWorkerChildProcess(t *testing.T) {
+	cfg, cache := mockInstall(t, nil)
+	rw := refreshWorker{exe: os.Args[0]}
+	t0 := time.Now()
+	ans, err := rw.do(context.Background(), childRequest{Work: childDiscover, ConfigDir: cfg, CacheDir: cache})
+	if err != nil || ans.OK == 0 {
+		t.Fatalf("discover: %+v %v", ans, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(cache, "discovered_models.json")); !strings.Contains(string(b), "child-a") {
+		t.Fatal("the child's discovery did not reach the cache")
+	}
+	t.Logf("first discovery %v: %+v", time.Since(t0), ans)
+	// The same answers again: nothing changed.
+	if ans, err := rw.do(context.Background(), childRequest{Work: childDiscover, ConfigDir: cfg, CacheDir: cache}); err != nil || ans.Changed {
+		t.Fatalf("second discovery: %+v %v", ans, err)
+	}
+	dir := filepath.Dir(cfg)
+	b, _, err := rw.build(context.Background(), cfg, cache, filepath.Join(dir, "router.snap"), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := format.Open(b); err != nil || s.Header().Generation != 3 {
+		t.Fatalf("built snapshot: %v", err)
+	}
+	if ents, _ := filepath.Glob(filepath.Join(dir, ".router.snap.build-*")); len(ents) != 0 {
+		t.Fatalf("temporary files left: %v", ents)
+	}
+	// A child's error comes back as the error.
+	if _, err := rw.do(context.Background(), childRequest{Work: "nonsense", ConfigDir: cfg, CacheDir: cache}); err == nil || !strings.Contains(err.Error(), "unknown refresh work") {
+		t.Fatalf("unknown work: %v", err)
+	}
+}
+
+// A canceled refresh stops its child with SIGTERM: discovery stops without
+// changing the cache or leaving a temporary file beside it.
+func TestRefreshWorkerCancelStopsChild(t *testing.T) {
+	cfg, cache := mockInstall(t, []mockllm.Rule{{Fault: mockllm.FaultHang}})
+	before, _ := os.ReadFile(filepath.Join(cache, "discovered_models.json"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := refreshWorker{exe: os.Args[0]}.do(ctx, childRequest{Work: childDiscover, ConfigDir: cfg, CacheDir: cache})
+		done <- err
+	}()
+	// Cancel once the child is asking the hanging mock.
+	seen := false
+	for range 1000 {
+		if seen = len(childPIDs(os.Getpid())) > 0; seen {
+			break
+		}
+		runtime.Gosched()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !seen {
+		t.Fatal("no child process started")
+	}
+	cancel()
+	err := <-done
+	if err == nil {
+		t.Fatal("a canceled discovery succeeded")
+	}
+	after, _ := os.ReadFile(filepath.Join(cache, "discovered_models.json"))
+	if !bytes.Equal(before, after) {
+		t.Fatal("a canceled discovery changed the cache")
+	}
+	if ents, _ := filepath.Glob(filepath.Join(cache, ".*tmp*")); len(ents) != 0 {
+		t.Fatalf("temporary files left: %v", ents)
+	}
+}
+
+// childPIDs lists the children of process pid.
+func childPIDs(pid int) []string {
+	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
+	var out []string
+	for _, p := range tasks {
+		b, _ := os.ReadFile(p)
+		out = append(out, strings.Fields(string(b))...)
+	}
+	return out
+}
 
 // The refresh child is started at the lowest priority: its nice value, read
 // from /proc, is childNice, and routerd's own threads keep theirs (where
