@@ -191,11 +191,16 @@ func (rw refreshWorker) do(ctx context.Context, req childRequest) (childAnswer, 
 		if ctx.Err() != nil {
 			return ans, ctx.Err()
 		}
-		msg := strings.TrimSpace(errOut.String())
-		if msg == "" && werr != nil {
-			msg = werr.Error()
+		// The first line of what it printed (a panic's message, not its
+		// stack), and how it ended.
+		msg, _, _ := strings.Cut(strings.TrimSpace(errOut.String()), "\n")
+		if len(msg) > 300 {
+			msg = msg[:300] + "…"
 		}
-		return ans, fmt.Errorf("the refresh child (%s) gave no answer: %s", req.Work, msg)
+		if werr != nil {
+			msg = strings.TrimSpace(msg + " (" + werr.Error() + ")")
+		}
+		return ans, fmt.Errorf("the refresh child (%s) gave no answer: %s; run routerc on the same folders to see the problem", req.Work, msg)
 	}
 	if ans.Error != "" {
 		return ans, errors.New(ans.Error)

@@ -233,3 +233,22 @@ func TestRefreshWorkerInProcessFallback(t *testing.T) {
 		t.Fatalf("temporary files left: %v", ents)
 	}
 }
+
+// A child that ends without an answer is an error naming the work and how
+// it ended, without the rest of what it printed (a panic's stack).
+func TestRefreshWorkerChildWithoutAnswer(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh to stand in for a crashing child")
+	}
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "crash")
+	script := "#!" + sh + "\necho 'panic: boom' >&2\necho 'goroutine 1 [running]:' >&2\nexit 2\n"
+	if err := os.WriteFile(exe, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err = refreshWorker{exe: exe}.do(context.Background(), childRequest{Work: childDiscover, ConfigDir: dir, CacheDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "panic: boom") || !strings.Contains(err.Error(), "exit status 2") || strings.Contains(err.Error(), "goroutine") {
+		t.Fatalf("error %v", err)
+	}
+}
