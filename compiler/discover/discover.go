@@ -555,12 +555,31 @@ var managed = []string{"channel_id", "provider", "base_url", "models_url", "mode
 // generation).
 func entry(j *job, oldRaw []byte, now time.Time) []byte {
 	old, _ := splitObject(oldRaw) // an old entry that is not an object is replaced
-	if oldRaw != nil {
+	if oldRaw != nil && !listDiffers(j, old) {
 		if b := buildEntry(j, old, now, true); bytes.Equal(b, oldRaw) {
 			return oldRaw
 		}
 	}
 	return buildEntry(j, old, now, false)
+}
+
+// listDiffers is a cheap early answer for the common change: the answer's
+// model ids are not the old entry's "models" (as buildEntry writes them),
+// so the entry cannot be kept and need not be built twice.
+func listDiffers(j *job, old []member) bool {
+	if j.list == nil {
+		return false
+	}
+	ids := make([]string, 0, len(j.list.models))
+	seen := make(map[string]bool, len(j.list.models))
+	for _, m := range j.list.models {
+		if !seen[m.ID] {
+			seen[m.ID] = true
+			ids = append(ids, m.ID)
+		}
+	}
+	b, err := json.Marshal(ids)
+	return err == nil && !bytes.Equal(b, find(old, "models"))
 }
 
 // buildEntry writes the new entry; with keep, the members that change at
