@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,8 +28,8 @@ import (
 // routerd they took a core from the requests for hundreds of milliseconds
 // and grew routerd's heap, and so its RSS, by a multiple of the cache. So
 // routerd runs each of them in a child process of its own binary
-// (`routerd __refresh-child <work> …`) at the lowest CPU priority
-// (childNice): the kernel gives the serving process the cores first, the
+// (`routerd __refresh-child <work> …`), which lowers itself to the lowest
+// CPU priority (childNice) before it starts: the kernel gives the serving process the cores first, the
 // child's garbage collector never stops or taxes the serving goroutines,
 // and its memory is returned whole when it exits. The child writes a small
 // JSON answer on stdout (childAnswer); a compiled snapshot goes to a
@@ -101,6 +100,7 @@ func runChild(args []string, stdout, stderr io.Writer) int {
 	// discovery then stops without touching the cache.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	_ = lowerPriority() // best effort: the work is the same at any priority
 	ans, err := doChildWork(ctx, req)
 	if err != nil {
 		ans.Error = err.Error()
@@ -179,7 +179,7 @@ func (rw refreshWorker) do(ctx context.Context, req childRequest) (childAnswer, 
 	var out, errOut bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &limitedBuffer{buf: &errOut, max: 16 << 10}
-	if err := startNiced(cmd); err != nil {
+	if err := cmd.Start(); err != nil {
 		if ctx.Err() != nil {
 			return childAnswer{}, ctx.Err()
 		}
@@ -229,27 +229,39 @@ func (rw refreshWorker) build(ctx context.Context, configDir, cacheDir, snapPath
 	return b, ans.Warnings, nil
 }
 
-// startNiced starts cmd at nice childNice. On Linux the nice value
-// belongs to a thread and a child inherits the forking thread's: the
-// process is forked from a thread locked to this goroutine and lowered
-// first. The thread's priority is then restored; where that is not
-// allowed (raising a priority needs CAP_SYS_NICE or RLIMIT_NICE), the
-// goroutine ends still locked, so the runtime discards the lowered thread
-// instead of running other goroutines on it.
-func startNiced(cmd *exec.Cmd) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		prev, perr := syscall.Getpriority(syscall.PRIO_PROCESS, 0)
-		lowered := perr == nil && syscall.Setpriority(syscall.PRIO_PROCESS, 0, childNice) == nil
-		err := cmd.Start()
-		// The raw getpriority system call answers 20 - nice.
-		if !lowered || syscall.Setpriority(syscall.PRIO_PROCESS, 0, 20-prev) == nil {
-			runtime.UnlockOSThread()
+// lowerPriority sets every thread of this process to nice childNice. On
+// Linux the nice value belongs to a thread, and a new thread inherits its
+// creator's; the runtime may start a thread while the list is walked, so
+// it is walked until every thread is lowered (a few passes at most).
+// Lowering one's own priority needs no privilege. routerd itself is never
+// lowered, not even the thread that forks the child: a low-priority thread
+// holding one of routerd's Ps, or late to a stop-the-world, would stall
+// the requests.
+func lowerPriority() error {
+	for range 5 {
+		ents, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			// No /proc: this thread at least, and those it starts.
+			return syscall.Setpriority(syscall.PRIO_PROCESS, 0, childNice)
 		}
-		errc <- err
-	}()
-	return <-errc
+		all := true
+		for _, e := range ents {
+			tid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			// The raw getpriority system call answers 20 - nice.
+			if p, err := syscall.Getpriority(syscall.PRIO_PROCESS, tid); err == nil && 20-p == childNice {
+				continue
+			}
+			all = false
+			_ = syscall.Setpriority(syscall.PRIO_PROCESS, tid, childNice)
+		}
+		if all {
+			return nil
+		}
+	}
+	return nil
 }
 
 // limitedBuffer keeps the first max bytes written to it.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,7 +93,8 @@ func TestRefreshWorkerChildProcess(t *testing.T) {
 }
 
 // A canceled refresh stops its child with SIGTERM: discovery stops without
-// changing the cache or leaving a temporary file beside it.
+// changing the cache or leaving a temporary file beside it. While it runs,
+// the child is at nice 19 and routerd is not.
 func TestRefreshWorkerCancelStopsChild(t *testing.T) {
 	cfg, cache := mockInstall(t, []mockllm.Rule{{Fault: mockllm.FaultHang}})
 	before, _ := os.ReadFile(filepath.Join(cache, "discovered_models.json"))
@@ -113,6 +115,32 @@ func TestRefreshWorkerCancelStopsChild(t *testing.T) {
 	}
 	if !seen {
 		t.Fatal("no child process started")
+	}
+	// The child runs at the lowest priority, every thread of it, once it
+	// has lowered itself; routerd's threads keep theirs.
+	pid := childPIDs(os.Getpid())[0]
+	lowered := false
+	for range 500 {
+		ths, _ := filepath.Glob("/proc/" + pid + "/task/*/stat")
+		lowered = len(ths) > 0
+		for _, th := range ths {
+			if b, err := os.ReadFile(th); err != nil || niceField(t, string(b)) != childNice {
+				lowered = false
+			}
+		}
+		if lowered {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !lowered {
+		t.Error("the refresh child did not lower all its threads to nice 19")
+	}
+	ths, _ := filepath.Glob("/proc/self/task/*/stat")
+	for _, th := range ths {
+		if b, err := os.ReadFile(th); err == nil && niceField(t, string(b)) == childNice {
+			t.Errorf("a thread of routerd runs at nice %d", childNice)
+		}
 	}
 	cancel()
 	err := <-done
@@ -139,46 +167,9 @@ func childPIDs(pid int) []string {
 	return out
 }
 
-// The refresh child is started at the lowest priority: its nice value, read
-// from /proc, is childNice, and routerd's own threads keep theirs (where
-// the process may raise a thread's priority back, as root may; elsewhere
-// the lowered thread is discarded).
-func TestStartNicedLowersOnlyTheChild(t *testing.T) {
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip("no sleep binary to start")
-	}
-	cmd := exec.Command(sleep, "5")
-	if err := startNiced(cmd); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	if n := niceOf(t, "/proc/"+strconv.Itoa(cmd.Process.Pid)+"/stat"); n != childNice {
-		t.Fatalf("child nice %d, want %d", n, childNice)
-	}
-	if os.Geteuid() != 0 {
-		return
-	}
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range tasks {
-		tid, _ := strconv.Atoi(e.Name())
-		if n := niceOf(t, "/proc/self/task/"+e.Name()+"/stat"); n == childNice {
-			t.Fatalf("thread %d of routerd runs at nice %d", tid, n)
-		}
-	}
-}
-
-// niceOf reads the nice value (field 19) of a /proc stat file.
-func niceOf(t *testing.T, stat string) int {
+// niceField reads the nice value (field 19) of a /proc stat line.
+func niceField(t *testing.T, s string) int {
 	t.Helper()
-	b, err := os.ReadFile(stat)
-	if err != nil {
-		t.Skipf("no /proc: %v", err)
-	}
-	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // fields from 3 on
 	n, err := strconv.Atoi(f[19-3])
 	if err != nil {
@@ -187,16 +178,18 @@ func niceOf(t *testing.T, stat string) int {
 	return n
 }
 
-// runChild build compiles the installation into the -out file and answers
-// with JSON; an unknown piece of work is an error in the answer.
+// routerd __refresh-child build (the test binary standing in for routerd)
+// compiles the installation into the -out file and answers with JSON; an
+// unknown piece of work is an error in the answer and exit status 1. (A
+// real process: the child lowers its own priority.)
 func TestRunChildBuild(t *testing.T) {
-	dir := t.TempDir()
 	cfg, cache := install(t)
-	out := filepath.Join(dir, "built.snap")
+	out := filepath.Join(t.TempDir(), "built.snap")
 	var stdout, stderr bytes.Buffer
-	code := runChild([]string{childBuild, "-config", cfg, "-cache", cache, "-generation", "9", "-out", out}, &stdout, &stderr)
-	if code != 0 {
-		t.Fatalf("exit %d: %s %s", code, stdout.String(), stderr.String())
+	cmd := exec.Command(os.Args[0], childArg, childBuild, "-config", cfg, "-cache", cache, "-generation", "9", "-out", out)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v: %s %s", err, stdout.String(), stderr.String())
 	}
 	var ans childAnswer
 	if err := json.Unmarshal(stdout.Bytes(), &ans); err != nil || !ans.Changed || ans.Error != "" {
@@ -212,8 +205,12 @@ func TestRunChildBuild(t *testing.T) {
 	}
 
 	stdout.Reset()
-	if code := runChild([]string{"nonsense", "-config", cfg, "-cache", cache}, &stdout, &stderr); code != 1 || !strings.Contains(stdout.String(), "unknown refresh work") {
-		t.Fatalf("unknown work: exit %d, %s", code, stdout.String())
+	cmd = exec.Command(os.Args[0], childArg, "nonsense", "-config", cfg, "-cache", cache)
+	cmd.Stdout = &stdout
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stdout.String(), "unknown refresh work") {
+		t.Fatalf("unknown work: %v, %s", err, stdout.String())
 	}
 }
 
