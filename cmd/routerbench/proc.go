@@ -119,3 +119,31 @@ func childPIDs(pid int) []int {
 	}
 	return out
 }
+
+// procChildCPU reads the CPU time (user + system) of the children process
+// pid has waited for (cutime and cstime of /proc/PID/stat).
+func procChildCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read CPU time of process %d: %w", pid, err)
+	}
+	text := string(b)
+	i := strings.LastIndexByte(text, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed /proc stat: no ')'")
+	}
+	f := strings.Fields(text[i+1:])
+	// f[0] is field 3; cutime is field 16, cstime field 17.
+	if len(f) < 15 {
+		return 0, fmt.Errorf("malformed /proc stat: %d fields after the name", len(f))
+	}
+	var ticks int64
+	for _, s := range f[13:15] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse CPU ticks in /proc stat: %w", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / userHZ, nil
+}

@@ -51,11 +51,15 @@ type refreshResult struct {
 	// (discovery, key validation, compile run as child processes) seen by
 	// the sampler; a child that lives less than a sampling period may be
 	// missed.
-	ChildKB   int64
-	MockLists int   // channel keys the mock answers with the fixture's model list (mockmodels.go)
-	SnapStart int64 // bytes of the snapshot file at the start
-	SnapEnd   int64 // and after the last refresh
-	ProbeKey  int   // how many models the changed channel lists without the probe model
+	ChildKB int64
+	// CPU is routerd's own CPU time over the load (requests and what
+	// routerd does of the refreshes), ChildCPU that of its refresh
+	// children: figures the other work on the machine disturbs little.
+	CPU, ChildCPU time.Duration
+	MockLists     int   // channel keys the mock answers with the fixture's model list (mockmodels.go)
+	SnapStart     int64 // bytes of the snapshot file at the start
+	SnapEnd       int64 // and after the last refresh
+	ProbeKey      int   // how many models the changed channel lists without the probe model
 	// NoChange is the answer of one more refresh after the load, with no
 	// model list changed ("unchanged" when routerd built nothing), and
 	// NoChangeMs its wall time.
@@ -222,6 +226,8 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 			mu.Unlock()
 		}
 	}()
+	cpu0, _ := procCPU(p.Pid())
+	child0, _ := procChildCPU(p.Pid())
 	type sample struct {
 		at  time.Time
 		lat time.Duration
@@ -245,6 +251,12 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 	}
 	close(stop)
 	bg.Wait()
+	if c, err := procCPU(p.Pid()); err == nil {
+		rr.CPU = c - cpu0
+	}
+	if c, err := procChildCPU(p.Pid()); err == nil {
+		rr.ChildCPU = c - child0
+	}
 	// One more refresh with no model list changed: routerd should build
 	// nothing.
 	{
@@ -292,7 +304,7 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 	}
 	h.log.Info("refresh under load", "requests", rr.Requests, "failed", rr.Errors, "refreshes", rr.Refreshes,
 		"refresh_failures", len(rr.Failed), "p99_outside", rr.Base.P99, "p99_during", rr.During.P99,
-		"idle_rss_kb", rr.IdleKB, "peak_rss_kb", rr.PeakKB, "child_peak_kb", rr.ChildKB, "snapshot_bytes_start", rr.SnapStart, "snapshot_bytes_end", rr.SnapEnd,
+		"idle_rss_kb", rr.IdleKB, "peak_rss_kb", rr.PeakKB, "child_peak_kb", rr.ChildKB, "routerd_cpu", rr.CPU, "children_cpu", rr.ChildCPU, "snapshot_bytes_start", rr.SnapStart, "snapshot_bytes_end", rr.SnapEnd,
 		"refresh_median", rr.RefreshMs.Median, "unchanged_refresh", rr.NoChange, "unchanged_refresh_ms", rr.NoChangeMs)
 	return rr
 }
@@ -364,6 +376,9 @@ func renderRefresh(b *strings.Builder, res *results) {
 	fmt.Fprintf(b, "| requests | failed | refreshes ok | refresh failed | refresh time p50 / max | p99 outside (ms) | p99 during (ms) | idle RSS | peak RSS | refresh children's peak RSS |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(b, "| %d | %d | %d | %d | %s / %s | %s | %s | %s | %s | %s |\n\n", r.Requests, r.Errors, r.Refreshes, len(r.Failed),
 		fmtDur(r.RefreshMs.Median), fmtDur(r.RefreshMs.Max), fmtMs(r.Base.P99), fmtMs(r.During.P99), mb(r.IdleKB), mb(r.PeakKB), mbOrDash(r.ChildKB))
+	if r.CPU > 0 {
+		fmt.Fprintf(b, "CPU time over the load: routerd %s (its %d requests and its share of the refreshes), its refresh children %s.\n\n", fmtDur(r.CPU), r.Requests, fmtDur(r.ChildCPU))
+	}
 	if r.SnapStart > 0 && r.SnapEnd > 0 {
 		fmt.Fprintf(b, "Snapshot file: %s before the phase, %s after its last refresh.\n\n", humanBytes(float64(r.SnapStart)), humanBytes(float64(r.SnapEnd)))
 	}
