@@ -61,3 +61,26 @@ func TestChildPIDs(t *testing.T) {
 		t.Fatalf("child %d not among %v", cmd.Process.Pid, childPIDs(os.Getpid()))
 	}
 }
+
+// procChildCPU counts the CPU of a child this process waited for.
+func TestProcChildCPU(t *testing.T) {
+	before, err := procChildCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	// A child that burns some CPU (a bounded loop), then is waited for.
+	if err := exec.Command(sh, "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done").Run(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := procChildCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after <= before {
+		t.Fatalf("children's CPU %v, then %v: the waited-for child's CPU is not counted", before, after)
+	}
+}
