@@ -29,9 +29,10 @@ import (
 // and grew routerd's heap, and so its RSS, by a multiple of the cache. So
 // routerd runs each of them in a child process of its own binary
 // (`routerd __refresh-child <work> …`), which lowers itself to the lowest
-// CPU priority (childNice) before it starts: the kernel gives the serving process the cores first, the
-// child's garbage collector never stops or taxes the serving goroutines,
-// and its memory is returned whole when it exits. The child writes a small
+// CPU priority (childNice) before it starts: the kernel gives the serving
+// process the cores first, the child's garbage collector never stops or
+// taxes the serving goroutines, and its memory is returned whole when it
+// exits. The child writes a small
 // JSON answer on stdout (childAnswer); a compiled snapshot goes to a
 // temporary file beside the snapshot file, which routerd reads, validates
 // and writes as before. When routerd's own executable cannot be found, the
@@ -158,7 +159,13 @@ type refreshWorker struct {
 	exe string
 }
 
+// newRefreshWorker runs the children from the running binary itself
+// (/proc/self/exe: the same version even when the file was replaced by an
+// upgrade since routerd started), else from os.Executable.
 func newRefreshWorker() refreshWorker {
+	if fi, err := os.Stat("/proc/self/exe"); err == nil && fi.Mode().IsRegular() {
+		return refreshWorker{exe: "/proc/self/exe"}
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return refreshWorker{}

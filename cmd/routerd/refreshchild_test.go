@@ -249,3 +249,24 @@ func TestRefreshWorkerChildWithoutAnswer(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// The worker starts the running binary itself: /proc/self/exe where there
+// is one.
+func TestNewRefreshWorkerUsesRunningBinary(t *testing.T) {
+	rw := newRefreshWorker()
+	if _, err := os.Stat("/proc/self/exe"); err == nil && rw.exe != "/proc/self/exe" {
+		t.Fatalf("exe %q, want /proc/self/exe", rw.exe)
+	}
+	if rw.exe == "" {
+		t.Fatal("no executable found; the refresh would run in process")
+	}
+	// A real child through it: the test binary answers as routerd does.
+	cfg, cache := install(t)
+	b, _, err := rw.build(context.Background(), cfg, cache, filepath.Join(t.TempDir(), "router.snap"), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := format.Open(b); err != nil {
+		t.Fatal(err)
+	}
+}
