@@ -183,6 +183,9 @@ const parallelMin = 16
 // in channel order afterwards, so the output does not depend on scheduling.
 func (b *builder) runPairs(order []int, perChan [][]draft) {
 	workers := min(runtime.GOMAXPROCS(0), len(order)/parallelMin+1)
+	if b.opts.Workers > 0 {
+		workers = min(workers, b.opts.Workers)
+	}
 	if b.opts.shuffle != nil || workers <= 1 {
 		for _, ci := range order {
 			perChan[ci] = b.channelPairs(ci)

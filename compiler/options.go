@@ -46,6 +46,10 @@ type Options struct {
 	// resolving the prewarm lists on the encoded bytes, final encoding).
 	// routerd uses it to bound and time its JSON fallback build.
 	Phase func(name string)
+	// Workers bounds the goroutines that build the pairs (0: GOMAXPROCS).
+	// routerd's in-process refresh uses 1, so that a build beside the
+	// requests never takes more than one core from them.
+	Workers int
 
 	// shuffle, set by tests only, visits channels and their model lists in
 	// a random order to prove that the output does not depend on it.

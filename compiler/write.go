@@ -3,6 +3,7 @@ package compiler
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -80,7 +81,18 @@ func previousGeneration(p string) uint64 {
 // file or the whole new one: temporary file in p's directory, write, fsync,
 // chmod 0600, rename, fsync of the directory. On error the temporary file is
 // removed and p is untouched.
-func WriteFileAtomic(p string, data []byte) (err error) {
+func WriteFileAtomic(p string, data []byte) error {
+	return WriteFileAtomicFunc(p, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteFileAtomicFunc is WriteFileAtomic for content that fill writes to
+// the temporary file, so that a large file is never held whole in memory
+// (the discovery cache of a real installation reaches 50 MB). An error of
+// fill leaves p untouched.
+func WriteFileAtomicFunc(p string, fill func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(p)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(p)+".tmp-*")
 	if err != nil {
@@ -93,7 +105,7 @@ func WriteFileAtomic(p string, data []byte) (err error) {
 			_ = os.Remove(tmp)
 		}
 	}()
-	if _, err = f.Write(data); err != nil {
+	if err = fill(f); err != nil {
 		return fmt.Errorf("compiler: write %s: %w", tmp, err)
 	}
 	if err = f.Sync(); err != nil {

@@ -123,12 +123,11 @@ func scalar(n *yaml.Node) string {
 }
 
 // serveFixtureModels makes the mock answer each channel of in with the
-// model list of the fixture's discovery cache; it returns how many keys got
-// a list.
-func (h *harness) serveFixtureModels(ctx context.Context, in *install) (int, error) {
+// model list of the fixture's discovery cache; it returns the lists by key.
+func (h *harness) serveFixtureModels(ctx context.Context, in *install) (map[string][]string, error) {
 	lists, missing, err := channelKeyLists(in.ConfigDir, in.CacheDir, in.Env)
 	if err != nil {
-		return 0, fmt.Errorf("read the fixture's model lists: %w", err)
+		return nil, fmt.Errorf("read the fixture's model lists: %w", err)
 	}
 	if len(missing) > 0 {
 		h.log.Info("channels without a discovery cache entry get an empty model list, as their last discovery failed", "channels", strings.Join(missing, ","))
@@ -136,14 +135,23 @@ func (h *harness) serveFixtureModels(ctx context.Context, in *install) (int, err
 	c := newClient(10 * time.Second)
 	defer c.CloseIdleConnections()
 	for key, ids := range lists {
-		body, _ := json.Marshal(ids) // a list of strings
-		resp, b, err := post(ctx, c, "http://"+h.mockAddr+"/_mock/models?key="+url.QueryEscape(key), "", body)
-		if err != nil {
-			return 0, fmt.Errorf("POST /_mock/models: %w", err)
-		}
-		if resp.StatusCode != http.StatusNoContent {
-			return 0, fmt.Errorf("POST /_mock/models: status %d: %s", resp.StatusCode, tail(string(b), 200))
+		if err := h.setKeyModels(ctx, c, key, ids); err != nil {
+			return nil, err
 		}
 	}
-	return len(lists), nil
+	return lists, nil
+}
+
+// setKeyModels makes the mock answer the model-list calls that carry key
+// with ids.
+func (h *harness) setKeyModels(ctx context.Context, c *http.Client, key string, ids []string) error {
+	body, _ := json.Marshal(ids) // a list of strings
+	resp, b, err := post(ctx, c, "http://"+h.mockAddr+"/_mock/models?key="+url.QueryEscape(key), "", body)
+	if err != nil {
+		return fmt.Errorf("POST /_mock/models: %w", err)
+	}
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("POST /_mock/models: status %d: %s", resp.StatusCode, tail(string(b), 200))
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -95,4 +96,54 @@ func procCPU(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("read CPU time of process %d: %w", pid, err)
 	}
 	return parseStatCPU(string(b))
+}
+
+// childPIDs lists the running children of process pid (forked by any of
+// its threads), from /proc/PID/task/*/children.
+func childPIDs(pid int) []int {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// procChildCPU reads the CPU time (user + system) of the children process
+// pid has waited for (cutime and cstime of /proc/PID/stat).
+func procChildCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read CPU time of process %d: %w", pid, err)
+	}
+	text := string(b)
+	i := strings.LastIndexByte(text, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed /proc stat: no ')'")
+	}
+	f := strings.Fields(text[i+1:])
+	// f[0] is field 3; cutime is field 16, cstime field 17.
+	if len(f) < 15 {
+		return 0, fmt.Errorf("malformed /proc stat: %d fields after the name", len(f))
+	}
+	var ticks int64
+	for _, s := range f[13:15] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse CPU ticks in /proc stat: %w", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / userHZ, nil
 }

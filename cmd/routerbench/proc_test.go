@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"os/exec"
+	"slices"
 	"testing"
 	"time"
 )
@@ -44,5 +47,40 @@ func TestParseStatCPU(t *testing.T) {
 		if (err == nil) != tt.ok || got != tt.want {
 			t.Errorf("%s: parseStatCPU = %v, %v; want %v, ok %v", tt.name, got, err, tt.want, tt.ok)
 		}
+	}
+}
+
+// childPIDs finds a real child process of this one.
+func TestChildPIDs(t *testing.T) {
+	cmd := exec.Command("sleep", "5")
+	if err := cmd.Start(); err != nil {
+		t.Skipf("cannot start sleep: %v", err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if !slices.Contains(childPIDs(os.Getpid()), cmd.Process.Pid) {
+		t.Fatalf("child %d not among %v", cmd.Process.Pid, childPIDs(os.Getpid()))
+	}
+}
+
+// procChildCPU counts the CPU of a child this process waited for.
+func TestProcChildCPU(t *testing.T) {
+	before, err := procChildCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	// A child that burns some CPU (a bounded loop), then is waited for.
+	if err := exec.Command(sh, "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done").Run(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := procChildCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after <= before {
+		t.Fatalf("children's CPU %v, then %v: the waited-for child's CPU is not counted", before, after)
 	}
 }

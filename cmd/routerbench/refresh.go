@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,15 +17,22 @@ import (
 )
 
 // The refresh-under-load phase: routerd serves a constant load while, every
-// refreshEvery, the harness changes the discovery cache (toggles a trailing
-// newline, so the file's content differs and the recorded source goes
-// stale) and calls POST /v1/admin/refresh, which compiles the installation
-// in process, validates it, writes the snapshot file and swaps it in.
-// Reported: failed requests, the p99 of the requests that overlapped a
-// refresh against the p99 of the others, and routerd's peak RSS against its
-// idle RSS.
+// refreshEvery, the harness changes one channel's model list at the mock
+// (adds refreshProbeModel, or takes it away again) and calls POST
+// /v1/admin/refresh, whose model discovery finds that change, rewrites the
+// discovery cache, and whose cycle compiles the installation in process,
+// validates it, writes the snapshot file and swaps it in: every refresh is
+// a real change, compile and swap. (routerd builds nothing when no input
+// changed; after the load the phase checks that with one more refresh with
+// nothing changed.) Reported: failed requests, the p99 of the requests that
+// overlapped a refresh against the p99 of the others, and routerd's peak
+// RSS against its idle RSS.
 
 const refreshEvery = 3 * time.Second
+
+// refreshProbeModel is the model the phase adds to one channel's list and
+// takes away again, one refresh in two.
+const refreshProbeModel = "routerbench-refresh-probe"
 
 // refreshResult is the refresh-under-load measurement.
 type refreshResult struct {
@@ -38,10 +47,25 @@ type refreshResult struct {
 	IdleKB    int64
 	PeakKB    int64 // the largest VmRSS sampled during the load (and VmHWM at the end)
 	HWMKB     int64
-	MockLists int   // channel keys the mock answers with the fixture's model list (mockmodels.go)
-	SnapStart int64 // bytes of the snapshot file at the start
-	SnapEnd   int64 // and after the last refresh
-	Err       string
+	// ChildKB is the largest VmHWM of routerd's refresh children
+	// (discovery, key validation, compile run as child processes) seen by
+	// the sampler; a child that lives less than a sampling period may be
+	// missed.
+	ChildKB int64
+	// CPU is routerd's own CPU time over the load (requests and what
+	// routerd does of the refreshes), ChildCPU that of its refresh
+	// children: figures the other work on the machine disturbs little.
+	CPU, ChildCPU time.Duration
+	MockLists     int   // channel keys the mock answers with the fixture's model list (mockmodels.go)
+	SnapStart     int64 // bytes of the snapshot file at the start
+	SnapEnd       int64 // and after the last refresh
+	ProbeKey      int   // how many models the changed channel lists without the probe model
+	// NoChange is the answer of one more refresh after the load, with no
+	// model list changed ("unchanged" when routerd built nothing), and
+	// NoChangeMs its wall time.
+	NoChange   string
+	NoChangeMs float64
+	Err        string
 }
 
 // AddedP99 is the p99 during refreshes minus the p99 outside them.
@@ -68,12 +92,26 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 	// Discovery asks the mock for every channel's models: it must answer
 	// what the fixture's cache holds, or the refreshed snapshot shrinks to
 	// the mock's shared list and the phase's model disappears.
-	n, err := h.serveFixtureModels(ctx, &cin)
+	lists, err := h.serveFixtureModels(ctx, &cin)
 	if err != nil {
 		rr.Err = err.Error()
 		return rr
 	}
-	rr.MockLists = n
+	rr.MockLists = len(lists)
+	// The channel whose list changes: the first key (in order) with models.
+	probeKey := ""
+	for _, k := range slices.Sorted(maps.Keys(lists)) {
+		if len(lists[k]) > 0 {
+			probeKey = k
+			break
+		}
+	}
+	if probeKey == "" {
+		rr.Err = "no channel of the fixture has models to change"
+		return rr
+	}
+	probeList := lists[probeKey]
+	rr.ProbeKey = len(probeList)
 	if fi, err := os.Stat(snap); err == nil {
 		rr.SnapStart = fi.Size()
 	}
@@ -96,10 +134,19 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 	if m, err := procMem(p.Pid()); err == nil {
 		rr.IdleKB = m.RSS
 	}
-	disc, err := discoveryFile(cache)
-	if err != nil {
-		rr.Err = err.Error()
-		return rr
+	// (The idle RSS is taken before it.) A first refresh before the load: the mock's answers hold less data
+	// than the fixture's entries, so this one rewrites every entry of the
+	// cache once; the refreshes measured change one list each.
+	{
+		c := newClient(5 * time.Minute)
+		from := time.Now()
+		resp, b, err := post(ctx, c, base+"/v1/admin/refresh?wait=5m", in.Tokens.Admin, nil)
+		c.CloseIdleConnections()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			rr.Err = fmt.Sprintf("the first refresh failed: %v %s", err, tail(string(b), 200))
+			return rr
+		}
+		h.log.Info("first refresh (rewrites every discovery entry once)", "took", time.Since(from))
 	}
 
 	dur := max(h.opt.loadDur, 4*refreshEvery)
@@ -125,6 +172,13 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 					rr.PeakKB = max(rr.PeakKB, m.RSS)
 					mu.Unlock()
 				}
+				for _, c := range childPIDs(p.Pid()) {
+					if m, err := procMem(c); err == nil {
+						mu.Lock()
+						rr.ChildKB = max(rr.ChildKB, m.HWM)
+						mu.Unlock()
+					}
+				}
 			}
 		}
 	}()
@@ -140,7 +194,11 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 				return
 			case <-t.C:
 			}
-			if err := toggleTrailingNewline(disc); err != nil {
+			ids := probeList
+			if i%2 == 0 {
+				ids = append(slices.Clone(probeList), refreshProbeModel)
+			}
+			if err := h.setKeyModels(ctx, c, probeKey, ids); err != nil {
 				mu.Lock()
 				rr.Failed = append(rr.Failed, err.Error())
 				mu.Unlock()
@@ -168,6 +226,8 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 			mu.Unlock()
 		}
 	}()
+	cpu0, _ := procCPU(p.Pid())
+	child0, _ := procChildCPU(p.Pid())
 	type sample struct {
 		at  time.Time
 		lat time.Duration
@@ -191,6 +251,30 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 	}
 	close(stop)
 	bg.Wait()
+	if c, err := procCPU(p.Pid()); err == nil {
+		rr.CPU = c - cpu0
+	}
+	if c, err := procChildCPU(p.Pid()); err == nil {
+		rr.ChildCPU = c - child0
+	}
+	// One more refresh with no model list changed: routerd should build
+	// nothing.
+	{
+		c := newClient(5 * time.Minute)
+		from := time.Now()
+		resp, b, err := post(ctx, c, base+"/v1/admin/refresh?wait=5m", in.Tokens.Admin, nil)
+		rr.NoChangeMs = float64(time.Since(from).Microseconds()) / 1000
+		var a struct{ Status string }
+		switch {
+		case err != nil:
+			rr.NoChange = "error: " + err.Error()
+		case resp.StatusCode != http.StatusOK || json.Unmarshal(b, &a) != nil:
+			rr.NoChange = fmt.Sprintf("status %d: %s", resp.StatusCode, tail(string(b), 200))
+		default:
+			rr.NoChange = a.Status
+		}
+		c.CloseIdleConnections()
+	}
 	if fi, err := os.Stat(snap); err == nil {
 		rr.SnapEnd = fi.Size()
 	}
@@ -220,8 +304,17 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 	}
 	h.log.Info("refresh under load", "requests", rr.Requests, "failed", rr.Errors, "refreshes", rr.Refreshes,
 		"refresh_failures", len(rr.Failed), "p99_outside", rr.Base.P99, "p99_during", rr.During.P99,
-		"idle_rss_kb", rr.IdleKB, "peak_rss_kb", rr.PeakKB, "snapshot_bytes_start", rr.SnapStart, "snapshot_bytes_end", rr.SnapEnd)
+		"idle_rss_kb", rr.IdleKB, "peak_rss_kb", rr.PeakKB, "child_peak_kb", rr.ChildKB, "routerd_cpu", rr.CPU, "children_cpu", rr.ChildCPU, "snapshot_bytes_start", rr.SnapStart, "snapshot_bytes_end", rr.SnapEnd,
+		"refresh_median", rr.RefreshMs.Median, "unchanged_refresh", rr.NoChange, "unchanged_refresh_ms", rr.NoChangeMs)
 	return rr
+}
+
+// mbOrDash is mb, or a dash when nothing was measured.
+func mbOrDash(kb int64) string {
+	if kb <= 0 {
+		return "—"
+	}
+	return mb(kb)
 }
 
 // discoveryFile is the discovery cache of the folder.
@@ -239,29 +332,10 @@ func fileExists(p string) bool {
 	return err == nil && st.Mode().IsRegular()
 }
 
-// toggleTrailingNewline adds a newline at the end of the file, or removes
-// the one it added: a change of content that keeps the JSON valid.
-func toggleTrailingNewline(p string) error {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return err
-	}
-	if strings.HasSuffix(string(b), "\n\n") {
-		b = b[:len(b)-1]
-	} else {
-		b = append(b, '\n')
-	}
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p)
-}
-
 // refreshRows are the summary rows of the phase.
 func refreshRows(res *results) []row {
 	r := res.Refresh
-	what := fmt.Sprintf("in-process refresh → compile → swap (`POST /v1/admin/refresh`, cache changed, every %s) while serving %d req/s", fmtDur(refreshEvery), firstRate(res))
+	what := fmt.Sprintf("refresh → compile → swap (`POST /v1/admin/refresh`, a model list changed, every %s) while serving %d req/s", fmtDur(refreshEvery), firstRate(res))
 	if r.Requests == 0 {
 		m := notMeasured
 		if r.Err != "" {
@@ -281,8 +355,12 @@ func refreshRows(res *results) []row {
 	p99 := row{What: "added p99 during a refresh", Target: "≤ 1 ms",
 		Measured: fmt.Sprintf("%s (p99 %s over %d requests overlapping a refresh, %s over %d others)", fmtDur(r.AddedP99()), fmtDur(r.During.P99), r.During.N, fmtDur(r.Base.P99), r.Base.N),
 		Verdict:  verdictAtMost(float64(r.AddedP99()), float64(time.Millisecond), durFormat)}
-	rss := row{What: "peak RSS during the refreshes", Target: "≤ idle + 80 MB",
-		Measured: fmt.Sprintf("%s peak VmRSS, %s idle (+%s); VmHWM %s", mb(r.PeakKB), mb(r.IdleKB), mb(r.PeakKB-r.IdleKB), mb(r.HWMKB)),
+	child := ""
+	if r.ChildKB > 0 {
+		child = fmt.Sprintf("; refresh child processes peaked at %s", mb(r.ChildKB))
+	}
+	rss := row{What: "peak RSS of routerd during the refreshes", Target: "≤ idle + 80 MB",
+		Measured: fmt.Sprintf("%s peak VmRSS, %s idle (+%s); VmHWM %s%s", mb(r.PeakKB), mb(r.IdleKB), mb(r.PeakKB-r.IdleKB), mb(r.HWMKB), child),
 		Verdict:  verdictAtMost(float64(r.PeakKB-r.IdleKB)*1024/1e6, 80, func(f float64) string { return sig3(f) + " MB" })}
 	return []row{fail, p99, rss}
 }
@@ -290,14 +368,17 @@ func refreshRows(res *results) []row {
 func renderRefresh(b *strings.Builder, res *results) {
 	r := res.Refresh
 	fmt.Fprintf(b, "### Refresh under load\n\n")
-	fmt.Fprintf(b, "Every %s the discovery cache of a copy of the scale installation gets a changed byte and `POST /v1/admin/refresh` runs routerd's refresh cycle (compile in process, validate, write the snapshot file, reload it as SIGHUP does) while vegeta sends %d req/s through routerd. A request counts as during a refresh when its send-to-answer interval overlaps a refresh call. RSS is sampled from `/proc/PID/status` every 50 ms. Routerd's model discovery asks the mock for every channel's models during the phase; the mock answers each channel's key with the model list the fixture's discovery cache holds for that channel (%d keys; cmd/routerbench/mockmodels.go), as providers whose lists did not change would, so a refresh compiles the same pairs and no request fails because of the harness.\n\n", fmtDur(refreshEvery), firstRate(res), r.MockLists)
+	fmt.Fprintf(b, "Every %s `POST /v1/admin/refresh` runs routerd's refresh cycle on a copy of the scale installation (model discovery, key validation, then compile in process, validate, write the snapshot file, reload it as SIGHUP does) while vegeta sends %d req/s through routerd. Routerd runs discovery, key validation and the compile as child processes of its own binary at nice 19; their peak RSS (VmHWM, sampled with routerd's) is shown beside routerd's. Routerd's model discovery asks the mock for every channel's models; the mock answers each channel's key with the model list the fixture's discovery cache holds for that channel (%d keys; cmd/routerbench/mockmodels.go), and before each refresh the harness adds the model `%s` to one channel's list (%d models) or takes it away again, so every refresh finds a changed list, rewrites the discovery cache (a first refresh before the load has rewritten every entry from the fixture's data to the mock's once), compiles and swaps a new generation, and no request fails because of the harness. A request counts as during a refresh when its send-to-answer interval overlaps a refresh call. RSS is sampled from `/proc/PID/status` every 50 ms. After the load, one more refresh with no list changed answered `%s` in %.0f ms (routerd builds no new generation when no input changed).\n\n", fmtDur(refreshEvery), firstRate(res), r.MockLists, refreshProbeModel, r.ProbeKey, orDash(r.NoChange), r.NoChangeMs)
 	if r.Requests == 0 {
 		fmt.Fprintf(b, "Not measured: %s\n\n", orDash(r.Err))
 		return
 	}
-	fmt.Fprintf(b, "| requests | failed | refreshes ok | refresh failed | refresh time p50 / max | p99 outside (ms) | p99 during (ms) | idle RSS | peak RSS |\n|---|---|---|---|---|---|---|---|---|\n")
-	fmt.Fprintf(b, "| %d | %d | %d | %d | %s / %s | %s | %s | %s | %s |\n\n", r.Requests, r.Errors, r.Refreshes, len(r.Failed),
-		fmtDur(r.RefreshMs.Median), fmtDur(r.RefreshMs.Max), fmtMs(r.Base.P99), fmtMs(r.During.P99), mb(r.IdleKB), mb(r.PeakKB))
+	fmt.Fprintf(b, "| requests | failed | refreshes ok | refresh failed | refresh time p50 / max | p99 outside (ms) | p99 during (ms) | idle RSS | peak RSS | refresh children's peak RSS |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(b, "| %d | %d | %d | %d | %s / %s | %s | %s | %s | %s | %s |\n\n", r.Requests, r.Errors, r.Refreshes, len(r.Failed),
+		fmtDur(r.RefreshMs.Median), fmtDur(r.RefreshMs.Max), fmtMs(r.Base.P99), fmtMs(r.During.P99), mb(r.IdleKB), mb(r.PeakKB), mbOrDash(r.ChildKB))
+	if r.CPU > 0 {
+		fmt.Fprintf(b, "CPU time over the load: routerd %s (its %d requests and its share of the refreshes), its refresh children %s.\n\n", fmtDur(r.CPU), r.Requests, fmtDur(r.ChildCPU))
+	}
 	if r.SnapStart > 0 && r.SnapEnd > 0 {
 		fmt.Fprintf(b, "Snapshot file: %s before the phase, %s after its last refresh.\n\n", humanBytes(float64(r.SnapStart)), humanBytes(float64(r.SnapEnd)))
 	}

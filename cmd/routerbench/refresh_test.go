@@ -1,29 +1,10 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
-
-func TestToggleTrailingNewline(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "discovered_models.json")
-	orig := "{\"a\": 1}\n"
-	if err := os.WriteFile(p, []byte(orig), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for i, want := range []string{orig + "\n", orig, orig + "\n"} {
-		if err := toggleTrailingNewline(p); err != nil {
-			t.Fatal(err)
-		}
-		b, _ := os.ReadFile(p)
-		if string(b) != want {
-			t.Fatalf("toggle %d: %q, want %q", i, b, want)
-		}
-	}
-}
 
 func TestRefreshRows(t *testing.T) {
 	res := &results{}

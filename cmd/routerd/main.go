@@ -108,6 +108,10 @@ func newLogger(f *flags, w io.Writer) (*slog.Logger, error) {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == childArg {
+		// One piece of a refresh, run by routerd itself (refreshchild.go).
+		os.Exit(runChild(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -10,9 +9,8 @@ import (
 	"time"
 
 	"smartrouter/compiler"
-	"smartrouter/compiler/diag"
-	"smartrouter/compiler/discover"
 	"smartrouter/format"
+	"smartrouter/format/sources"
 	"smartrouter/runtime/cluster"
 	"smartrouter/runtime/patterns"
 	"smartrouter/runtime/server"
@@ -98,47 +96,50 @@ func (bg *background) start(ctx context.Context, srv *server.Server) error {
 		Logger:        bg.log,
 		Registerer:    srv.Metrics().Registry(),
 	}
+	// Discovery, key validation and the compile run in a child process at
+	// the lowest priority (refreshchild.go).
+	rw := newRefreshWorker()
 	if bg.configDir != "" && bg.cacheDir != "" {
 		// Discovery and key validation rewrite their cache file and report a
 		// change, which starts the refresh cycle below. tasks.*.max_concurrent
 		// bounds the providers asked at once within one run.
 		ro.Jobs = append(ro.Jobs,
 			tasks.Job{Name: tasks.ModelDiscovery, Refresh: true, Run: func(ctx context.Context) (bool, error) {
-				rep, err := discover.Run(ctx, discover.Options{ConfigDir: bg.configDir, CacheDir: bg.cacheDir,
+				ans, err := rw.do(ctx, childRequest{Work: childDiscover, ConfigDir: bg.configDir, CacheDir: bg.cacheDir,
 					Concurrency: taskConcurrency(mgr, tasks.ModelDiscovery)})
 				if err != nil {
 					return false, err
 				}
-				if ok, failed, _ := rep.Counts(); failed > 0 {
+				if ans.Failed > 0 {
 					bg.log.Warn("model discovery: some channels did not answer; they keep their last good models",
-						"ok", ok, "failed", failed)
+						"ok", ans.OK, "failed", ans.Failed)
 				}
-				return rep.Changed, nil
+				return ans.Changed, nil
 			}},
 			tasks.Job{Name: tasks.APIKeyValidation, Refresh: true, Run: func(ctx context.Context) (bool, error) {
-				rep, err := discover.ValidateKeys(ctx, discover.KeyOptions{ConfigDir: bg.configDir, CacheDir: bg.cacheDir,
+				ans, err := rw.do(ctx, childRequest{Work: childKeys, ConfigDir: bg.configDir, CacheDir: bg.cacheDir,
 					Concurrency: taskConcurrency(mgr, tasks.APIKeyValidation)})
 				if err != nil {
 					return false, err
 				}
-				return rep.Changed, nil
+				return ans.Changed, nil
 			}})
 	}
 	if bg.configDir != "" && bg.snapPath != "" {
 		ro.Build = func(ctx context.Context) ([]byte, error) {
-			var w diag.Warnings
 			gen := mgr.Info().Generation + 1
-			b, err := compiler.BuildBytes(bg.configDir, bg.cacheDir, compiler.Options{Generation: gen}, &w)
+			b, warnings, err := rw.build(ctx, bg.configDir, bg.cacheDir, bg.snapPath, gen)
 			if err != nil {
-				return nil, fmt.Errorf("compile -config %s and -cache %s (run routerc compile on them to see the details): %w", bg.configDir, bg.cacheDir, err)
+				return nil, err
 			}
-			if n := w.Len(); n > 0 {
-				bg.log.Warn("the refresh build has warnings; run routerc compile on the same folders to see them", "warnings", n)
+			if warnings > 0 {
+				bg.log.Warn("the refresh build has warnings; run routerc compile on the same folders to see them", "warnings", warnings)
 			}
 			return b, nil
 		}
 		ro.Write = func(b []byte) error { return compiler.WriteFileAtomic(bg.snapPath, b) }
 		ro.Reload = srv.Reload
+		ro.Current = func() (uint64, bool) { return servingIsCurrent(mgr, bg.configDir, bg.cacheDir) }
 	} else {
 		bg.log.Info("the refresh cycle is off: it needs -config and a snapshot file (-snapshot)")
 	}
@@ -231,6 +232,28 @@ func currentTasks(mgr *snapshot.Manager) []format.Task {
 		}
 	}
 	return out
+}
+
+// servingIsCurrent reports whether the snapshot serving was read from the
+// snapshot file and none of its recorded sources changed on disk since its
+// compile (format/sources: size and time, the contents' hash when only the
+// time changed), and its generation. Then an on-demand refresh whose tasks
+// changed nothing has nothing to rebuild.
+func servingIsCurrent(mgr *snapshot.Manager, configDir, cacheDir string) (uint64, bool) {
+	h := mgr.Acquire()
+	if h == nil {
+		return 0, false
+	}
+	defer h.Release()
+	if h.Mode() != snapshot.ModeSnapshot {
+		return 0, false // a fallback or stale snapshot: the file needs the build
+	}
+	for _, v := range sources.Check(h.Snapshot().Sources(), configDir, cacheDir) {
+		if v.Status != sources.Fresh {
+			return 0, false // changed, or not checkable: build to be sure
+		}
+	}
+	return h.Generation(), true
 }
 
 // taskConcurrency is tasks.<name>.max_concurrent of the current snapshot

@@ -1,6 +1,7 @@
 package discover
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -42,6 +44,11 @@ type Options struct {
 	LookupEnv func(string) (string, bool)
 
 	keyCheck bool // ValidateKeys: one page is enough, an empty list is an answer
+	// decode, when set, is held while an answer is decoded: Run decodes
+	// one answer at a time, so that a run inside routerd never keeps more
+	// than one core from the requests however many calls wait on the
+	// network at once.
+	decode chan struct{}
 }
 
 // Channel statuses of a report.
@@ -128,6 +135,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.decode = make(chan struct{}, 1)
 	rep := &Report{Path: path, Channels: make([]ChannelResult, len(chans))}
 	var jobs []*job
 	for i, ch := range chans {
@@ -159,9 +167,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("discover: stopped (%w); the cache was not changed", err)
 	}
 	now := o.Now()
-	data := merge(members, jobs, now)
-	if !bytes.Equal(data, old) {
-		if err := compiler.WriteFileAtomic(path, data); err != nil {
+	doc := merge(members, jobs, now)
+	if old == nil || !doc.equals(old) {
+		if err := compiler.WriteFileAtomicFunc(path, doc.writeTo); err != nil {
 			return rep, fmt.Errorf("discover: %w", err)
 		}
 		rep.Changed = true
@@ -333,7 +341,13 @@ func fetchList(ctx context.Context, o Options, u string, sh Shape, h http.Header
 			}
 			return nil, &callError{Kind: KindUnknown, Msg: err.Error()}
 		}
+		if o.decode != nil {
+			o.decode <- struct{}{}
+		}
 		p, ok := parseList(sh, body)
+		if o.decode != nil {
+			<-o.decode
+		}
 		if !ok {
 			return nil, notJSON("GET "+safeURL(pu), body).(*callError)
 		}
@@ -443,46 +457,86 @@ func entryKey(ms []member, id, key string) string {
 	return id
 }
 
-// merge writes the new cache: every member of the old file in its order,
-// those of the asked channels replaced, new ones at the end.
-func merge(ms []member, jobs []*job, now time.Time) []byte {
+// merge lays out the new cache: every member of the old file in its order,
+// those of the asked channels replaced, new ones at the end. The members
+// not refreshed, and the refreshed ones that did not change, are the old
+// file's bytes (no copy).
+func merge(ms []member, jobs []*job, now time.Time) *document {
 	byKey := map[string]*job{}
-	var order []string
 	for _, j := range jobs {
 		k := entryKey(ms, j.ch.ID, j.key)
 		j.res.Key = k
 		byKey[k] = j
 	}
-	top := newObject("")
-	size := 0
-	for i := range ms {
-		size += len(ms[i].Raw) + len(ms[i].Name) + 8
-	}
-	for _, j := range jobs {
-		if j.list != nil {
-			size += len(j.list.raw) + 1024
-		}
-	}
-	top.buf.Grow(size)
+	d := &document{members: make([]member, 0, len(ms)+len(jobs))}
 	for i := range ms {
 		j, ok := byKey[ms[i].Name]
 		if !ok {
-			top.raw(ms[i].Name, ms[i].Raw)
+			d.members = append(d.members, ms[i])
 			continue
 		}
-		top.raw(ms[i].Name, entry(j, ms[i].Raw, now))
+		d.members = append(d.members, member{Name: ms[i].Name, Raw: entry(j, ms[i].Raw, now)})
 		delete(byKey, ms[i].Name)
 	}
 	for _, j := range jobs {
 		if _, ok := byKey[j.res.Key]; ok {
-			order = append(order, j.res.Key)
+			d.members = append(d.members, member{Name: j.res.Key, Raw: entry(j, nil, now)})
+			delete(byKey, j.res.Key)
 		}
 	}
-	for _, k := range order {
-		top.raw(k, entry(byKey[k], nil, now))
+	return d
+}
+
+// document is a cache file to write: a top-level object, one member per
+// line, as objectWriter writes it, and a final newline. It is written
+// straight to its file (writeTo), never assembled whole in memory: the
+// discovery cache of a real installation reaches 50 MB.
+type document struct {
+	members []member
+}
+
+// writeTo writes the document to w.
+func (d *document) writeTo(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteByte('{')
+	for i, m := range d.members {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n  ")
+		q, _ := json.Marshal(m.Name) // a string: cannot fail
+		bw.Write(q)
+		bw.WriteString(": ")
+		bw.Write(m.Raw)
 	}
-	out := top.bytes()
-	return append(out, '\n')
+	if len(d.members) > 0 {
+		bw.WriteByte('\n')
+	}
+	bw.WriteString("}\n")
+	return bw.Flush()
+}
+
+// equals reports whether the document's bytes are old's, without writing
+// them anywhere.
+func (d *document) equals(old []byte) bool {
+	c := &compareWriter{old: old, same: true}
+	_ = d.writeTo(c) // compareWriter never fails
+	return c.same && c.off == len(old)
+}
+
+// compareWriter compares what is written to it with old.
+type compareWriter struct {
+	old  []byte
+	off  int
+	same bool
+}
+
+func (c *compareWriter) Write(p []byte) (int, error) {
+	if c.same && (c.off+len(p) > len(c.old) || !bytes.Equal(c.old[c.off:c.off+len(p)], p)) {
+		c.same = false
+	}
+	c.off += len(p)
+	return len(p), nil
 }
 
 // managed are the entry members a refresh rewrites; others are kept.
@@ -491,11 +545,56 @@ var managed = []string{"channel_id", "provider", "base_url", "models_url", "mode
 	"last_error", "last_error_at"}
 
 // entry builds a channel's new entry from its old one (nil if none) and
-// the job's outcome, and fills the job's result.
+// the job's outcome, and fills the job's result. A run that finds what the
+// entry already says (the same models, data and prices, or the same error
+// again) keeps the old entry byte for byte, its timestamps included: the
+// entry is built once with the old entry's last_updated, last_error_at and
+// response_data and compared with it. So an unchanged provider, or one that
+// keeps failing the same way, leaves the file, and the snapshot compiled
+// from it, as they were (a new timestamp alone would make every run a new
+// generation).
 func entry(j *job, oldRaw []byte, now time.Time) []byte {
 	old, _ := splitObject(oldRaw) // an old entry that is not an object is replaced
+	if oldRaw != nil && !listDiffers(j, old) {
+		if b := buildEntry(j, old, now, true); bytes.Equal(b, oldRaw) {
+			return oldRaw
+		}
+	}
+	return buildEntry(j, old, now, false)
+}
+
+// listDiffers is a cheap early answer for the common change: the answer's
+// model ids are not the old entry's "models" (as buildEntry writes them),
+// so the entry cannot be kept and need not be built twice.
+func listDiffers(j *job, old []member) bool {
+	if j.list == nil {
+		return false
+	}
+	ids := make([]string, 0, len(j.list.models))
+	seen := make(map[string]bool, len(j.list.models))
+	for _, m := range j.list.models {
+		if !seen[m.ID] {
+			seen[m.ID] = true
+			ids = append(ids, m.ID)
+		}
+	}
+	b, err := json.Marshal(ids)
+	return err == nil && !bytes.Equal(b, find(old, "models"))
+}
+
+// buildEntry writes the new entry; with keep, the members that change at
+// every run (timestamps, the provider's raw answer) are the old entry's.
+func buildEntry(j *job, old []member, now time.Time, keep bool) []byte {
 	oldModels, oldGood := prevModels(old)
-	stamp := now.UTC().Format("2006-01-02T15:04:05.000000")
+	stampJSON, _ := json.Marshal(now.UTC().Format("2006-01-02T15:04:05.000000"))
+	stamp := func(name string) []byte {
+		if keep {
+			if raw := find(old, name); raw != nil {
+				return raw
+			}
+		}
+		return stampJSON
+	}
 	r := j.res
 	if j.err != nil {
 		r.Status, r.Error, r.Kind = StatusError, j.err.Msg, j.err.Kind
@@ -508,7 +607,7 @@ func entry(j *job, oldRaw []byte, now time.Time) []byte {
 				}
 			}
 			o.value("last_error", j.err.Msg)
-			o.value("last_error_at", stamp)
+			o.raw("last_error_at", stamp("last_error_at"))
 			r.Models = len(oldModels)
 			return o.bytes()
 		}
@@ -516,7 +615,7 @@ func entry(j *job, oldRaw []byte, now time.Time) []byte {
 		j.head(o)
 		o.value("models", []string{})
 		o.value("model_count", 0)
-		o.value("last_updated", stamp)
+		o.raw("last_updated", stamp("last_updated"))
 		o.value("status", cache.StatusError)
 		o.value("error", j.err.Msg)
 		keepOthers(o, old)
@@ -526,7 +625,7 @@ func entry(j *job, oldRaw []byte, now time.Time) []byte {
 	ids := make([]string, 0, len(l.models))
 	data := make(map[string]any, len(l.models))
 	prices := map[string]any{}
-	seen := map[string]bool{}
+	seen := make(map[string]bool, len(l.models))
 	for _, m := range l.models {
 		if seen[m.ID] {
 			continue
@@ -540,11 +639,6 @@ func entry(j *job, oldRaw []byte, now time.Time) []byte {
 	}
 	r.Status, r.Models = StatusOK, len(ids)
 	r.Added, r.Removed = diffIDs(oldModels, ids)
-	if oldGood && find(old, "last_error") == nil && sameJSON(find(old, "status"), cache.StatusSuccess) &&
-		sameJSON(find(old, "models"), ids) && sameJSON(find(old, "models_data"), data) &&
-		(len(prices) == 0 && find(old, "models_pricing") == nil || sameJSON(find(old, "models_pricing"), prices)) {
-		return oldRaw // the same list: keep the entry (and its last_updated) as it was
-	}
 	o := newObject("  ")
 	j.head(o)
 	o.value("models", ids)
@@ -553,13 +647,19 @@ func entry(j *job, oldRaw []byte, now time.Time) []byte {
 		o.raw("models_pricing", orderedObject(ids, prices))
 	}
 	o.value("model_count", len(ids))
-	o.value("last_updated", stamp)
+	o.raw("last_updated", stamp("last_updated"))
 	o.value("status", cache.StatusSuccess)
 	if j.key != "" {
 		o.value("api_key_hash", keyHash(j.key))
 	}
 	keepOthers(o, old)
-	o.raw("response_data", l.raw) // valid JSON: parseList decoded it
+	if keep && find(old, "response_data") != nil {
+		// The same models, data and prices with a differently worded
+		// answer are the same list.
+		o.raw("response_data", find(old, "response_data"))
+	} else {
+		o.raw("response_data", l.raw) // valid JSON: parseList decoded it
+	}
 	return o.bytes()
 }
 
@@ -616,28 +716,6 @@ func prevModels(old []member) ([]string, bool) {
 		return nil, false
 	}
 	return ids, len(ids) > 0
-}
-
-// sameJSON reports whether raw and v encode the same JSON value.
-func sameJSON(raw []byte, v any) bool {
-	if raw == nil {
-		return false
-	}
-	var a any
-	if json.Unmarshal(raw, &a) != nil {
-		return false
-	}
-	vb, err := json.Marshal(v)
-	if err != nil {
-		return false
-	}
-	var b any
-	if json.Unmarshal(vb, &b) != nil {
-		return false
-	}
-	ab, _ := json.Marshal(a)
-	bb, _ := json.Marshal(b)
-	return bytes.Equal(ab, bb)
 }
 
 // diffIDs lists the ids of b not in a (added) and of a not in b (removed).

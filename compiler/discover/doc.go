@@ -28,12 +28,16 @@
 //     an error entry, for which the compiler falls back to the configured
 //     models;
 //   - every entry of the file that is not refreshed is written back byte
-//     for byte, and an entry whose models did not change is kept as it was,
-//     so a run that learns nothing leaves the file untouched
-//     (Report.Changed is false);
+//     for byte, and an entry whose models did not change, or whose channel
+//     failed again with the same error, is kept as it was, timestamps
+//     included, so a run that learns nothing leaves the file untouched
+//     (Report.Changed is false) and routerd builds no new generation;
+//   - the merged file is compared with the old one and written piece by
+//     piece, never assembled in memory, and answers are decoded one at a
+//     time, so that a run inside a busy process stays small;
 //   - the entry is keyed <channel id>_<8 hex of sha256(key)> where the file
 //     already keys that channel so, else by the channel id;
-//   - the file is replaced atomically (compiler.WriteFileAtomic).
+//   - the file is replaced atomically (compiler.WriteFileAtomicFunc).
 //
 // ValidateKeys does the same for keys: one authenticated model-list call per
 // channel, classified as valid or invalid_key, quota_exceeded, rate_limit,

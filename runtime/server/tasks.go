@@ -84,7 +84,7 @@ func (s *Server) snapshotAnswer() snapshotAnswer {
 
 // refreshAnswer is the answer of POST /v1/admin/refresh.
 type refreshAnswer struct {
-	Status  string        `json:"status"` // refreshed, running
+	Status  string        `json:"status"` // refreshed, unchanged (nothing to rebuild), running
 	Refresh *tasks.Result `json:"refresh,omitempty"`
 }
 
@@ -146,7 +146,11 @@ func (s *Server) adminRefresh(c *fiber.Ctx) error {
 			}
 			return sendJSON(c, status, e)
 		}
-		return sendJSON(c, fiber.StatusOK, refreshAnswer{Status: "refreshed", Refresh: &res})
+		status := "refreshed"
+		if res.Result == tasks.ResultUnchanged {
+			status = "unchanged" // no input changed: the snapshot serving stays
+		}
+		return sendJSON(c, fiber.StatusOK, refreshAnswer{Status: status, Refresh: &res})
 	case <-t.C:
 		c.Set(fiber.HeaderLocation, PathAdminSnap)
 		return sendJSON(c, fiber.StatusAccepted, refreshAnswer{Status: "running"})

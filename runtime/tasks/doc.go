@@ -13,9 +13,13 @@
 // in process), format.Open (validate), Write (replace the snapshot file
 // atomically, so that the next start maps it) and Reload (publish through the
 // snapshot manager, the path SIGHUP takes). A task that reports a change
-// starts the cycle; Refresh runs it on demand (POST /v1/admin/refresh). A
-// failure at any step keeps the current snapshot serving and is recorded in
-// Status, the log and the metrics.
+// starts the cycle; Refresh runs it on demand (POST /v1/admin/refresh),
+// unless no task changed a cache and Current says the snapshot serving is
+// up to date with its inputs: then it builds and publishes nothing (result
+// "unchanged"). A failure at any step keeps the current snapshot serving
+// and is recorded in Status, the log and the metrics. cmd/routerd runs the
+// work of the tasks and of Build in a child process at the lowest CPU
+// priority.
 //
 // Allowed, when set, is asked before every scheduled run: routerd with
 // shared state (runtime/cluster) lets only the leader replica run them.

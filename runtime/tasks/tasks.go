@@ -82,6 +82,13 @@ type Options struct {
 	// Reload publishes the snapshot file (the path SIGHUP takes) and returns
 	// the generation serving.
 	Reload func(ctx context.Context) (uint64, error)
+	// Current reports whether the snapshot serving was read from the
+	// snapshot file and compiled from the inputs as they are now on disk,
+	// and its generation. When no task of an on-demand Refresh changed a
+	// cache and Current says so, Refresh builds nothing: a new generation
+	// of the same content would cost a compile and end every channel's
+	// cooldown for nothing. Nil: Refresh always compiles.
+	Current func() (generation uint64, current bool)
 
 	Clock         Clock          // nil: RealClock
 	Jitter        float64        // fraction of the interval, 0: DefaultJitter, < 0: none
@@ -456,8 +463,10 @@ func (r *Runner) finish(j *jobState, res Result) {
 // Refresh runs the cycle on demand: every refresh job that is not already
 // running and that the settings do not turn off (an operator who turned
 // discovery off keeps a cache maintained by hand), then compile, validate,
-// write and reload, whether or not a job reported a change. It returns the
-// cycle's result.
+// write and reload when a job reported a change or when Options.Current
+// finds the snapshot serving older than its inputs (a file edited by hand).
+// When nothing changed it answers ResultUnchanged with the generation
+// serving and publishes nothing. It returns the cycle's result.
 func (r *Runner) Refresh(ctx context.Context) Result {
 	// Stop waits for an on-demand refresh too, so nothing writes the
 	// snapshot file after the runner stopped.
@@ -494,6 +503,18 @@ func (r *Runner) Refresh(ctx context.Context) Result {
 		changed = changed || c
 		if err != nil {
 			errs = append(errs, j.Name+": "+err.Error())
+		}
+	}
+	if !changed && r.opts.Current != nil {
+		if gen, ok := r.opts.Current(); ok {
+			res := r.result("refresh", TriggerAdmin, start, false, "", nil)
+			res.Generation = gen
+			if len(errs) > 0 {
+				res.Error = "nothing to rebuild, but some tasks failed (their caches keep their last good content): " + strings.Join(errs, "; ")
+			}
+			r.recordCycle(res)
+			r.log.Info("snapshot refresh: no input changed; the snapshot serving stays", "trigger", TriggerAdmin, "generation", gen)
+			return res
 		}
 	}
 	res := r.cycle(ctx, TriggerAdmin, "refresh")

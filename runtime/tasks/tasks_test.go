@@ -337,3 +337,53 @@ func TestAllowedRefusesRuns(t *testing.T) {
 	clk.Advance(60 * time.Second)
 	recv(t, started, "the allowed run")
 }
+
+// An on-demand refresh whose tasks changed nothing, with the snapshot
+// serving current, builds, writes and reloads nothing and answers
+// "unchanged" with the generation serving; a task's change, or a snapshot
+// older than its inputs, still rebuilds.
+func TestRefreshUnchangedBuildsNothing(t *testing.T) {
+	var built, wrote, reloaded atomic.Int32
+	var jobChanged, current atomic.Bool
+	current.Store(true)
+	reg := prometheus.NewRegistry()
+	r, err := New(Options{
+		Jobs: []Job{{Name: ModelDiscovery, Refresh: true, Run: func(ctx context.Context) (bool, error) { return jobChanged.Load(), nil }}},
+		Build: func(ctx context.Context) ([]byte, error) {
+			built.Add(1)
+			return snapshotBytes(t, "m"), nil
+		},
+		Write:   func([]byte) error { wrote.Add(1); return nil },
+		Reload:  func(context.Context) (uint64, error) { reloaded.Add(1); return 8, nil },
+		Current: func() (uint64, bool) { return 7, current.Load() },
+		Clock:   newFakeClock(), Logger: quiet(), Registerer: reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := r.Refresh(context.Background())
+	if res.Result != ResultUnchanged || res.Generation != 7 || res.Changed || res.Error != "" {
+		t.Fatalf("result %+v, want unchanged at generation 7", res)
+	}
+	if built.Load() != 0 || wrote.Load() != 0 || reloaded.Load() != 0 {
+		t.Fatalf("nothing changed, yet built %d, wrote %d, reloaded %d", built.Load(), wrote.Load(), reloaded.Load())
+	}
+	if n := counter(t, r.runsTotal.WithLabelValues("refresh", ResultUnchanged)); n != 1 {
+		t.Fatalf("unchanged refresh counter = %v", n)
+	}
+	if st := r.Status(); st.LastRefresh == nil || st.LastRefresh.Result != ResultUnchanged || st.LastSuccess.IsZero() {
+		t.Fatalf("status %+v", st)
+	}
+
+	// The files changed by hand: the snapshot serving is not current.
+	current.Store(false)
+	if res := r.Refresh(context.Background()); res.Result != ResultOK || res.Generation != 8 || built.Load() != 1 || reloaded.Load() != 1 {
+		t.Fatalf("stale snapshot: result %+v, built %d", res, built.Load())
+	}
+	// A task changed a cache.
+	current.Store(true)
+	jobChanged.Store(true)
+	if res := r.Refresh(context.Background()); res.Result != ResultOK || built.Load() != 2 || wrote.Load() != 2 {
+		t.Fatalf("changed cache: result %+v, built %d", res, built.Load())
+	}
+}

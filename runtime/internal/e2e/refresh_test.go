@@ -20,8 +20,9 @@ import (
 // A model added to the discovery cache is served after POST
 // /v1/admin/refresh, without a restart and without a failed request; the
 // refreshed snapshot is written to -snapshot, so a second routerd maps it
-// (mode snapshot, not json-fallback); SIGTERM saves the request patterns to
-// the cache folder.
+// (mode snapshot, not json-fallback); a refresh that finds nothing changed
+// builds and swaps nothing; SIGTERM saves the request patterns to the cache
+// folder.
 func TestRefreshCompilesWritesAndSwaps(t *testing.T) {
 	mock := startMock(t, mockllm.Config{})
 	dir := t.TempDir()
@@ -102,6 +103,31 @@ func TestRefreshCompilesWritesAndSwaps(t *testing.T) {
 	}
 	if code, _, body := p.chat(newModel); code != http.StatusOK {
 		t.Fatalf("the new model is not served after the refresh: %d %s", code, body)
+	}
+	snapInfo, err := os.Stat(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A second refresh finds nothing changed (its discovery gets the same
+	// answers, the files are as the first one left them): it builds,
+	// writes and swaps nothing, so generation 2 keeps serving.
+	resp, err = http.Post(p.url+"/v1/admin/refresh", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans = nil
+	_ = json.NewDecoder(resp.Body).Decode(&ans)
+	resp.Body.Close()
+	ref, _ := ans["refresh"].(map[string]any)
+	if resp.StatusCode != http.StatusOK || ans["status"] != "unchanged" || ref["result"] != "unchanged" || ref["generation"] != float64(2) {
+		t.Fatalf("a refresh with nothing changed answered %d %v\n%s", resp.StatusCode, ans, p.logText())
+	}
+	if m := p.get("/"); m["generation"] != float64(2) {
+		t.Fatalf("generation %v serves after a refresh with nothing changed, want 2", m["generation"])
+	}
+	if fi, err := os.Stat(snap); err != nil || !fi.ModTime().Equal(snapInfo.ModTime()) {
+		t.Fatalf("a refresh with nothing changed rewrote the snapshot file (%v)", err)
 	}
 
 	// The file on disk is the refreshed snapshot.
