@@ -78,15 +78,21 @@ func attack(ctx context.Context, name string, tgt vegeta.Target, rate int, dur t
 // chat, checkMessages for Messages).
 func attackChecked(ctx context.Context, name string, tgt vegeta.Target, rate int, dur time.Duration, stream bool, pid int, during func(stop <-chan struct{}),
 	check func(code int, errStr string, body []byte, stream bool) string) loadResult {
-	atk, done := newAttacker()
-	defer done()
-	return attackWith(ctx, atk, name, tgt, rate, dur, stream, pid, during, check)
+	lc := newLoadClient()
+	defer lc.done()
+	return attackWith(ctx, lc.attacker(), name, tgt, rate, dur, stream, pid, during, check)
 }
 
-// newAttacker is the load generator of one attack (or of a warm-up and
-// the attack after it, which then reuses its connections); done closes
-// the connections it leaves open.
-func newAttacker() (atk *vegeta.Attacker, done func()) {
+// loadClient is the load generator's HTTP client: the attackers it makes
+// share its connections (a vegeta attacker serves one attack), so a
+// warm-up leaves the next attack its connections; done closes the ones
+// left open.
+type loadClient struct {
+	tr *http.Transport
+	c  *http.Client
+}
+
+func newLoadClient() *loadClient {
 	// Up to 20,000 connections: the in-flight shapes hold 10,000 requests
 	// open at once (vegeta's default cap is 10,000 per host). The transport
 	// is the harness's own so that its idle connections are closed when the
@@ -99,9 +105,14 @@ func newAttacker() (atk *vegeta.Attacker, done func()) {
 		MaxConnsPerHost:     20000,
 		IdleConnTimeout:     30 * time.Second,
 	}
-	atk = vegeta.NewAttacker(vegeta.Client(&http.Client{Timeout: 30 * time.Second, Transport: tr}), vegeta.Workers(32))
-	return atk, tr.CloseIdleConnections
+	return &loadClient{tr: tr, c: &http.Client{Timeout: 30 * time.Second, Transport: tr}}
 }
+
+func (l *loadClient) attacker() *vegeta.Attacker {
+	return vegeta.NewAttacker(vegeta.Client(l.c), vegeta.Workers(32))
+}
+
+func (l *loadClient) done() { l.tr.CloseIdleConnections() }
 
 // attackWith is attackChecked with the attacker given.
 func attackWith(ctx context.Context, atk *vegeta.Attacker, name string, tgt vegeta.Target, rate int, dur time.Duration, stream bool, pid int, during func(stop <-chan struct{}),
@@ -284,10 +295,10 @@ func rateSearch(ctx context.Context, name string, tgt vegeta.Target, dur time.Du
 		// the connections the step then uses: the step measures the rate
 		// held, not the opening of the connections a higher rate needs
 		// (the same for the mock, nginx and routerd).
-		atk, done := newAttacker()
-		attackWith(ctx, atk, name, tgt, rate, stepWarmup, false, 0, nil, checkAnswer)
-		r := attackWith(ctx, atk, name, tgt, rate, dur, false, 0, nil, checkAnswer)
-		done()
+		lc := newLoadClient()
+		attackWith(ctx, lc.attacker(), name, tgt, rate, stepWarmup, false, 0, nil, checkAnswer)
+		r := attackWith(ctx, lc.attacker(), name, tgt, rate, dur, false, 0, nil, checkAnswer)
+		lc.done()
 		ok, why := holds(r)
 		rr.Steps = append(rr.Steps, stepResult{Rate: rate, Requests: r.Requests, Errors: r.Errors, P99: r.Lat.P99, Held: ok, Why: why})
 		if ok {
