@@ -19,7 +19,8 @@ type Recorder struct {
 	next int // where the next entry goes
 	n    int // entries held
 
-	led atomic.Pointer[Ledger]
+	led   atomic.Pointer[Ledger]
+	early atomic.Pointer[Early] // holds entries until a ledger is attached
 }
 
 // NewRecorder returns a Recorder with an empty ring and no ledger.
@@ -28,7 +29,18 @@ func NewRecorder() *Recorder {
 }
 
 // Attach makes l receive every entry added from now on (nil detaches).
-func (r *Recorder) Attach(l *Ledger) { r.led.Store(l) }
+// With an Early held (Hold), l first receives every entry the Early
+// holds; the Early forwards to l from then on.
+func (r *Recorder) Attach(l *Ledger) {
+	r.led.Store(l)
+	if p := r.early.Load(); p != nil && l != nil {
+		p.handOver(l)
+	}
+}
+
+// Hold makes p keep every entry added until a ledger is attached: the
+// server answers while its ledger is being opened (see Early).
+func (r *Recorder) Hold(p *Early) { r.early.Store(p) }
 
 // Ledger returns the attached ledger, or nil.
 func (r *Recorder) Ledger() *Ledger { return r.led.Load() }
@@ -47,6 +59,8 @@ func (r *Recorder) Add(e *Entry) {
 	r.mu.Unlock()
 	if l := r.led.Load(); l != nil {
 		l.Enqueue(e)
+	} else if p := r.early.Load(); p != nil {
+		p.add(e) // forwards to the ledger when Attach ran meanwhile
 	}
 }
 
