@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"smartrouter/format"
@@ -20,9 +21,11 @@ import (
 )
 
 // The usage ledger (runtime/usage, docs/operations.md "Usage ledger"):
-// opened after the first snapshot is loaded (its usage: settings decide),
-// attached to the server's recorder before routerd listens, drained and
-// closed after the server has drained at shutdown.
+// its place decided and its start journal opened after the first snapshot
+// is loaded (its usage: settings decide), before routerd listens; the
+// database opened and attached to the server's recorder after routerd
+// listens (usageStart); drained and closed after the server has drained
+// at shutdown.
 
 // usageFileName is the ledger's file name in the data folder.
 const usageFileName = "usage.db"
@@ -99,10 +102,38 @@ func usageLocalPath(snapPath, cacheDir string) (string, error) {
 	return "", fmt.Errorf("a PostgreSQL usage ledger keeps its journal and spill file in the data folder, and there is none: run with a snapshot file or -cache, or -usage-db off")
 }
 
-// openUsage opens the ledger the first snapshot asks for and attaches it
-// to the server; nil when the ledger is off (the server keeps its
-// in-memory ring of recent requests).
-func openUsage(f *flags, so snapshot.Options, srv *server.Server, log *slog.Logger) (*usage.Ledger, error) {
+// seedWaitMax bounds how long a proxied request waits for the counters
+// seeded from the ledger (server.HoldForSeed) before it is answered 503.
+const seedWaitMax = 10 * time.Second
+
+// usageStart is the ledger of the first snapshot while routerd starts:
+// prepareUsage, before routerd listens, does the cheap part (where the
+// ledger is, its folder, the start journal that keeps the records answered
+// until the ledger is open); attach, after routerd listens, opens the
+// database (schema, journal replay, retention), hands it the held records
+// and seeds the counters. See docs/operations.md "Usage ledger".
+type usageStart struct {
+	opts  usage.Options
+	early *usage.Early
+	// fresh: no ledger file exists yet and no earlier start left records,
+	// so the counters have nothing to be seeded with and requests do not
+	// wait for the ledger.
+	fresh bool
+	path  string // for the log (a URL masked)
+	done  chan struct{}
+	led   *usage.Ledger // set before done is closed, nil when attach failed
+	state atomic.Pointer[string]
+	// slow is a test hook: attach waits for it before it opens the
+	// database.
+	slow chan struct{}
+}
+
+// prepareUsage decides where the ledger of the first snapshot lives and
+// opens its start journal, which the server's recorder holds from now on;
+// nil when the ledger is off (the server keeps its in-memory ring of
+// recent requests). An error (a ${VAR} not set, a folder or file that
+// cannot be written) stops the start.
+func prepareUsage(f *flags, so snapshot.Options, srv *server.Server, log *slog.Logger) (*usageStart, error) {
 	h := srv.Manager().Acquire()
 	if h == nil {
 		return nil, nil
@@ -132,19 +163,85 @@ func openUsage(f *flags, so snapshot.Options, srv *server.Server, log *slog.Logg
 			return nil, err
 		}
 	}
-	l, err := usage.Open(opts)
+	early, err := usage.OpenEarly(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open the usage ledger (set usage.path or -usage-db, or -usage-db off): %w", err)
 	}
+	u := &usageStart{opts: opts, early: early, path: inspect.MaskURL(path), done: make(chan struct{})}
+	u.fresh = usage.Fresh(opts) && early.Leftover() == 0
+	u.setState("opening")
+	srv.Usage().Hold(early)
+	if !u.fresh {
+		srv.HoldForSeed(seedWaitMax)
+	}
+	srv.SetLedgerState(func() any { return *u.state.Load() })
+	return u, nil
+}
+
+func (u *usageStart) setState(s string) { u.state.Store(&s) }
+
+// attach opens the ledger (after routerd listens), attaches it to the
+// server (the records held so far go to its queue), seeds the counters
+// and removes the start journal once its records are committed. A ledger
+// that cannot be opened is reported on failed: routerd stops, as it did
+// when the ledger was opened before listening; the held records stay in
+// the start journal for the next start.
+func (u *usageStart) attach(srv *server.Server, node *cluster.Node, log *slog.Logger, failed chan<- error) {
+	defer close(u.done)
+	if u.slow != nil {
+		<-u.slow
+	}
+	l, err := usage.Open(u.opts)
+	if err != nil {
+		u.setState("failed")
+		_ = u.early.Close()
+		failed <- fmt.Errorf("open the usage ledger (set usage.path or -usage-db, or -usage-db off): %w", err)
+		return
+	}
 	srv.Usage().Attach(l)
+	u.led = l
 	srv.Metrics().UsageLedger(func() metrics.LedgerStats {
 		st := l.Stats()
 		return metrics.LedgerStats{Written: st.Written, SpilledOverflow: st.SpilledOverflow, SpilledDBError: st.SpilledDBError,
 			SpillReplayed: st.SpillReplayed, JournalReplayed: st.JournalReplayed, JournalFull: st.JournalFull,
 			Lost: st.Lost, DBErrors: st.DBErrors, Pruned: st.Pruned, Queued: st.Queued}
 	})
-	log.Info("usage ledger open", "backend", l.Backend(), "path", inspect.MaskURL(path), "retention_days", retention)
-	return l, nil
+	est := u.early.Stats()
+	log.Info("usage ledger open", "backend", l.Backend(), "path", u.path, "retention_days", u.opts.RetentionDays,
+		"held_before_open", est.Held, "left_by_an_earlier_start", est.Leftover)
+	if !u.fresh {
+		// The held records (this run's and an earlier start's) are
+		// committed before the counts are read, so the seeded figures
+		// include them; requests wait at the gate meanwhile.
+		ctx, cancel := context.WithTimeout(context.Background(), seedWaitMax)
+		_ = l.Sync(ctx)
+		cancel()
+		seedUsage(l, srv, node, log)
+		srv.Seeded()
+	}
+	u.setState("open")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := u.early.Finish(ctx); err != nil {
+		log.Warn("usage ledger: the start journal stays for the next start", "error", err)
+	}
+}
+
+// abandon closes the start journal when routerd stops before attach ran
+// (nothing was answered; an earlier start's records stay for the next).
+func (u *usageStart) abandon() {
+	if u != nil {
+		_ = u.early.Close()
+	}
+}
+
+// wait waits for attach and returns the ledger (nil when it failed).
+func (u *usageStart) wait() *usage.Ledger {
+	if u == nil {
+		return nil
+	}
+	<-u.done
+	return u.led
 }
 
 // closeUsage drains the ledger's queue into the database and closes it

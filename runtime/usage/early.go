@@ -59,6 +59,7 @@ type Early struct {
 	lost     int
 	handedTo *Ledger // set by handOver: records go to it from then on
 	closed   bool
+	ready    chan struct{} // closed by handOver or Close
 }
 
 // EarlyStats are an Early's counters.
@@ -93,7 +94,7 @@ func OpenEarly(opts Options) (*Early, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Early{log: opts.Logger, path: local + EarlySuffix}
+	p := &Early{log: opts.Logger, path: local + EarlySuffix, ready: make(chan struct{})}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -201,7 +202,32 @@ func (p *Early) handOver(l *Ledger) int {
 	l.lastUID = max(l.lastUID, p.lastUID)
 	l.mu.Unlock()
 	p.handedTo = l
+	p.markReady()
 	return n
+}
+
+// markReady closes ready once (under p.mu).
+func (p *Early) markReady() {
+	select {
+	case <-p.ready:
+	default:
+		close(p.ready)
+	}
+}
+
+// wait waits at most d until the Early was handed over or closed.
+func (p *Early) wait(d time.Duration) {
+	select {
+	case <-p.ready:
+		return
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.ready:
+	case <-t.C:
+	}
 }
 
 // Finish waits until the ledger the records were handed to has committed
@@ -239,6 +265,7 @@ func (p *Early) Finish(ctx context.Context) error {
 func (p *Early) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.markReady()
 	if p.jr == nil || p.closed {
 		return nil
 	}

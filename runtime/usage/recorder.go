@@ -81,11 +81,22 @@ func (r *Recorder) recent(n int) []Record {
 	return out
 }
 
+// ledger returns the attached ledger for an answer of the usage API: while
+// an Early holds the records (the ledger is being opened) it waits, at most
+// syncWait, for the ledger, whose answers include what the Early held.
+func (r *Recorder) ledger() *Ledger {
+	if p := r.early.Load(); p != nil {
+		p.wait(syncWait)
+	}
+	return r.led.Load()
+}
+
 // Recent returns up to n of the latest records, newest first: from the
 // ledger when one is attached (after writing what is queued), else from
-// the in-memory ring.
+// the in-memory ring (while a held Early waits for its ledger, after at
+// most syncWait).
 func (r *Recorder) Recent(n int) ([]Record, error) {
-	if l := r.led.Load(); l != nil {
+	if l := r.ledger(); l != nil {
 		return l.Recent(n)
 	}
 	return r.recent(n), nil
@@ -94,7 +105,7 @@ func (r *Recorder) Recent(n int) ([]Record, error) {
 // Usage answers q: from the ledger when one is attached (after writing
 // what is queued), else from the records of the in-memory ring.
 func (r *Recorder) Usage(q Query) (*Result, error) {
-	if l := r.led.Load(); l != nil {
+	if l := r.ledger(); l != nil {
 		return l.Usage(q)
 	}
 	recs := r.recent(RingSize)
