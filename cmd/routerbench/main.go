@@ -144,12 +144,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&opt.fixtures, "fixtures", "fixtures/generated", "folder of the scale and growth fixtures (generated when missing)")
 	fs.IntVar(&opt.rate, "rate", 1000, "requests per second of the overhead and swap loads")
 	fs.BoolVar(&opt.profile, "profile", false, "also take a CPU profile of the server under load (routerd's -cpuprofile when it has one, else the same server package run by this harness)")
-	fs.StringVar(&opt.only, "only", "", "run only one phase: refresh (refresh → compile → swap under load, refresh.go), overhead (the chat and Messages loads through routerd and nginx) inflight (slow upstreams: 1,000 and up to 10,000 requests in flight, inflight.go) shared (CPU per request with Redis shared state on and off, shared.go) or tenants (CPU per request with a client key, limits and the usage ledger on and off, and the ledger's Go benchmarks, tenants.go); the report shows only it")
+	fs.StringVar(&opt.only, "only", "", "run only one phase: refresh (refresh → compile → swap under load, refresh.go), overhead (the chat and Messages loads through routerd and nginx) inflight (slow upstreams: 1,000 and up to 10,000 requests in flight, inflight.go) shared (CPU per request with Redis shared state on and off, shared.go) tenants (CPU per request with a client key, limits and the usage ledger on and off, and the ledger's Go benchmarks, tenants.go) or start (the cold starts of the scale and growth fixtures, start.go); the report shows only it")
 	if err := fs.Parse(args); err != nil {
 		return opt, err
 	}
-	if opt.only != "" && opt.only != "refresh" && opt.only != "overhead" && opt.only != "inflight" && opt.only != "shared" && opt.only != "tenants" {
-		return opt, fmt.Errorf("-only %q: the phases that run alone are refresh, overhead, inflight, shared and tenants", opt.only)
+	if opt.only != "" && opt.only != "refresh" && opt.only != "overhead" && opt.only != "inflight" && opt.only != "shared" && opt.only != "tenants" && opt.only != "start" {
+		return opt, fmt.Errorf("-only %q: the phases that run alone are refresh, overhead, inflight, shared, tenants and start", opt.only)
 	}
 	if fs.NArg() > 0 {
 		return opt, fmt.Errorf("unexpected argument %q; see -h", fs.Arg(0))
