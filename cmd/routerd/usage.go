@@ -117,15 +117,13 @@ type usageStart struct {
 	early *usage.Early
 	// fresh: no ledger file exists yet and no earlier start left records,
 	// so the counters have nothing to be seeded with and requests do not
-	// wait for the ledger.
+	// wait for the ledger; otherwise requests wait at the seed gate when
+	// the snapshot has budgets or daily limits (hasSeededLimits).
 	fresh bool
 	path  string // for the log (a URL masked)
 	done  chan struct{}
 	led   *usage.Ledger // set before done is closed, nil when attach failed
 	state atomic.Pointer[string]
-	// slow is a test hook: attach waits for it before it opens the
-	// database.
-	slow chan struct{}
 }
 
 // prepareUsage decides where the ledger of the first snapshot lives and
@@ -140,6 +138,7 @@ func prepareUsage(f *flags, so snapshot.Options, srv *server.Server, log *slog.L
 	}
 	set := h.Snapshot().Settings().Usage
 	snapPath := h.Path()
+	limited := hasSeededLimits(h.Snapshot())
 	h.Release()
 	if snapPath == "" {
 		snapPath = so.Path
@@ -171,11 +170,28 @@ func prepareUsage(f *flags, so snapshot.Options, srv *server.Server, log *slog.L
 	u.fresh = usage.Fresh(opts) && early.Leftover() == 0
 	u.setState("opening")
 	srv.Usage().Hold(early)
-	if !u.fresh {
+	if !u.fresh && limited {
 		srv.HoldForSeed(seedWaitMax)
 	}
 	srv.SetLedgerState(func() any { return *u.state.Load() })
 	return u, nil
+}
+
+// hasSeededLimits reports whether snap has a limit that counts from the
+// ledger: a client key with a daily or monthly budget, or a channel with a
+// daily_limit. Only then do requests wait for the seeded counters.
+func hasSeededLimits(snap *format.Snapshot) bool {
+	for _, k := range snap.ClientKeys() {
+		if k.DailyUSD > 0 || k.MonthlyUSD > 0 {
+			return true
+		}
+	}
+	for _, c := range snap.Channels() {
+		if c.DailyLimit > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (u *usageStart) setState(s string) { u.state.Store(&s) }
@@ -188,9 +204,6 @@ func (u *usageStart) setState(s string) { u.state.Store(&s) }
 // the start journal for the next start.
 func (u *usageStart) attach(srv *server.Server, node *cluster.Node, log *slog.Logger, failed chan<- error) {
 	defer close(u.done)
-	if u.slow != nil {
-		<-u.slow
-	}
 	l, err := usage.Open(u.opts)
 	if err != nil {
 		u.setState("failed")
