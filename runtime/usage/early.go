@@ -88,7 +88,8 @@ func earlyLocal(opts Options) (string, error) {
 // opts describe, with the ledger's folder: cheap, no database is touched.
 // An error means the folder or the file cannot be written (a bad path, a
 // permission); when another process holds the start journal (a restart
-// overlapping the old process), the Early keeps records in memory only.
+// overlapping the old process), or with no journal (Options.JournalSize <
+// 0), the Early keeps records in memory only.
 func OpenEarly(opts Options) (*Early, error) {
 	local, err := earlyLocal(opts)
 	if err != nil {
@@ -101,8 +102,13 @@ func OpenEarly(opts Options) (*Early, error) {
 	if err := os.MkdirAll(dirOf(local), 0o755); err != nil {
 		return nil, fmt.Errorf("usage ledger: create the folder of %s: %w", local, err)
 	}
+	if opts.JournalSize < 0 {
+		// No journal: records are safe from a kill once committed, and
+		// those answered before the ledger opens are kept in memory.
+		return p, nil
+	}
 	size := opts.JournalSize
-	if size <= 0 {
+	if size == 0 {
 		size = DefaultJournalSize
 	}
 	size = max(size, minJournalSize)
@@ -114,6 +120,10 @@ func OpenEarly(opts Options) (*Early, error) {
 	case err != nil:
 		return nil, fmt.Errorf("usage ledger: %w", err)
 	}
+	// The file is read once (leftovers) and written front to back a page
+	// at a time, and this happens before the server listens and on the
+	// first answers: no read-ahead (see adviseRandom).
+	adviseRandom(jr.m)
 	end, _ := jr.read(earlyStart, func([]byte) error { p.left++; return nil })
 	jr.head = max(end, earlyStart)
 	// durable stays 0: append refuses a frame past the file's end, so the
