@@ -28,12 +28,17 @@ func NewRecorder() *Recorder {
 	return &Recorder{ring: make([]Entry, RingSize)}
 }
 
-// Attach makes l receive every entry added from now on (nil detaches).
+// Attach makes l receive every entry added from now on (nil detaches the
+// ledger and any Early).
 // With an Early held (Hold), l first receives every entry the Early
 // holds; the Early forwards to l from then on.
 func (r *Recorder) Attach(l *Ledger) {
 	r.led.Store(l)
-	if p := r.early.Load(); p != nil && l != nil {
+	if l == nil {
+		r.early.Store(nil)
+		return
+	}
+	if p := r.early.Load(); p != nil {
 		p.handOver(l)
 	}
 }

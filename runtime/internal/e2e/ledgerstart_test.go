@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"errors"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -245,5 +248,45 @@ func TestBudgetHoldsWhileTheLedgerOpens(t *testing.T) {
 	a := <-got
 	if a.code != 429 || !strings.Contains(a.body, "insufficient_quota") {
 		t.Errorf("after the restart: status %d, want 429 insufficient_quota (the spend of run 1 counts): %s", a.code, a.body)
+	}
+}
+
+// A ledger whose folder cannot be created stops the start before routerd
+// listens; a database that cannot be opened stops routerd right after it
+// started listening, with exit code 1 and the reason in the log.
+func TestUsageLedgerThatCannotOpen(t *testing.T) {
+	mock := startMock(t, mockllm.Config{})
+	dir := t.TempDir()
+	snap := filepath.Join(dir, "router.snap")
+	sp := usageSpec(mock.URL())
+	if err := sp.WriteFile(snap); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startRouterd(t, "-snapshot", snap, "-usage-db", filepath.Join(file, "usage.db"))
+	if p.url != "" {
+		t.Fatalf("routerd listened with a ledger under a regular file:\n%s", p.logText())
+	}
+	<-p.done
+	if !strings.Contains(p.logText(), "cannot start") {
+		t.Errorf("no \"cannot start\" line:\n%s", p.logText())
+	}
+
+	// usage.db is a folder: the start journal opens, SQLite cannot.
+	bad := filepath.Join(dir, "bad")
+	if err := os.MkdirAll(filepath.Join(bad, "usage.db"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p = startRouterd(t, "-snapshot", snap, "-usage-db", filepath.Join(bad, "usage.db"))
+	<-p.done
+	var ee *exec.ExitError
+	if !errors.As(p.err, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("exit: %v, want code 1", p.err)
+	}
+	if !strings.Contains(p.logText(), "open the usage ledger") {
+		t.Errorf("the log does not say the ledger could not be opened:\n%s", p.logText())
 	}
 }
