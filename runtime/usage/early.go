@@ -216,6 +216,13 @@ func (p *Early) handOver(l *Ledger) int {
 	return n
 }
 
+// attached returns the ledger the Early was handed to, or nil.
+func (p *Early) attached() *Ledger {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.handedTo
+}
+
 // markReady closes ready once (under p.mu).
 func (p *Early) markReady() {
 	select {

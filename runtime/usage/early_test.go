@@ -184,3 +184,43 @@ func TestEarlyAddDoesNotAllocate(t *testing.T) {
 		t.Errorf("Recorder.Add with an Early: %v allocations", n)
 	}
 }
+
+// Records added from several goroutines while the ledger is attached all
+// reach it, once each.
+func TestEarlyHandOverUnderConcurrentAdds(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "usage.db")
+	opts := Options{Path: path, QueueSize: 1 << 14}
+	p, err := OpenEarly(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRecorder()
+	r.Hold(p)
+	l := openTest(t, opts)
+	const workers, each = 4, 500
+	started := make(chan struct{}, workers)
+	done := make(chan struct{}, workers)
+	for w := range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			started <- struct{}{}
+			addRecs(r, w*each, (w+1)*each)
+		}()
+	}
+	for range workers {
+		<-started
+	}
+	r.Attach(l)
+	for range workers {
+		<-done
+	}
+	if err := p.Finish(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, path); n != workers*each {
+		t.Errorf("%d rows, want %d", n, workers*each)
+	}
+}

@@ -33,14 +33,17 @@ func NewRecorder() *Recorder {
 // With an Early held (Hold), l first receives every entry the Early
 // holds; the Early forwards to l from then on.
 func (r *Recorder) Attach(l *Ledger) {
-	r.led.Store(l)
 	if l == nil {
+		r.led.Store(nil)
 		r.early.Store(nil)
 		return
 	}
+	// The Early first: once it forwards to l, every uid l gives is above
+	// the ones it gave, whatever the wall clock does.
 	if p := r.early.Load(); p != nil {
 		p.handOver(l)
 	}
+	r.led.Store(l)
 }
 
 // Hold makes p keep every entry added until a ledger is attached: the
@@ -92,6 +95,9 @@ func (r *Recorder) recent(n int) []Record {
 func (r *Recorder) ledger() *Ledger {
 	if p := r.early.Load(); p != nil {
 		p.wait(syncWait)
+		if l := p.attached(); l != nil {
+			return l
+		}
 	}
 	return r.led.Load()
 }
