@@ -189,9 +189,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	ledgerFailed := make(chan error, 1)
 	if ledger != nil {
-		go ledger.attach(srv, node, log, ledgerFailed) // usage.go
+		go ledger.attach(srv, node, log) // usage.go
 	}
 	recordStart(srv, procStart, bundleRead, log)
 	info := srv.Manager().Info()
@@ -215,15 +214,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			closeUsage(ledger.wait(), log)
 			return 0
-		case err := <-ledgerFailed:
-			log.Error("cannot start: stopping", "error", err)
-			dctx, cancel := context.WithTimeout(ctx, f.drainTimeout)
-			bg.stop(dctx)
-			stopCluster(dctx, node)
-			_ = srv.Shutdown(dctx)
-			cancel()
-			<-served
-			return 1
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
 				// The snapshot manager writes the one line saying what

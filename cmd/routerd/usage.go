@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -102,6 +103,13 @@ func usageLocalPath(snapPath, cacheDir string) (string, error) {
 	return "", fmt.Errorf("a PostgreSQL usage ledger keeps its journal and spill file in the data folder, and there is none: run with a snapshot file or -cache, or -usage-db off")
 }
 
+// openRetryFirst and openRetryMax are the pauses between attempts to open
+// a ledger that failed to open after routerd started listening.
+const (
+	openRetryFirst = 100 * time.Millisecond
+	openRetryMax   = 30 * time.Second
+)
+
 // seedWaitMax bounds how long a proxied request waits for the counters
 // seeded from the ledger (server.HoldForSeed) before it is answered 503.
 const seedWaitMax = 10 * time.Second
@@ -123,6 +131,9 @@ type usageStart struct {
 	path  string // for the log (a URL masked)
 	done  chan struct{}
 	led   *usage.Ledger // set before done is closed, nil when attach failed
+	// stop ends attach's retries (wait, at shutdown).
+	stop     chan struct{}
+	stopOnce sync.Once
 	state atomic.Pointer[string]
 }
 
@@ -166,7 +177,7 @@ func prepareUsage(f *flags, so snapshot.Options, srv *server.Server, log *slog.L
 	if err != nil {
 		return nil, fmt.Errorf("open the usage ledger (set usage.path or -usage-db, or -usage-db off): %w", err)
 	}
-	u := &usageStart{opts: opts, early: early, path: inspect.MaskURL(path), done: make(chan struct{})}
+	u := &usageStart{opts: opts, early: early, path: inspect.MaskURL(path), done: make(chan struct{}), stop: make(chan struct{})}
 	u.fresh = usage.Fresh(opts) && early.Leftover() == 0
 	u.setState("opening")
 	srv.Usage().Hold(early)
@@ -199,17 +210,33 @@ func (u *usageStart) setState(s string) { u.state.Store(&s) }
 // attach opens the ledger (after routerd listens), attaches it to the
 // server (the records held so far go to its queue), seeds the counters
 // and removes the start journal once its records are committed. A ledger
-// that cannot be opened is reported on failed: routerd stops, as it did
-// when the ledger was opened before listening; the held records stay in
-// the start journal for the next start.
-func (u *usageStart) attach(srv *server.Server, node *cluster.Node, log *slog.Logger, failed chan<- error) {
+// that cannot be opened (a database SQLite cannot open, no descriptor
+// left, PostgreSQL away) is retried with a growing pause (up to
+// openRetryMax) and an error line each time, while routerd serves on and
+// the start journal holds the records; a shutdown stops the retries and
+// leaves the held records in the start journal for the next start.
+func (u *usageStart) attach(srv *server.Server, node *cluster.Node, log *slog.Logger) {
 	defer close(u.done)
-	l, err := usage.Open(u.opts)
-	if err != nil {
-		u.setState("failed")
-		_ = u.early.Close()
-		failed <- fmt.Errorf("open the usage ledger (set usage.path or -usage-db, or -usage-db off): %w", err)
-		return
+	pause := openRetryFirst
+	var l *usage.Ledger
+	for {
+		var err error
+		if l, err = usage.Open(u.opts); err == nil {
+			break
+		}
+		u.setState("retrying")
+		log.Error("usage ledger: cannot open it; routerd serves on, keeps the records in the start journal and retries (fix usage.path or -usage-db, or restart with -usage-db off)",
+			"error", err, "retry_in", pause.String())
+		t := time.NewTimer(pause)
+		select {
+		case <-u.stop:
+			t.Stop()
+			u.setState("failed")
+			_ = u.early.Close()
+			return
+		case <-t.C:
+		}
+		pause = min(2*pause, openRetryMax)
 	}
 	srv.Usage().Attach(l)
 	u.led = l
@@ -248,11 +275,13 @@ func (u *usageStart) abandon() {
 	}
 }
 
-// wait waits for attach and returns the ledger (nil when it failed).
+// wait stops attach's retries, waits for attach and returns the ledger
+// (nil when it never opened). Called at shutdown.
 func (u *usageStart) wait() *usage.Ledger {
 	if u == nil {
 		return nil
 	}
+	u.stopOnce.Do(func() { close(u.stop) })
 	<-u.done
 	return u.led
 }

@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"errors"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -252,8 +250,10 @@ func TestBudgetHoldsWhileTheLedgerOpens(t *testing.T) {
 }
 
 // A ledger whose folder cannot be created stops the start before routerd
-// listens; a database that cannot be opened stops routerd right after it
-// started listening, with exit code 1 and the reason in the log.
+// listens. A database that cannot be opened once routerd listens does not
+// stop it: routerd serves on, says so (an error line, /health), keeps the
+// records in the start journal and retries; the next start whose database
+// opens inserts them.
 func TestUsageLedgerThatCannotOpen(t *testing.T) {
 	mock := startMock(t, mockllm.Config{})
 	dir := t.TempDir()
@@ -276,17 +276,43 @@ func TestUsageLedgerThatCannotOpen(t *testing.T) {
 	}
 
 	// usage.db is a folder: the start journal opens, SQLite cannot.
-	bad := filepath.Join(dir, "bad")
-	if err := os.MkdirAll(filepath.Join(bad, "usage.db"), 0o755); err != nil {
+	bad := filepath.Join(dir, "bad", "usage.db")
+	if err := os.MkdirAll(bad, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p = startRouterd(t, "-snapshot", snap, "-usage-db", filepath.Join(bad, "usage.db"))
-	<-p.done
-	var ee *exec.ExitError
-	if !errors.As(p.err, &ee) || ee.ExitCode() != 1 {
-		t.Errorf("exit: %v, want code 1", p.err)
+	p = startRouterd(t, "-snapshot", snap, "-usage-db", bad)
+	if p.url == "" {
+		t.Fatalf("routerd did not start:\n%s", p.logText())
 	}
-	if !strings.Contains(p.logText(), "open the usage ledger") {
-		t.Errorf("the log does not say the ledger could not be opened:\n%s", p.logText())
+	if p.waitLog(ledgerRetryMsg, 0) == nil {
+		t.Fatalf("no line saying the ledger cannot be opened:\n%s", p.logText())
+	}
+	if s := ledgerState(t, p); s != "retrying" {
+		t.Errorf("usage_ledger %q, want retrying", s)
+	}
+	code, id, body := chatAs(t, p.url, "", chatMini)
+	if code != 200 {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	p.signal(syscall.SIGTERM)
+	<-p.done
+	if p.err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", p.err, p.logText())
+	}
+
+	// The folder removed, the next start inserts the held record.
+	if err := os.Remove(bad); err != nil {
+		t.Fatal(err)
+	}
+	p = startRouterd(t, "-snapshot", snap, "-usage-db", bad)
+	if p.url == "" {
+		t.Fatalf("routerd did not restart:\n%s", p.logText())
+	}
+	var rq requestsAnswer
+	getJSON(t, p.url+"/v1/admin/requests?limit=10", &rq)
+	if len(rq.Data) != 1 || rq.Data[0].RequestID != id {
+		t.Errorf("after the fix: %+v, want the one request %s", rq.Data, id)
 	}
 }
+
+const ledgerRetryMsg = "usage ledger: cannot open it; routerd serves on, keeps the records in the start journal and retries (fix usage.path or -usage-db, or restart with -usage-db off)"
