@@ -134,7 +134,7 @@ type usageStart struct {
 	// stop ends attach's retries (wait, at shutdown).
 	stop     chan struct{}
 	stopOnce sync.Once
-	state atomic.Pointer[string]
+	state    atomic.Pointer[string]
 }
 
 // prepareUsage decides where the ledger of the first snapshot lives and
