@@ -190,6 +190,15 @@ func (h *harness) runAll(ctx context.Context) error {
 		evaluate(h.res)
 		return nil
 	}
+	if h.opt.only == "start" {
+		if in := installs["scale"]; in != nil {
+			h.coldStarts(ctx, in, snaps["scale"], installs["growth"], snaps["growth"])
+		}
+		h.res.Elapsed = time.Since(h.res.Started)
+		h.res.Machine.LoadEnd = loadAvg()
+		evaluate(h.res)
+		return nil
+	}
 	if h.opt.only == "refresh" {
 		if in := installs["scale"]; in != nil {
 			if ct, err := h.probe(ctx, in, snaps["scale"]); err != nil {
@@ -232,15 +241,7 @@ func (h *harness) startsAndLoad(ctx context.Context, scale *install, scaleSnap s
 	}
 	h.res.Chat = ct
 	h.log.Info("chat target", "model", ct.Model, "upstream_model", ct.Upstream, "channel", ct.Channel, "tried", ct.Tried)
-	h.res.Starts = append(h.res.Starts, h.coldStart(ctx, "scale", scale, scaleSnap, "snapshot", false, ct, 20*time.Second))
-	if growth != nil {
-		gct, err := h.probe(ctx, growth, growthSnap)
-		if err != nil {
-			h.res.Starts = append(h.res.Starts, startResult{Label: "growth", Fixture: "growth", Err: "probe: " + err.Error()})
-		} else {
-			h.res.Starts = append(h.res.Starts, h.coldStart(ctx, "growth", growth, growthSnap, "snapshot", false, gct, 20*time.Second))
-		}
-	}
+	h.coldStartsOf(ctx, ct, scale, scaleSnap, growth, growthSnap)
 	if stale, err := h.staleInstall(scale); err != nil {
 		h.res.Starts = append(h.res.Starts, startResult{Label: "scale, stale snapshot", Fixture: "scale", Err: err.Error()})
 	} else {
@@ -251,6 +252,33 @@ func (h *harness) startsAndLoad(ctx context.Context, scale *install, scaleSnap s
 		return
 	}
 	h.loadPhases(ctx, scale, scaleSnap, ct)
+}
+
+// coldStarts is the start phase alone (-only start): the cold starts of
+// the scale and growth snapshots.
+func (h *harness) coldStarts(ctx context.Context, scale *install, scaleSnap string, growth *install, growthSnap string) {
+	ct, err := h.probe(ctx, scale, scaleSnap)
+	if err != nil {
+		h.res.Starts = append(h.res.Starts, startResult{Label: "scale", Fixture: "scale", Err: "probe: " + err.Error()})
+		return
+	}
+	h.res.Chat = ct
+	h.coldStartsOf(ctx, ct, scale, scaleSnap, growth, growthSnap)
+}
+
+// coldStartsOf measures the cold starts of the scale snapshot (chat
+// target ct) and of the growth one.
+func (h *harness) coldStartsOf(ctx context.Context, ct chatTarget, scale *install, scaleSnap string, growth *install, growthSnap string) {
+	h.res.Starts = append(h.res.Starts, h.coldStart(ctx, "scale", scale, scaleSnap, "snapshot", false, ct, 20*time.Second))
+	if growth == nil {
+		return
+	}
+	gct, err := h.probe(ctx, growth, growthSnap)
+	if err != nil {
+		h.res.Starts = append(h.res.Starts, startResult{Label: "growth", Fixture: "growth", Err: "probe: " + err.Error()})
+		return
+	}
+	h.res.Starts = append(h.res.Starts, h.coldStart(ctx, "growth", growth, growthSnap, "snapshot", false, gct, 20*time.Second))
 }
 
 // staleInstall is scale with a config whose content differs from what the

@@ -53,6 +53,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -145,7 +146,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&opt.fixtures, "fixtures", "fixtures/generated", "folder of the scale and growth fixtures (generated when missing)")
 	fs.IntVar(&opt.rate, "rate", 1000, "requests per second of the overhead and swap loads")
 	fs.BoolVar(&opt.profile, "profile", false, "also take a CPU profile of the server under load (routerd's -cpuprofile when it has one, else the same server package run by this harness)")
-	fs.StringVar(&opt.only, "only", "", "run only one phase: refresh (refresh → compile → swap under load, refresh.go), overhead (the chat and Messages loads through routerd and nginx) inflight (slow upstreams: 1,000 and up to 10,000 requests in flight, inflight.go) shared (CPU per request with Redis shared state on and off, shared.go) tenants (CPU per request with a client key, limits and the usage ledger on and off, and the ledger's Go benchmarks, tenants.go) or rate (the highest rate held by the mock, nginx and routerd); the report shows only it")
+	fs.StringVar(&opt.only, "only", "", "run only one phase: refresh (refresh → compile → swap under load, refresh.go), overhead (the chat and Messages loads through routerd and nginx) inflight (slow upstreams: 1,000 and up to 10,000 requests in flight, inflight.go) shared (CPU per request with Redis shared state on and off, shared.go) tenants (CPU per request with a client key, limits and the usage ledger on and off, and the ledger's Go benchmarks, tenants.go) rate (the highest rate held by the mock, nginx and routerd) or start (the cold starts of the scale and growth fixtures, start.go); the report shows only it")
 	fs.StringVar(&opt.shape, "shape", "", "run only this shape of the in-flight phase: plain-1s, stream-1s or stream-10s (all when empty)")
 	if err := fs.Parse(args); err != nil {
 		return opt, err
@@ -153,8 +154,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if opt.shape != "" && opt.shape != "plain-1s" && opt.shape != "stream-1s" && opt.shape != "stream-10s" {
 		return opt, fmt.Errorf("-shape %q: the in-flight shapes are plain-1s, stream-1s and stream-10s", opt.shape)
 	}
-	if opt.only != "" && opt.only != "refresh" && opt.only != "overhead" && opt.only != "inflight" && opt.only != "shared" && opt.only != "tenants" && opt.only != "rate" {
-		return opt, fmt.Errorf("-only %q: the phases that run alone are refresh, overhead, inflight, shared, tenants and rate", opt.only)
+	if phases := []string{"refresh", "overhead", "inflight", "shared", "tenants", "rate", "start"}; opt.only != "" && !slices.Contains(phases, opt.only) {
+		return opt, fmt.Errorf("-only %q: the phases that run alone are %s", opt.only, strings.Join(phases, ", "))
 	}
 	if fs.NArg() > 0 {
 		return opt, fmt.Errorf("unexpected argument %q; see -h", fs.Arg(0))

@@ -166,20 +166,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		_ = srv.Shutdown(ctx)
 		return 1
 	}
-	ledger, err := openUsage(f, so, srv, log) // usage.go
+	ledger, err := prepareUsage(f, so, srv, log) // usage.go; the database is opened after listening
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		stopCluster(ctx, node)
 		_ = srv.Shutdown(ctx)
 		return 1
 	}
-	seedUsage(ledger, srv, node, log) // usage.go
 	bg.node = node
 	if err := bg.start(ctx, srv); err != nil {
 		log.Error("cannot start the background tasks", "error", err)
 		stopCluster(ctx, node)
 		_ = srv.Shutdown(ctx)
-		closeUsage(ledger, log)
+		ledger.abandon()
 		return 1
 	}
 	addr, mapped := srv.ListenAddr(f.addr)
@@ -189,11 +188,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		bg.stop(ctx)
 		stopCluster(ctx, node)
 		_ = srv.Shutdown(ctx)
-		closeUsage(ledger, log)
+		ledger.abandon()
 		return 1
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	if ledger != nil {
+		go ledger.attach(srv, node, log) // usage.go
+	}
 	recordStart(srv, procStart, bundleRead, log)
 	info := srv.Manager().Info()
 	args2 := []any{"addr", ln.Addr().String(), "version", version, "generation", info.Generation, "mode", info.Mode,
@@ -211,10 +213,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 				bg.stop(ctx)
 				stopCluster(ctx, node)
 				_ = srv.Shutdown(ctx)
-				closeUsage(ledger, log)
+				closeUsage(ledger.wait(), log)
 				return 1
 			}
-			closeUsage(ledger, log)
+			closeUsage(ledger.wait(), log)
 			return 0
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
@@ -233,7 +235,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				log.Warn("drain timeout reached; remaining requests were cut", "error", err)
 			}
 			<-served
-			closeUsage(ledger, log) // after the drain: every request's record is queued
+			closeUsage(ledger.wait(), log) // after the drain: every request's record is queued
 			log.Info("stopped")
 			return 0
 		}

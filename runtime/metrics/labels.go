@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -22,7 +23,10 @@ import (
 //
 // The series are looked up when a snapshot is published (LabelSet), never
 // on the request path: recording is atomic adds on series held by the
-// snapshot's state.
+// snapshot's state. A channel's series are plain atomic counters that
+// chanCollector exports at scrape time (cheap to create for hundreds of
+// channels at start); a model's are Prometheus children, since the ranking
+// adds and removes them.
 
 // TopModels is how many models keep their name in the model label.
 const TopModels = 20
@@ -32,11 +36,68 @@ const OtherModel = "other"
 
 // Series are the labelled counters of one channel or one model.
 type Series struct {
-	requests   prometheus.Counter
-	attempts   prometheus.Counter
-	prompt     prometheus.Counter
-	completion prometheus.Counter
-	cost       prometheus.Counter
+	requests   counter
+	attempts   counter
+	prompt     counter
+	completion counter
+	cost       counter
+}
+
+// counter is what a Series counts into: a Prometheus counter (a model's
+// series, added to and removed from the registry as the ranking changes)
+// or a chanCounter (a channel's).
+type counter interface {
+	Inc()
+	Add(float64)
+}
+
+// chanCounter is a channel series' counter: an atomic float64 that
+// chanCollector exports at scrape time. Creating one is an allocation,
+// where a Prometheus child costs a descriptor, the hashing of its labels
+// and a map entry: LabelSet took 3.5 to 5.7 ms for the 645 channels and
+// 1,225 models of the growth fixture with children, on every start.
+type chanCounter struct{ bits atomic.Uint64 }
+
+func (c *chanCounter) Inc() { c.Add(1) }
+
+func (c *chanCounter) Add(v float64) {
+	for {
+		old := c.bits.Load()
+		if c.bits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
+			return
+		}
+	}
+}
+
+func (c *chanCounter) value() float64 { return math.Float64frombits(c.bits.Load()) }
+
+func newChannelSeries() *Series {
+	return &Series{requests: &chanCounter{}, attempts: &chanCounter{}, prompt: &chanCounter{},
+		completion: &chanCounter{}, cost: &chanCounter{}}
+}
+
+// chanCollector exports the channel series (channel_requests_total,
+// channel_attempts_total, channel_tokens_total, channel_cost_usd_total).
+type chanCollector struct{ l *labelMetrics }
+
+func (c chanCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.l.chReq
+	ch <- c.l.chAtt
+	ch <- c.l.chTok
+	ch <- c.l.chCost
+}
+
+func (c chanCollector) Collect(ch chan<- prometheus.Metric) {
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id, s := range l.channels {
+		ch <- prometheus.MustNewConstMetric(l.chReq, prometheus.CounterValue, s.requests.(*chanCounter).value(), id)
+		ch <- prometheus.MustNewConstMetric(l.chAtt, prometheus.CounterValue, s.attempts.(*chanCounter).value(), id)
+		ch <- prometheus.MustNewConstMetric(l.chTok, prometheus.CounterValue, s.prompt.(*chanCounter).value(), id, "prompt")
+		ch <- prometheus.MustNewConstMetric(l.chTok, prometheus.CounterValue, s.completion.(*chanCounter).value(), id, "completion")
+		ch <- prometheus.MustNewConstMetric(l.chCost, prometheus.CounterValue, s.cost.(*chanCounter).value(), id)
+	}
 }
 
 // ModelSlot is one model's place in the model metrics: its traffic count
@@ -57,10 +118,10 @@ type LabelSet struct {
 
 type labelMetrics struct {
 	mu        sync.Mutex
-	chReq     *prometheus.CounterVec
-	chAtt     *prometheus.CounterVec
-	chTok     *prometheus.CounterVec
-	chCost    *prometheus.CounterVec
+	chReq     *prometheus.Desc
+	chAtt     *prometheus.Desc
+	chTok     *prometheus.Desc
+	chCost    *prometheus.Desc
 	mReq      *prometheus.CounterVec
 	mAtt      *prometheus.CounterVec
 	mTok      *prometheus.CounterVec
@@ -76,15 +137,18 @@ func (m *Metrics) newLabelMetrics() {
 	vec := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help}, labels)
 	}
-	l.chReq = vec("channel_requests_total", "Requests answered after attempts, by the channel of their last attempt.", "channel")
-	l.chAtt = vec("channel_attempts_total", "Upstream attempts, by channel.", "channel")
-	l.chTok = vec("channel_tokens_total", "Tokens of the answers, by channel and type (prompt, completion).", "channel", "type")
-	l.chCost = vec("channel_cost_usd_total", "Cost of the answers in USD, by channel.", "channel")
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", name), help, labels, nil)
+	}
+	l.chReq = desc("channel_requests_total", "Requests answered after attempts, by the channel of their last attempt.", "channel")
+	l.chAtt = desc("channel_attempts_total", "Upstream attempts, by channel.", "channel")
+	l.chTok = desc("channel_tokens_total", "Tokens of the answers, by channel and type (prompt, completion).", "channel", "type")
+	l.chCost = desc("channel_cost_usd_total", "Cost of the answers in USD, by channel.", "channel")
 	l.mReq = vec("model_requests_total", "Requests answered after attempts, by the model of their last attempt (the top models by requests; the rest as other).", "model")
 	l.mAtt = vec("model_attempts_total", "Upstream attempts, by model (the top models by requests; the rest as other).", "model")
 	l.mTok = vec("model_tokens_total", "Tokens of the answers, by model (the top models by requests; the rest as other) and type.", "model", "type")
 	l.mCost = vec("model_cost_usd_total", "Cost of the answers in USD, by model (the top models by requests; the rest as other).", "model")
-	m.reg.MustRegister(l.chReq, l.chAtt, l.chTok, l.chCost, l.mReq, l.mAtt, l.mTok, l.mCost)
+	m.reg.MustRegister(chanCollector{l}, l.mReq, l.mAtt, l.mTok, l.mCost)
 	l.channels = map[string]*Series{}
 	l.models = map[string]*ModelSlot{}
 	l.other = l.modelSeries(OtherModel)
@@ -108,9 +172,7 @@ func (m *Metrics) LabelSet(channelIDs, modelNames []string) *LabelSet {
 		s := l.channels[id]
 		if s == nil {
 			id = strings.Clone(id) // ids may point into the snapshot's memory
-			s = &Series{requests: l.chReq.WithLabelValues(id), attempts: l.chAtt.WithLabelValues(id),
-				prompt: l.chTok.WithLabelValues(id, "prompt"), completion: l.chTok.WithLabelValues(id, "completion"),
-				cost: l.chCost.WithLabelValues(id)}
+			s = newChannelSeries()
 			l.channels[id] = s
 		}
 		ls.Channels[i] = s

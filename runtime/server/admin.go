@@ -51,6 +51,9 @@ type healthInfo struct {
 	// SharedState is the replica's link to the others (SetSharedState);
 	// absent for a single process.
 	SharedState any `json:"shared_state,omitempty"`
+	// UsageLedger is the usage ledger's state (SetLedgerState); absent
+	// without a ledger.
+	UsageLedger any `json:"usage_ledger,omitempty"`
 }
 
 type healthSnap struct {
@@ -102,6 +105,9 @@ func (s *Server) health(c *fiber.Ctx) error {
 			// Still 200: the replica serves on its local state.
 			out.Status = "degraded"
 		}
+	}
+	if fn := s.ext.ledger.Load(); fn != nil {
+		out.UsageLedger = (*fn)()
 	}
 	return sendJSON(c, fiber.StatusOK, out)
 }

@@ -41,6 +41,11 @@ type extensions struct {
 	refreshing atomic.Bool
 	// shared reports the shared state (SetSharedState).
 	shared atomic.Pointer[func() (any, bool)]
+	// seedHold makes proxied requests wait for the seeded counters
+	// (HoldForSeed, seedgate.go); ledger reports the usage ledger's state
+	// (SetLedgerState).
+	seedHold atomic.Pointer[seedHold]
+	ledger   atomic.Pointer[func() any]
 }
 
 // SetSharedState makes GET /health show the replica's link to the others

@@ -107,6 +107,9 @@ func (w *work) strategy() string {
 // /v1/messages, whose API has a billing error) with Retry-After until the
 // budget's UTC day or month ends.
 func (w *work) admit() bool {
+	if h := w.s.ext.seedHold.Load(); h != nil && !w.waitSeed(h) {
+		return false
+	}
 	k := w.hold.key
 	if k == nil {
 		return true

@@ -6,6 +6,11 @@
 // GET /v1/admin/requests (ParseQuery, Result), the same statements on both
 // backends.
 //
+// A server may answer before its ledger is open: an Early (early.go),
+// opened before the server listens, holds and journals the records until
+// Recorder.Attach hands them to the ledger (docs/operations.md "Start-up:
+// listening before the ledger is open").
+//
 // On the request path a surface fills an Entry, a fixed-size value whose
 // strings are copied into its own array, and hands it to Recorder.Add: no
 // allocation, whatever memory the strings came from. The ledger's writer

@@ -547,13 +547,20 @@ func (l *Ledger) replaySpill() error {
 
 // Enqueue queues a copy of e for the database, journaling it first; a
 // full queue sends it to the spill file instead. It allocates nothing.
-func (l *Ledger) Enqueue(e *Entry) {
+func (l *Ledger) Enqueue(e *Entry) { l.enqueue(e, 0) }
+
+// enqueue is Enqueue with the record's uid: 0 gives it a new one; another
+// keeps it (a record held by an Early before the ledger opened), and later
+// uids are above it.
+func (l *Ledger) enqueue(e *Entry, uid int64) {
 	l.mu.Lock()
-	uid := time.Now().UnixNano()
-	if uid <= l.lastUID {
-		uid = l.lastUID + 1
+	if uid == 0 {
+		uid = time.Now().UnixNano()
+		if uid <= l.lastUID {
+			uid = l.lastUID + 1
+		}
 	}
-	l.lastUID = uid
+	l.lastUID = max(l.lastUID, uid)
 	if l.closed || l.count == len(l.q) {
 		l.enq++
 		closed := l.closed

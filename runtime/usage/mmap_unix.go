@@ -26,3 +26,8 @@ func unmapFile(b []byte) error {
 	}
 	return unix.Munmap(b)
 }
+
+// adviseRandom turns the kernel's read-ahead off for b: the first fault on
+// a new sparse file then maps one page instead of zero-filling megabytes
+// around it (about 3 ms for 16 MiB, paid by the first record otherwise).
+func adviseRandom(b []byte) { _ = unix.Madvise(b, unix.MADV_RANDOM) }

@@ -19,7 +19,8 @@ type Recorder struct {
 	next int // where the next entry goes
 	n    int // entries held
 
-	led atomic.Pointer[Ledger]
+	led   atomic.Pointer[Ledger]
+	early atomic.Pointer[Early] // holds entries until a ledger is attached
 }
 
 // NewRecorder returns a Recorder with an empty ring and no ledger.
@@ -27,8 +28,27 @@ func NewRecorder() *Recorder {
 	return &Recorder{ring: make([]Entry, RingSize)}
 }
 
-// Attach makes l receive every entry added from now on (nil detaches).
-func (r *Recorder) Attach(l *Ledger) { r.led.Store(l) }
+// Attach makes l receive every entry added from now on (nil detaches the
+// ledger and any Early).
+// With an Early held (Hold), l first receives every entry the Early
+// holds; the Early forwards to l from then on.
+func (r *Recorder) Attach(l *Ledger) {
+	if l == nil {
+		r.led.Store(nil)
+		r.early.Store(nil)
+		return
+	}
+	// The Early first: once it forwards to l, every uid l gives is above
+	// the ones it gave, whatever the wall clock does.
+	if p := r.early.Load(); p != nil {
+		p.handOver(l)
+	}
+	r.led.Store(l)
+}
+
+// Hold makes p keep every entry added until a ledger is attached: the
+// server answers while its ledger is being opened (see Early).
+func (r *Recorder) Hold(p *Early) { r.early.Store(p) }
 
 // Ledger returns the attached ledger, or nil.
 func (r *Recorder) Ledger() *Ledger { return r.led.Load() }
@@ -47,6 +67,8 @@ func (r *Recorder) Add(e *Entry) {
 	r.mu.Unlock()
 	if l := r.led.Load(); l != nil {
 		l.Enqueue(e)
+	} else if p := r.early.Load(); p != nil {
+		p.add(e) // forwards to the ledger when Attach ran meanwhile
 	}
 }
 
@@ -67,11 +89,25 @@ func (r *Recorder) recent(n int) []Record {
 	return out
 }
 
+// ledger returns the attached ledger for an answer of the usage API: while
+// an Early holds the records (the ledger is being opened) it waits, at most
+// syncWait, for the ledger, whose answers include what the Early held.
+func (r *Recorder) ledger() *Ledger {
+	if p := r.early.Load(); p != nil {
+		p.wait(syncWait)
+		if l := p.attached(); l != nil {
+			return l
+		}
+	}
+	return r.led.Load()
+}
+
 // Recent returns up to n of the latest records, newest first: from the
 // ledger when one is attached (after writing what is queued), else from
-// the in-memory ring.
+// the in-memory ring (while a held Early waits for its ledger, after at
+// most syncWait).
 func (r *Recorder) Recent(n int) ([]Record, error) {
-	if l := r.led.Load(); l != nil {
+	if l := r.ledger(); l != nil {
 		return l.Recent(n)
 	}
 	return r.recent(n), nil
@@ -80,7 +116,7 @@ func (r *Recorder) Recent(n int) ([]Record, error) {
 // Usage answers q: from the ledger when one is attached (after writing
 // what is queued), else from the records of the in-memory ring.
 func (r *Recorder) Usage(q Query) (*Result, error) {
-	if l := r.led.Load(); l != nil {
+	if l := r.ledger(); l != nil {
 		return l.Usage(q)
 	}
 	recs := r.recent(RingSize)
