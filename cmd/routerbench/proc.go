@@ -60,17 +60,26 @@ func parseStatus(text string) (memKB, error) {
 // command name (field 2) may contain spaces and parentheses, so fields are
 // counted after its last ')'.
 func parseStatCPU(text string) (time.Duration, error) {
+	// utime is field 14, stime field 15.
+	return statTicks(text, 14)
+}
+
+// statTicks adds fields field and field+1 of the text of /proc/PID/stat
+// (1-based, as proc(5) numbers them), counted after the command name's
+// last ')', as CPU time.
+func statTicks(text string, field int) (time.Duration, error) {
 	i := strings.LastIndexByte(text, ')')
 	if i < 0 {
 		return 0, fmt.Errorf("malformed /proc stat: no ')'")
 	}
 	f := strings.Fields(text[i+1:])
-	// f[0] is field 3 (state); utime is field 14, stime field 15.
-	if len(f) < 13 {
+	// f[0] is field 3 (state).
+	at := field - 3
+	if len(f) < at+2 {
 		return 0, fmt.Errorf("malformed /proc stat: %d fields after the name", len(f))
 	}
 	var ticks int64
-	for _, s := range f[11:13] {
+	for _, s := range f[at : at+2] {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return 0, fmt.Errorf("parse CPU ticks in /proc stat: %w", err)
@@ -127,23 +136,6 @@ func procChildCPU(pid int) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read CPU time of process %d: %w", pid, err)
 	}
-	text := string(b)
-	i := strings.LastIndexByte(text, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("malformed /proc stat: no ')'")
-	}
-	f := strings.Fields(text[i+1:])
-	// f[0] is field 3; cutime is field 16, cstime field 17.
-	if len(f) < 15 {
-		return 0, fmt.Errorf("malformed /proc stat: %d fields after the name", len(f))
-	}
-	var ticks int64
-	for _, s := range f[13:15] {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("parse CPU ticks in /proc stat: %w", err)
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * time.Second / userHZ, nil
+	// cutime is field 16, cstime field 17.
+	return statTicks(string(b), 16)
 }

@@ -55,6 +55,29 @@ func lockLedger(t *testing.T, path string) (release func()) {
 }
 
 // ledgerState is the usage_ledger field of /health.
+// answerWhileOpening starts routerd on snap while its ledger database is
+// locked, has it answer n chat requests, checks that its ledger is still
+// opening, and returns it with the requests' ids.
+func answerWhileOpening(t *testing.T, snap, run string, n int) (*proc, []string) {
+	t.Helper()
+	p := startRouterd(t, "-snapshot", snap)
+	if p.url == "" {
+		t.Fatalf("%s: routerd did not start:\n%s", run, p.logText())
+	}
+	var ids []string
+	for range n {
+		code, id, body := chatAs(t, p.url, "", chatMini)
+		if code != 200 {
+			t.Fatalf("%s: status %d: %s", run, code, body)
+		}
+		ids = append(ids, id)
+	}
+	if s := ledgerState(t, p); s != "opening" {
+		t.Fatalf("%s: usage_ledger %q while the database is locked, want opening", run, s)
+	}
+	return p, ids
+}
+
 func ledgerState(t *testing.T, p *proc) string {
 	t.Helper()
 	s, _ := p.get("/health")["usage_ledger"].(string)
@@ -111,21 +134,7 @@ func TestUsageRecordsAnsweredBeforeTheLedgerOpens(t *testing.T) {
 	// Run 2: answers while the ledger waits for the lock; once the lock
 	// is released the answers are in the ledger.
 	release := lockLedger(t, db)
-	p2 := startRouterd(t, "-snapshot", snap)
-	if p2.url == "" {
-		t.Fatalf("routerd did not start:\n%s", p2.logText())
-	}
-	var early []string
-	for range 3 {
-		code, id, body := chatAs(t, p2.url, "", chatMini)
-		if code != 200 {
-			t.Fatalf("run 2: status %d: %s", code, body)
-		}
-		early = append(early, id)
-	}
-	if s := ledgerState(t, p2); s != "opening" {
-		t.Fatalf("run 2: usage_ledger %q while the database is locked, want opening", s)
-	}
+	p2, early := answerWhileOpening(t, snap, "run 2", 3)
 	release()
 	var rq requestsAnswer
 	getJSON(t, p2.url+"/v1/admin/requests?limit=100", &rq)
@@ -147,21 +156,7 @@ func TestUsageRecordsAnsweredBeforeTheLedgerOpens(t *testing.T) {
 	// Run 3 is killed before its ledger ever opens; run 4 finds its
 	// answers in the start journal.
 	release = lockLedger(t, db)
-	p3 := startRouterd(t, "-snapshot", snap)
-	if p3.url == "" {
-		t.Fatalf("routerd did not start:\n%s", p3.logText())
-	}
-	var killed []string
-	for range 4 {
-		code, id, body := chatAs(t, p3.url, "", chatMini)
-		if code != 200 {
-			t.Fatalf("run 3: status %d: %s", code, body)
-		}
-		killed = append(killed, id)
-	}
-	if s := ledgerState(t, p3); s != "opening" {
-		t.Fatalf("run 3: usage_ledger %q while the database is locked, want opening", s)
-	}
+	p3, killed := answerWhileOpening(t, snap, "run 3", 4)
 	p3.signal(syscall.SIGKILL)
 	<-p3.done
 	release()
