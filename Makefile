@@ -17,8 +17,14 @@ help:
 	@echo "make bench  - run the benchmark suite and rewrite docs/benchmarks.md"
 	@echo "make build  - build routerc, routerd and mockllm into bin/"
 
+# routerd's runtime setting, compiled in as its default GODEBUG
+# (cmd/routerd/godebug.txt; docs/operations.md, "The scheduler setting
+# compiled into routerd"). The environment's GODEBUG still wins.
+ROUTERD_LDFLAGS = -X=runtime.godebugDefault=$(shell cat cmd/routerd/godebug.txt)
+
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags '$(ROUTERD_LDFLAGS)' -o $(BIN)/routerd ./cmd/routerd
 
 test: fmt-check vet staticcheck unit allocs fuzz
 

@@ -32,6 +32,9 @@ type harness struct {
 
 	mock     *proc
 	mockAddr string
+	// godebug is routerd's compiled-in runtime setting (cmd/routerd/
+	// godebug.txt); the profiled server gets it from the environment.
+	godebug string
 }
 
 // results is everything the report shows.
@@ -481,12 +484,44 @@ func (h *harness) pprofTop(ctx context.Context, binary, prof string) string {
 
 // build compiles the three commands into h.bin.
 func (h *harness) build(ctx context.Context) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", h.bin+string(filepath.Separator), "./cmd/routerd", "./cmd/routerc", "./cmd/mockllm")
-	cmd.Dir = h.opt.root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/routerd ./cmd/routerc ./cmd/mockllm: %w\n%s", err, tail(string(out), 2000))
+	gd, err := readGODEBUG(h.opt.root)
+	if err != nil {
+		return err
+	}
+	h.godebug = gd
+	// routerd as `make build` and the CI recipe build it: with its runtime
+	// setting compiled in as the binary's default GODEBUG.
+	for _, args := range [][]string{
+		{"build", "-o", h.bin + string(filepath.Separator), "./cmd/routerc", "./cmd/mockllm"},
+		{"build", "-ldflags", "-X=runtime.godebugDefault=" + gd, "-o", filepath.Join(h.bin, "routerd"), "./cmd/routerd"},
+	} {
+		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir = h.opt.root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, tail(string(out), 2000))
+		}
 	}
 	return nil
+}
+
+// godebugFile holds routerd's runtime setting (docs/operations.md, "The
+// scheduler setting compiled into routerd").
+const godebugFile = "cmd/routerd/godebug.txt"
+
+// readGODEBUG reads godebugFile under the module root: one line of
+// comma-separated key=value settings.
+func readGODEBUG(root string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(root, godebugFile))
+	if err != nil {
+		return "", fmt.Errorf("read routerd's runtime setting: %w", err)
+	}
+	v := strings.TrimSpace(string(b))
+	for _, kv := range strings.Split(v, ",") {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.ContainsAny(kv, " \t\n'\"") {
+			return "", fmt.Errorf("%s: %q is not a key=value GODEBUG setting", godebugFile, kv)
+		}
+	}
+	return v, nil
 }
 
 // ensureFixture generates fixture name when its config is missing.

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime/metrics"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -311,7 +312,9 @@ func (h *harness) profileOne(ctx context.Context, exe string, in *install, snap 
 	if plateau > 0 {
 		heap = strings.TrimSuffix(prof, ".pprof") + ".heap"
 	}
-	p, t0, err := h.ps.start("serve-profiled", filepath.Join(h.tmp, "logs", "serve-profiled.log"), in.Env, exe,
+	// The profiled server runs with routerd's compiled-in runtime setting.
+	env := append(slices.Clone(in.Env), "GODEBUG="+h.godebug)
+	p, t0, err := h.ps.start("serve-profiled", filepath.Join(h.tmp, "logs", "serve-profiled.log"), env, exe,
 		serveProfiledCmd, "-snapshot", snap, "-config", in.ConfigDir, "-cache", in.CacheDir, "-addr", addr, "-cpuprofile", prof, "-heapprofile", heap)
 	if err != nil {
 		cut.Err = err.Error()

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -36,5 +37,26 @@ func TestProcSwitches(t *testing.T) {
 	}
 	if _, err := procSwitches(-1); err == nil {
 		t.Fatal("no error for a process that does not exist")
+	}
+}
+
+// The harness builds routerd with the setting of cmd/routerd/godebug.txt
+// and refuses a file that is not a GODEBUG value.
+func TestReadGODEBUG(t *testing.T) {
+	v, err := readGODEBUG(filepath.Join("..", ".."))
+	if err != nil || !strings.HasPrefix(v, "schedtrace=") {
+		t.Fatalf("readGODEBUG(module root) = %q, %v", v, err)
+	}
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "cmd", "routerd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"", "schedtrace", "schedtrace=1 gctrace=1", "=1", "a=1,'b=2'"} {
+		if err := os.WriteFile(filepath.Join(root, godebugFile), []byte(bad+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := readGODEBUG(root); err == nil {
+			t.Errorf("readGODEBUG accepted %q as %q", bad, v)
+		}
 	}
 }

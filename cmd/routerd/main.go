@@ -204,6 +204,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		args2 = append(args2, "note", "server.host 0.0.0.0 is served on 127.0.0.1; use -addr 0.0.0.0:PORT to listen on all interfaces")
 	}
 	log.Info("routerd listening", args2...)
+	noteGODEBUG(log) // godebug.go
 
 	for {
 		select {

@@ -80,7 +80,10 @@ if [ -z "${ROUTERC:-}" ] || [ -z "${ROUTERD_BIN:-}" ]; then
 	if [ -z "${ROUTERD_BIN:-}" ]; then
 		say "build routerd"
 		# shellcheck disable=SC2086
-		step "build routerd" sh -c 'cd "$1" && shift && exec go build "$@" ./cmd/routerd' sh "$SMARTROUTER_SRC" $GO_BUILD_FLAGS -o "$BIN_DIR/routerd"
+		# routerd's runtime setting (cmd/routerd/godebug.txt), compiled in as
+		# its default GODEBUG; an -ldflags in GO_BUILD_FLAGS replaces it.
+		godebug=$(cat "$SMARTROUTER_SRC/cmd/routerd/godebug.txt") || fail "cannot read cmd/routerd/godebug.txt in SMARTROUTER_SRC=$SMARTROUTER_SRC"
+		step "build routerd" sh -c 'cd "$1" && shift && exec go build "$@" ./cmd/routerd' sh "$SMARTROUTER_SRC" -ldflags "-X=runtime.godebugDefault=$godebug" $GO_BUILD_FLAGS -o "$BIN_DIR/routerd"
 		ROUTERD_BIN=$BIN_DIR/routerd
 	fi
 fi

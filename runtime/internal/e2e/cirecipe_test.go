@@ -133,6 +133,11 @@ func TestCIRecipe(t *testing.T) {
 				t.Errorf("%s was not built (%v):\n%s", b, err, first.output)
 			}
 		}
+		// routerd carries its runtime setting (cmd/routerd/godebug.txt).
+		out, err := exec.Command("go", "version", "-m", filepath.Join(work, "bin", "routerd")).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "-X=runtime.godebugDefault=schedtrace=") {
+			t.Errorf("routerd was not built with its runtime setting (%v):\n%s", err, out)
+		}
 	})
 
 	t.Run("verify", func(t *testing.T) {
