@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 
@@ -54,7 +55,6 @@ func lockLedger(t *testing.T, path string) (release func()) {
 	return release
 }
 
-// ledgerState is the usage_ledger field of /health.
 // answerWhileOpening starts routerd on snap while its ledger database is
 // locked, has it answer n chat requests, checks that its ledger is still
 // opening, and returns it with the requests' ids.
@@ -78,6 +78,23 @@ func answerWhileOpening(t *testing.T, snap, run string, n int) (*proc, []string)
 	return p, ids
 }
 
+// waitLedgerState waits, up to 10 s, for the usage_ledger field of /health
+// to read want, and returns what it read last: the ledger's requests can
+// be answered from it a moment before the state changes (the held records
+// are handed over first, the counts seeded next).
+func waitLedgerState(t *testing.T, p *proc, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := ledgerState(t, p)
+		if s == want || time.Now().After(deadline) {
+			return s
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// ledgerState is the usage_ledger field of /health.
 func ledgerState(t *testing.T, p *proc) string {
 	t.Helper()
 	s, _ := p.get("/health")["usage_ledger"].(string)
@@ -111,13 +128,7 @@ const chatMini = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"h
 // ledger once it is open, and survive a kill of the process that answered
 // them before its ledger ever opened.
 func TestUsageRecordsAnsweredBeforeTheLedgerOpens(t *testing.T) {
-	mock := startMock(t, mockllm.Config{})
-	dir := t.TempDir()
-	snap := filepath.Join(dir, "router.snap")
-	sp := usageSpec(mock.URL())
-	if err := sp.WriteFile(snap); err != nil {
-		t.Fatal(err)
-	}
+	dir, snap := usageInstall(t)
 	db := filepath.Join(dir, "usage.db")
 
 	// Run 1 creates the ledger.
@@ -147,7 +158,7 @@ func TestUsageRecordsAnsweredBeforeTheLedgerOpens(t *testing.T) {
 			t.Errorf("run 2: request %s answered before the ledger opened is not in /v1/admin/requests", id)
 		}
 	}
-	if s := ledgerState(t, p2); s != "open" {
+	if s := waitLedgerState(t, p2, "open"); s != "open" {
 		t.Errorf("run 2: usage_ledger %q after the ledger opened, want open", s)
 	}
 	p2.signal(syscall.SIGTERM)
@@ -250,13 +261,7 @@ func TestBudgetHoldsWhileTheLedgerOpens(t *testing.T) {
 // records in the start journal and retries; the next start whose database
 // opens inserts them.
 func TestUsageLedgerThatCannotOpen(t *testing.T) {
-	mock := startMock(t, mockllm.Config{})
-	dir := t.TempDir()
-	snap := filepath.Join(dir, "router.snap")
-	sp := usageSpec(mock.URL())
-	if err := sp.WriteFile(snap); err != nil {
-		t.Fatal(err)
-	}
+	dir, snap := usageInstall(t)
 	file := filepath.Join(dir, "a-file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)

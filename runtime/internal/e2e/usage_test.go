@@ -17,6 +17,20 @@ import (
 )
 
 // usageSpec: ch-a serves gpt-4o-mini, ch-b serves llama-e2e.
+// usageInstall starts a mock upstream and writes usageSpec's snapshot into
+// a new temporary folder; it returns the folder and the snapshot's path.
+func usageInstall(t *testing.T) (dir, snap string) {
+	t.Helper()
+	mock := startMock(t, mockllm.Config{})
+	dir = t.TempDir()
+	snap = filepath.Join(dir, "router.snap")
+	sp := usageSpec(mock.URL())
+	if err := sp.WriteFile(snap); err != nil {
+		t.Fatal(err)
+	}
+	return dir, snap
+}
+
 func usageSpec(mockURL string) servertest.Spec {
 	return servertest.Spec{
 		Generation: 1,
@@ -90,13 +104,7 @@ type requestsAnswer struct {
 // surfaces and two channels, and still do after a clean restart (SIGTERM
 // drains the queue into the database).
 func TestUsageLedgerAgreesWithRequests(t *testing.T) {
-	mock := startMock(t, mockllm.Config{})
-	dir := t.TempDir()
-	snap := filepath.Join(dir, "router.snap")
-	sp := usageSpec(mock.URL())
-	if err := sp.WriteFile(snap); err != nil {
-		t.Fatal(err)
-	}
+	_, snap := usageInstall(t)
 	p := startRouterd(t, "-snapshot", snap)
 	if p.url == "" {
 		t.Fatalf("routerd did not start:\n%s", p.logText())
@@ -175,13 +183,7 @@ func TestUsageLedgerAgreesWithRequests(t *testing.T) {
 // so in the page cache when the process dies) is replayed at the next
 // start.
 func TestUsageLedgerSurvivesSIGKILL(t *testing.T) {
-	mock := startMock(t, mockllm.Config{})
-	dir := t.TempDir()
-	snap := filepath.Join(dir, "router.snap")
-	sp := usageSpec(mock.URL())
-	if err := sp.WriteFile(snap); err != nil {
-		t.Fatal(err)
-	}
+	_, snap := usageInstall(t)
 	p := startRouterd(t, "-snapshot", snap)
 	if p.url == "" {
 		t.Fatalf("routerd did not start:\n%s", p.logText())
