@@ -106,7 +106,11 @@ var heldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &
 // client. From holdEnd on, the connection keeps what it is given and
 // writes it all in one call with the write that follows the last chunk
 // (or as soon as more than maxHeld bytes are kept). Nothing waits in
-// between: the relay returns io.EOF at once after its last events.
+// between: the relay returns io.EOF at once after its last events. A
+// client gone by then is found by that one write, after the relay has
+// recorded the stream as a success: the upstream did deliver all of it.
+// With pipelined requests fasthttp defers the trailer's flush to the next
+// answer, and the kept bytes go with it.
 func (c *trackedConn) holdEnd() {
 	if c.held == nil {
 		c.held = heldBufs.Get().(*[]byte)
