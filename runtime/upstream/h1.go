@@ -354,11 +354,7 @@ func (b *memBody) Close() error {
 func (c *Client) doH1(ctx context.Context, ep *Endpoint, uri string, body []byte, clientHeader func(string) string) (*Response, error) {
 	t := ep.target
 	start := time.Now()
-	by := start.Add(c.cfg.ReadTimeout)
-	var cause error = errReadTimeout // an interface from a constant: no allocation
-	if end := start.Add(c.cfg.RequestTimeout); end.Before(by) {
-		by, cause = end, errRequestTimeout
-	}
+	by, cause := callDeadline(start, c.cfg.ReadTimeout, start.Add(c.cfg.RequestTimeout))
 	if err := ctx.Err(); err != nil {
 		return nil, transportError(ep, causeOf(ctx, err), false)
 	}
@@ -369,15 +365,10 @@ func (c *Client) doH1(ctx context.Context, ep *Endpoint, uri string, body []byte
 
 	resp := fasthttp.AcquireResponse()
 	for try := 0; ; try++ {
-		conn, reused, err := c.h1Conn(ctx, t, try, by, cause)
-		if err != nil {
+		conn, reused, stop, err := c.sendH1(ctx, t, try, by, cause, req)
+		if conn == nil {
 			fasthttp.ReleaseResponse(resp)
 			return nil, transportError(ep, err, false)
-		}
-		stop := context.AfterFunc(ctx, conn.interrupt)
-		err = conn.nc.SetDeadline(by)
-		if err == nil {
-			err = writeH1(req, conn)
 		}
 		if err == nil {
 			err = resp.ReadLimitBody(conn.br, int(min(c.cfg.MaxResponseSize, 1<<40)))
@@ -385,10 +376,7 @@ func (c *Client) doH1(ctx context.Context, ep *Endpoint, uri string, body []byte
 		canceled := !stop()
 		c.h1.put(t.key, conn, err == nil && !resp.ConnectionClose() && !canceled)
 		if err != nil {
-			if reused && !canceled && try == 0 && staleConn(err) {
-				// The upstream closed the idle connection (or restarted:
-				// then every idle one to it is dead): once more on a
-				// freshly dialled one, before the failure counts.
+			if retryFresh(err, reused, canceled, try) {
 				c.h1.dropIdle(t.key)
 				resp.Reset()
 				continue
@@ -403,13 +391,7 @@ func (c *Client) doH1(ctx context.Context, ep *Endpoint, uri string, body []byte
 				return nil, statusError(ep, status, nil, nil)
 			}
 			fasthttp.ReleaseResponse(resp)
-			switch {
-			case canceled:
-				err = causeOf(ctx, context.Canceled)
-			case isTimeout(err):
-				err = cause
-			}
-			return nil, transportError(ep, err, false)
+			return nil, transportError(ep, callError(ctx, err, canceled, cause), false)
 		}
 		break
 	}

@@ -269,11 +269,7 @@ func (b *h1Body) Close() error {
 // request's end when that comes first. It returns the cause to report when
 // the deadline passes.
 func (b *h1Body) deadline(d time.Duration) error {
-	by := time.Now().Add(d)
-	var cause error = errReadTimeout // an interface from a constant: no allocation
-	if b.end.Before(by) {
-		by, cause = b.end, errRequestTimeout
-	}
+	by, cause := callDeadline(time.Now(), d, b.end)
 	_ = b.conn.nc.SetReadDeadline(by)
 	return cause
 }
@@ -286,11 +282,7 @@ func (c *Client) streamH1(ctx context.Context, ep *Endpoint, uri string, body []
 	t := ep.target
 	start := time.Now()
 	end := start.Add(c.cfg.RequestTimeout)
-	by := start.Add(c.cfg.ReadTimeout)
-	var cause error = errReadTimeout
-	if end.Before(by) {
-		by, cause = end, errRequestTimeout
-	}
+	by, cause := callDeadline(start, c.cfg.ReadTimeout, end)
 	if err := ctx.Err(); err != nil {
 		return nil, transportError(ep, causeOf(ctx, err), false)
 	}
@@ -301,15 +293,10 @@ func (c *Client) streamH1(ctx context.Context, ep *Endpoint, uri string, body []
 
 	b := h1Bodies.Get().(*h1Body)
 	for try := 0; ; try++ {
-		conn, reused, err := c.h1Conn(ctx, t, try, by, cause)
-		if err != nil {
+		conn, reused, stop, err := c.sendH1(ctx, t, try, by, cause, req)
+		if conn == nil {
 			h1Bodies.Put(b)
 			return nil, transportError(ep, err, false)
-		}
-		stop := context.AfterFunc(ctx, conn.interrupt)
-		err = conn.nc.SetDeadline(by)
-		if err == nil {
-			err = writeH1(req, conn)
 		}
 		if err == nil {
 			err = b.hdr.Read(conn.br)
@@ -321,18 +308,12 @@ func (c *Client) streamH1(ctx context.Context, ep *Endpoint, uri string, body []
 		canceled := !stop()
 		c.h1.put(t.key, conn, false)
 		b.hdr.Reset()
-		if reused && !canceled && try == 0 && staleConn(err) {
+		if retryFresh(err, reused, canceled, try) {
 			c.h1.dropIdle(t.key)
 			continue
 		}
 		h1Bodies.Put(b)
-		switch {
-		case canceled:
-			err = causeOf(ctx, context.Canceled)
-		case isTimeout(err):
-			err = cause
-		}
-		return nil, transportError(ep, err, false)
+		return nil, transportError(ep, callError(ctx, err, canceled, cause), false)
 	}
 	// Writes are done: from here on only reads have a deadline.
 	_ = b.conn.nc.SetWriteDeadline(time.Time{})
@@ -397,6 +378,53 @@ func (c *Client) h1Conn(ctx context.Context, t *target, try int, by time.Time, c
 	}
 	c.h1.dialed(t.key)
 	return conn, false, nil
+}
+
+// callDeadline is the deadline of a wait that may last d from now within a
+// call that must end by end, and the timeout error that names whichever of
+// the two comes first (an interface from a constant: no allocation).
+func callDeadline(now time.Time, d time.Duration, end time.Time) (time.Time, error) {
+	if by := now.Add(d); by.Before(end) || by.Equal(end) {
+		return by, errReadTimeout
+	}
+	return end, errRequestTimeout
+}
+
+// sendH1 writes req to t on a pooled connection (only on the first try) or
+// a new one, with the deadline by on the connection and ctx able to
+// interrupt it; stop ends that (it reports false when ctx already did).
+// On a failed write the connection is still the caller's to put back.
+func (c *Client) sendH1(ctx context.Context, t *target, try int, by time.Time, cause error, req *fasthttp.Request) (conn *h1Conn, reused bool, stop func() bool, err error) {
+	conn, reused, err = c.h1Conn(ctx, t, try, by, cause)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	stop = context.AfterFunc(ctx, conn.interrupt)
+	err = conn.nc.SetDeadline(by)
+	if err == nil {
+		err = writeH1(req, conn)
+	}
+	return conn, reused, stop, err
+}
+
+// retryFresh reports a first try on a reused connection that failed
+// because the upstream had closed it (or restarted: then every idle one to
+// it is dead): the call is tried once more on a freshly dialled one before
+// the failure counts.
+func retryFresh(err error, reused, canceled bool, try int) bool {
+	return reused && !canceled && try == 0 && staleConn(err)
+}
+
+// callError is the error of a failed exchange: the cancellation's cause,
+// the timeout that passed, or err.
+func callError(ctx context.Context, err error, canceled bool, cause error) error {
+	switch {
+	case canceled:
+		return causeOf(ctx, context.Canceled)
+	case isTimeout(err):
+		return cause
+	}
+	return err
 }
 
 // h1RespHeader copies an answer's headers (for a failed call's Retry-After).
