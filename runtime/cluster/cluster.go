@@ -576,17 +576,7 @@ func (n *Node) Resync(ctx context.Context) error {
 // more than 5%).
 func (n *Node) signalLoop(ctx context.Context) {
 	last := map[string]wireSignal{}
-	t := time.NewTicker(n.o.SignalEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if !n.connected.Load() {
-			continue
-		}
+	n.everyConnected(ctx, n.o.SignalEvery, func() {
 		var out []wireSignal
 		n.o.Live.Signals(func(s route.Signal) {
 			p, ok := last[s.Channel]
@@ -608,6 +598,22 @@ func (n *Node) signalLoop(ctx context.Context) {
 				break
 			}
 			out = out[k:]
+		}
+	})
+}
+
+// everyConnected calls fn every period while Redis answers, until ctx ends.
+func (n *Node) everyConnected(ctx context.Context, every time.Duration, fn func()) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n.connected.Load() {
+			fn()
 		}
 	}
 }

@@ -243,21 +243,11 @@ func (n *Node) flushCounters(ctx context.Context) error {
 // counterLoop flushes every counter every CounterFlushEvery while Redis
 // answers.
 func (n *Node) counterLoop(ctx context.Context) {
-	t := time.NewTicker(CounterFlushEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if !n.connected.Load() {
-			continue
-		}
+	n.everyConnected(ctx, CounterFlushEvery, func() {
 		if err := n.flushCounters(ctx); err != nil && ctx.Err() == nil {
 			n.fail("counter flush", err)
 		}
-	}
+	})
 }
 
 // replicas is how many replicas flushed in the last second, as of this
