@@ -751,18 +751,7 @@ func OpenAIToAnthropic(dst, out []byte, model string) ([]byte, Usage, error) {
 	dst = append(dst, `,"type":"message","role":"assistant","model":`...)
 	dst = jsonstr.Append(dst, model)
 	dst = append(dst, `,"content":[`...)
-	n := 0
-	if s := ch.text; present(s) {
-		dst = append(dst, `{"type":"text","text":`...)
-		dst = append(dst, out[s.Start:s.End]...)
-		dst = append(dst, '}')
-		n++
-	}
-	err = ch.eachToolCall(out, func(id, name, args Span) error {
-		if n > 0 {
-			dst = append(dst, ',')
-		}
-		n++
+	dst, _, err = ch.appendParts(dst, out, `{"type":"text","text":`, func(dst []byte, n int, id, name, args Span) ([]byte, error) {
 		dst = append(dst, `{"type":"tool_use","id":`...)
 		if isStr(out, id) {
 			dst = append(dst, out[id.Start:id.End]...)
@@ -774,12 +763,11 @@ func OpenAIToAnthropic(dst, out []byte, model string) ([]byte, Usage, error) {
 		dst = append(dst, `,"name":`...)
 		dst = append(dst, out[name.Start:name.End]...)
 		dst = append(dst, `,"input":`...)
-		var err error
-		if dst, err = appendArguments(dst, out, args); err != nil {
-			return err
+		dst, err := appendArguments(dst, out, args)
+		if err != nil {
+			return dst, err
 		}
-		dst = append(dst, '}')
-		return nil
+		return append(dst, '}'), nil
 	})
 	if err != nil {
 		return dst, u, err

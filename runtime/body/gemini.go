@@ -729,21 +729,8 @@ func OpenAIToGemini(dst, out []byte, model string) ([]byte, Usage, error) {
 		return dst, u, err
 	}
 	dst = append(dst, `{"candidates":[{"content":{"role":"model","parts":[`...)
-	n := 0
-	if s := ch.text; present(s) {
-		dst = append(dst, `{"text":`...)
-		dst = append(dst, out[s.Start:s.End]...)
-		dst = append(dst, '}')
-		n++
-	}
-	err = ch.eachToolCall(out, func(id, name, args Span) error {
-		if n > 0 {
-			dst = append(dst, ',')
-		}
-		n++
-		var err error
-		dst, err = appendGeminiCall(dst, out, id, name, args)
-		return err
+	dst, n, err := ch.appendParts(dst, out, `{"text":`, func(dst []byte, _ int, id, name, args Span) ([]byte, error) {
+		return appendGeminiCall(dst, out, id, name, args)
 	})
 	if err != nil {
 		return dst, u, err

@@ -629,6 +629,30 @@ func readOpenAIChoice(out []byte) (openAIChoice, error) {
 	return ch, nil
 }
 
+// appendParts appends the choice's content parts, comma-separated: its
+// text, when present, as textOpen + the JSON string + '}', then each tool
+// call as call writes it (n is the number of parts before it). It returns
+// how many parts it wrote.
+func (ch *openAIChoice) appendParts(dst, out []byte, textOpen string, call func(dst []byte, n int, id, name, args Span) ([]byte, error)) ([]byte, int, error) {
+	n := 0
+	if s := ch.text; present(s) {
+		dst = append(dst, textOpen...)
+		dst = append(dst, out[s.Start:s.End]...)
+		dst = append(dst, '}')
+		n++
+	}
+	err := ch.eachToolCall(out, func(id, name, args Span) error {
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		n++
+		var err error
+		dst, err = call(dst, n, id, name, args)
+		return err
+	})
+	return dst, n, err
+}
+
 // eachToolCall calls fn, in order, with the spans of the id, the function
 // name (a JSON string) and the arguments of every tool call of the choice
 // read from out, and stops at fn's first error. A call that is not an
