@@ -89,27 +89,7 @@ func TestRouterAllocsPerProxiedRequest(t *testing.T) {
 	}
 	proxied := testing.AllocsPerRun(100, func() { p.do() })
 
-	hd := h.srv.Manager().Acquire()
-	st := hd.Value.(*state)
-	req := upstream.Request{Endpoint: st.chans[0].ep, Body: []byte(hello)}
-	client := st.client
-	hd.Release()
-	var buf []byte
-	call := func() {
-		resp, err := client.Do(context.Background(), &req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		buf, err = resp.ReadAll(buf[:0])
-		resp.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	for range 5 {
-		call()
-	}
-	direct := testing.AllocsPerRun(100, call)
+	direct := directCallAllocs(t, h, upstream.Request{Body: []byte(hello)})
 	t.Logf("proxied %.0f, direct upstream call %.0f: the router adds %.0f allocations", proxied, direct, proxied-direct)
 	if proxied-direct > 4 { // measured: 1 (the model string)
 		t.Errorf("the router adds %.0f allocations per proxied request, want at most 4", proxied-direct)
@@ -169,27 +149,7 @@ func TestRouterAllocsPerProxiedSurfaceRequest(t *testing.T) {
 			}
 			proxied := testing.AllocsPerRun(100, func() { p.do() })
 
-			hd := h.srv.Manager().Acquire()
-			st := hd.Value.(*state)
-			req := upstream.Request{Endpoint: st.chans[0].ep, Body: []byte(tc.body), Op: tc.op}
-			client := st.client
-			hd.Release()
-			var buf []byte
-			call := func() {
-				resp, err := client.Do(context.Background(), &req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				buf, err = resp.ReadAll(buf[:0])
-				resp.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			for range 5 {
-				call()
-			}
-			direct := testing.AllocsPerRun(100, call)
+			direct := directCallAllocs(t, h, upstream.Request{Body: []byte(tc.body), Op: tc.op})
 			t.Logf("proxied %.0f, direct upstream call %.0f: the router adds %.0f allocations", proxied, direct, proxied-direct)
 			if proxied-direct > 4 { // measured: 1 (the model string)
 				t.Errorf("the router adds %.0f allocations per proxied request, want at most 4", proxied-direct)
@@ -255,36 +215,11 @@ func TestRouterAllocsPerStreamedRequest(t *testing.T) {
 	}
 	proxied := testing.AllocsPerRun(100, relay)
 
-	hd := h.srv.Manager().Acquire()
-	st := hd.Value.(*state)
 	sent, _, err := body.OpenAIRequestUsage(nil, []byte(streamed))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := upstream.Request{Endpoint: st.chans[0].ep, Body: sent, Stream: true}
-	client := st.client
-	hd.Release()
-	direct := func() {
-		resp, err := client.Do(context.Background(), &req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := resp.Stream()
-		for {
-			ch, err := s.Next()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ch.Done {
-				break
-			}
-		}
-		resp.Close()
-	}
-	for range 5 {
-		direct()
-	}
-	alone := testing.AllocsPerRun(100, direct)
+	alone := directCallAllocs(t, h, upstream.Request{Body: sent, Stream: true})
 	t.Logf("streamed %.0f, direct upstream stream %.0f: the router adds %.0f allocations", proxied, alone, proxied-alone)
 	if proxied-alone > 3 { // measured: 0 (the relay and its event buffer are pooled)
 		t.Errorf("the router adds %.0f allocations per streamed request, want at most 3", proxied-alone)
@@ -318,31 +253,51 @@ func TestRouterAllocsPerNativeRequest(t *testing.T) {
 			}
 			proxied := testing.AllocsPerRun(100, func() { p.do() })
 
-			hd := h.srv.Manager().Acquire()
-			st := hd.Value.(*state)
-			req := upstream.Request{Endpoint: st.chans[0].ep, Body: []byte(messages), Op: upstream.OpMessages}
-			client := st.client
-			hd.Release()
-			var buf []byte
-			call := func() {
-				resp, err := client.Do(context.Background(), &req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				buf, err = resp.ReadAll(buf[:0])
-				resp.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			for range 5 {
-				call()
-			}
-			direct := testing.AllocsPerRun(100, call)
+			direct := directCallAllocs(t, h, upstream.Request{Body: []byte(messages), Op: upstream.OpMessages})
 			t.Logf("proxied %.0f, direct upstream call %.0f: the router adds %.0f allocations", proxied, direct, proxied-direct)
 			if proxied-direct > tc.max {
 				t.Errorf("the router adds %.0f allocations per request, want at most %.0f", proxied-direct, tc.max)
 			}
 		})
 	}
+}
+
+// directCallAllocs is the allocations of one call of req made straight with
+// the server's upstream client to its first channel, the answer read to its
+// end (every event of a stream), after five calls to warm up.
+func directCallAllocs(t *testing.T, h *harness, req upstream.Request) float64 {
+	t.Helper()
+	hd := h.srv.Manager().Acquire()
+	st := hd.Value.(*state)
+	req.Endpoint = st.chans[0].ep
+	client := st.client
+	hd.Release()
+	var buf []byte
+	call := func() {
+		resp, err := client.Do(context.Background(), &req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Close()
+		if !req.Stream {
+			if buf, err = resp.ReadAll(buf[:0]); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		s := resp.Stream()
+		for {
+			ch, err := s.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ch.Done {
+				return
+			}
+		}
+	}
+	for range 5 {
+		call()
+	}
+	return testing.AllocsPerRun(100, call)
 }
