@@ -166,6 +166,9 @@ func TestLedgerBackends(t *testing.T) {
 			if got, _ := l.Recent(10); len(got) != 1 || !got[0].Time.Equal(t0.Add(-time.Hour)) {
 				t.Fatalf("left %v", got)
 			}
+			if st := l.Stats(); st.Pruned != 3 {
+				t.Fatalf("stats %+v", st)
+			}
 		})
 
 		t.Run(b.name+"/spill-on-database-error", func(t *testing.T) {

@@ -379,36 +379,6 @@ func TestLedgerSpillsOnDatabaseError(t *testing.T) {
 	}
 }
 
-// Retention deletes the records older than retention_days, measured on the
-// ledger's clock.
-func TestLedgerRetention(t *testing.T) {
-	now := t0
-	l := openTest(t, Options{RetentionDays: 7, Clock: func() time.Time { return now }})
-	var recs []Record
-	for _, age := range []time.Duration{10 * 24 * time.Hour, 8 * 24 * time.Hour, 6 * 24 * time.Hour, time.Hour} {
-		r := sample(1)
-		r.Time = t0.Add(-age)
-		recs = append(recs, r)
-	}
-	add(l, recs)
-	if err := l.Sync(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := l.Prune(); err != nil || n != 2 {
-		t.Fatalf("pruned %d: %v", n, err)
-	}
-	now = now.Add(6 * 24 * time.Hour)
-	if n, err := l.Prune(); err != nil || n != 1 {
-		t.Fatalf("pruned %d a week later: %v", n, err)
-	}
-	if got, _ := l.Recent(10); len(got) != 1 || got[0].Time != t0.Add(-time.Hour) {
-		t.Fatalf("left %v", got)
-	}
-	if st := l.Stats(); st.Pruned != 3 {
-		t.Fatalf("stats %+v", st)
-	}
-}
-
 // A database written by a newer schema is refused with a clear error.
 func TestLedgerRefusesNewerSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "usage.db")
