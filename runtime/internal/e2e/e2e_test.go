@@ -24,30 +24,7 @@ import (
 
 var routerd string // the binary, built once by TestMain
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "routerd-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	routerd = filepath.Join(dir, "routerd")
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "the end-to-end tests build routerd and need the go command on PATH:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	build := exec.Command(gobin, "build", "-o", routerd, "smartrouter/cmd/routerd")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build routerd:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(servertest.MainWithRouterd(m, &routerd)) }
 
 const (
 	keyA = "sk-e2e-a-secret-0000"

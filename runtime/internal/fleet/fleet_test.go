@@ -22,24 +22,7 @@ import (
 
 var routerd string // built once by TestMain
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "routerd-fleet-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	routerd = filepath.Join(dir, "routerd")
-	build := exec.Command("go", "build", "-o", routerd, "smartrouter/cmd/routerd")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build routerd (the go command must be on PATH):", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(servertest.MainWithRouterd(m, &routerd)) }
 
 const model = "gpt-4o-mini"
 
