@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -269,18 +267,25 @@ func attackWide(ctx context.Context, name string, tgt vegeta.Target, sh shape, p
 // highest RSS, and the RSS when the most descriptors were open (the
 // plateau of requests in flight).
 func sampleMem(stop <-chan struct{}, read func() (int64, int), into *memSample) {
-	t := time.NewTicker(250 * time.Millisecond)
+	tickUntil(stop, 250*time.Millisecond, func() {
+		kb, conns := read()
+		into.PeakKB = max(into.PeakKB, kb)
+		if conns >= into.Conns {
+			into.PlateauKB, into.Conns = kb, conns
+		}
+	})
+}
+
+// tickUntil calls fn every d until stop is closed.
+func tickUntil(stop <-chan struct{}, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
-		}
-		kb, conns := read()
-		into.PeakKB = max(into.PeakKB, kb)
-		if conns >= into.Conns {
-			into.PlateauKB, into.Conns = kb, conns
+			fn()
 		}
 	}
 }
@@ -322,25 +327,10 @@ func countSockets(pid int) int {
 	return len(names)
 }
 
-// children lists the child processes of pid (nginx's workers).
-func children(pid int) []int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, f := range strings.Fields(string(b)) {
-		if c, err := strconv.Atoi(f); err == nil {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // treeRSSKB is the VmRSS of pid and its children.
 func treeRSSKB(pid int) int64 {
 	t := rssKB(pid)
-	for _, c := range children(pid) {
+	for _, c := range childPIDs(pid) {
 		t += rssKB(c)
 	}
 	return t
@@ -350,7 +340,7 @@ func treeRSSKB(pid int) int64 {
 // the connections; the master only its listener).
 func treeSockets(pid int) int {
 	t := 0
-	for _, c := range children(pid) {
+	for _, c := range childPIDs(pid) {
 		t += countSockets(c)
 	}
 	return t
@@ -366,7 +356,7 @@ func overTree[T int64 | time.Duration](pid int, f func(int) (T, error)) (T, erro
 	if err != nil {
 		return 0, err
 	}
-	for _, c := range children(pid) {
+	for _, c := range childPIDs(pid) {
 		if d, err := f(c); err == nil {
 			t += d
 		}

@@ -160,27 +160,20 @@ func (h *harness) refreshUnderLoad(ctx context.Context, in *install, snapSrc str
 	bg.Add(2)
 	go func() { // RSS sampler
 		defer bg.Done()
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				if m, err := procMem(p.Pid()); err == nil {
+		tickUntil(stop, 50*time.Millisecond, func() {
+			if m, err := procMem(p.Pid()); err == nil {
+				mu.Lock()
+				rr.PeakKB = max(rr.PeakKB, m.RSS)
+				mu.Unlock()
+			}
+			for _, c := range childPIDs(p.Pid()) {
+				if m, err := procMem(c); err == nil {
 					mu.Lock()
-					rr.PeakKB = max(rr.PeakKB, m.RSS)
+					rr.ChildKB = max(rr.ChildKB, m.HWM)
 					mu.Unlock()
 				}
-				for _, c := range childPIDs(p.Pid()) {
-					if m, err := procMem(c); err == nil {
-						mu.Lock()
-						rr.ChildKB = max(rr.ChildKB, m.HWM)
-						mu.Unlock()
-					}
-				}
 			}
-		}
+		})
 	}()
 	go func() { // refresher
 		defer bg.Done()
