@@ -79,12 +79,7 @@ func (l *Live) SeedChannelDay(counts map[string]int) {
 // daily_limit (runtime/cluster).
 func (l *Live) ChannelDays(fn func(id string, n uint64)) {
 	now := l.nowNs()
-	l.mu.RLock()
-	list := make([]*chanState, 0, len(l.chans))
-	for _, cs := range l.chans {
-		list = append(list, cs)
-	}
-	l.mu.RUnlock()
+	list := l.channelList()
 	for _, cs := range list {
 		fn(cs.id, cs.dayRequests(now))
 	}

@@ -151,15 +151,22 @@ func (cs *chanState) applyChannel(c Change, now int64) {
 	cs.coolUntil.Store(trial)
 }
 
-// Cooldowns returns the cooldowns running now, as the changes that began
-// them: what a replica that (re)connects to the others republishes.
-func (l *Live) Cooldowns() []Change {
+// channelList is every channel's live state, copied out under the read
+// lock so that the caller can visit them without holding it.
+func (l *Live) channelList() []*chanState {
 	l.mu.RLock()
+	defer l.mu.RUnlock()
 	list := make([]*chanState, 0, len(l.chans))
 	for _, cs := range l.chans {
 		list = append(list, cs)
 	}
-	l.mu.RUnlock()
+	return list
+}
+
+// Cooldowns returns the cooldowns running now, as the changes that began
+// them: what a replica that (re)connects to the others republishes.
+func (l *Live) Cooldowns() []Change {
+	list := l.channelList()
 	now := l.nowNs()
 	var out []Change
 	for _, cs := range list {
@@ -189,12 +196,7 @@ type Signal struct {
 
 // Signals calls fn with the health and latency of every channel.
 func (l *Live) Signals(fn func(Signal)) {
-	l.mu.RLock()
-	list := make([]*chanState, 0, len(l.chans))
-	for _, cs := range l.chans {
-		list = append(list, cs)
-	}
-	l.mu.RUnlock()
+	list := l.channelList()
 	for _, cs := range list {
 		fn(Signal{Channel: cs.id, Health: cs.healthValue(), LatencyMs: cs.latencyMs()})
 	}
